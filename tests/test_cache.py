@@ -1,0 +1,329 @@
+"""Cache layer: keys, verified entries, atomic writes, locks across processes, gc, lock files."""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from xprompt.cache import (
+    Cache,
+    StageRecord,
+    describe_change,
+    file_hash,
+    read_lockfile,
+    record_from_manifest,
+    stage_key,
+    tree_hash,
+    write_lockfile,
+)
+from xprompt.errors import CacheError
+
+DEFAULTS = {"lr": 1e-3, "epochs": 3, "freeze_embeddings": True}
+INPUTS = {"train": "aaaa", "dev": "bbbb"}
+
+
+def key_of(params=None, defaults=DEFAULTS, inputs=INPUTS, version="1", files=None):
+    return stage_key("train", version, params if params is not None else {}, defaults, inputs, files)
+
+
+# ---------------------------------------------------------------- keys
+
+
+def test_same_inputs_same_key_and_dict_order_does_not_matter():
+    first = key_of({"lr": 5e-4, "epochs": 5})
+    again = key_of({"epochs": 5, "lr": 5e-4}, inputs={"dev": "bbbb", "train": "aaaa"})
+    assert first == again
+    assert len(first) == 20 and int(first, 16) >= 0
+
+
+def test_relevant_param_change_gives_new_key():
+    assert key_of({"lr": 5e-4}) != key_of({"lr": 1e-4})
+
+
+def test_param_at_default_equals_param_absent():
+    assert key_of({"lr": 1e-3, "epochs": 3}) == key_of({})
+    assert key_of({"lr": 0.001}) == key_of({})
+
+
+def test_new_defaulted_param_does_not_change_key():
+    old = key_of({"lr": 5e-4})
+    new_defaults = {**DEFAULTS, "warmup": 0.1}
+    assert key_of({"lr": 5e-4}, defaults=new_defaults) == old
+    assert key_of({"lr": 5e-4, "warmup": 0.1}, defaults=new_defaults) == old
+    assert key_of({"lr": 5e-4, "warmup": 0.2}, defaults=new_defaults) != old
+
+
+def test_version_bump_gives_new_key():
+    assert key_of(version="1") != key_of(version="2")
+
+
+def test_input_key_or_file_hash_change_gives_new_key():
+    assert key_of(inputs={"train": "aaaa", "dev": "cccc"}) != key_of()
+    assert key_of(inputs=["aaaa", "bbbb"]) != key_of(inputs=["bbbb", "aaaa"])
+    assert key_of(files={"model": "h1"}) != key_of(files={"model": "h2"})
+
+
+class Init(str, enum.Enum):
+    RANDOM = "random"
+    TEXT = "text"
+
+
+def test_values_are_normalised_before_hashing():
+    assert key_of({"lr": 1e-4}) == key_of({"lr": 0.0001}) == key_of({"lr": 0.1 * 0.001})
+    assert key_of({"epochs": 5.0}) == key_of({"epochs": 5})
+    assert key_of({"shots": (8, 16)}) == key_of({"shots": [8, 16]})
+    assert key_of({"langs": {"de", "fr", "sw"}}) == key_of({"langs": {"sw", "fr", "de"}})
+    assert key_of({"data": Path("a/b.csv")}) == key_of({"data": "a/b.csv"})
+    assert key_of({"init": Init.TEXT}) == key_of({"init": "text"})
+    assert key_of({"freeze_embeddings": 1}) != key_of({})  # a bool is not the int 1
+
+
+def test_unhashable_param_raises_cache_error_naming_it():
+    with pytest.raises(CacheError, match="'collate_fn'"):
+        key_of({"collate_fn": lambda rows: rows})
+    with pytest.raises(CacheError, match=r"'method\.scheduler'"):
+        key_of({"method": {"scheduler": object()}})
+
+
+def test_file_hash_and_tree_hash(tmp_path):
+    (tmp_path / "model" / "sub").mkdir(parents=True)
+    (tmp_path / "model" / "weights.bin").write_bytes(b"\x00" * 3_000_000)
+    (tmp_path / "model" / "sub" / "config.json").write_text("{}")
+    before = tree_hash(tmp_path / "model")
+    assert tree_hash(tmp_path / "model") == before
+    assert file_hash(tmp_path / "model" / "sub" / "config.json") == file_hash(tmp_path / "model" / "sub" / "config.json")
+    (tmp_path / "model" / "sub" / "config.json").write_text('{"a": 1}')
+    assert tree_hash(tmp_path / "model") != before
+    with pytest.raises(CacheError, match="missing.bin"):
+        file_hash(tmp_path / "missing.bin")
+
+
+def test_describe_change_messages():
+    assert describe_change(None, {"lr": 5e-4}) == "new entry"
+    assert describe_change({"lr": 1e-3}, {"lr": 5e-4}) == "param lr changed 0.001 -> 0.0005"
+    assert describe_change({}, {"seed": 2}) == "param seed set to 2 (was default)"
+    assert describe_change({"seed": 2}, {}) == "param seed back to default (was 2)"
+    assert describe_change({}, {}, {"train": "a", "dev": "b"}, {"train": "c", "dev": "b"}) == "input train changed"
+    assert describe_change({}, {}, ["a"], ["a", "b"]) == "inputs changed (1 -> 2)"
+    assert describe_change({}, {}, old_version="1", new_version="2") == "version 1 -> 2"
+    combined = describe_change({"lr": 1e-3}, {"lr": 1e-3}, {"train": "a"}, {"train": "a", "dev": "d"})
+    assert combined == "input dev added"
+    assert "no recorded change" in describe_change({"lr": 1e-3}, {"lr": 0.001}, ["a"], ["a"])
+
+
+# ---------------------------------------------------------------- store
+
+
+def write_entry(cache, key="k1", files=None, extra=None):
+    files = files if files is not None else {"scores.json": '{"acc": 0.5}', "preds/de.txt": "1\n0\n"}
+    with cache.writing("evaluate", key, extra or {"version": "1", "params": {"lr": 5e-4}}) as temp:
+        for relative, text in files.items():
+            (temp / relative).parent.mkdir(parents=True, exist_ok=True)
+            (temp / relative).write_text(text)
+    return cache.entry_dir("evaluate", key)
+
+
+def leftovers(stage_dir: Path) -> list[str]:
+    return sorted(p.name for p in stage_dir.iterdir()) if stage_dir.exists() else []
+
+
+def test_write_then_lookup_round_trip(tmp_path):
+    cache = Cache(tmp_path)
+    entry = write_entry(cache)
+    assert cache.lookup("evaluate", "k1") == entry
+    assert (entry / "preds" / "de.txt").read_text() == "1\n0\n"
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["stage"] == "evaluate" and manifest["key"] == "k1" and manifest["version"] == "1"
+    assert manifest["params"] == {"lr": 0.0005} and manifest["created"]
+    assert manifest["files"]["scores.json"]["sha256"] == file_hash(entry / "scores.json")
+    assert manifest["files"]["preds/de.txt"]["size"] == 4
+    assert leftovers(tmp_path / "evaluate") == ["k1"]
+    assert cache.lookup("evaluate", "other") is None
+
+
+def test_exception_inside_writing_leaves_nothing_trusted(tmp_path):
+    cache = Cache(tmp_path)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        with cache.writing("train", "k1", {}) as temp:
+            (temp / "half.bin").write_bytes(b"abc")
+            raise RuntimeError("out of memory")
+    assert cache.lookup("train", "k1") is None
+    assert leftovers(tmp_path / "train") == []
+
+
+def test_truncated_file_is_detected_and_entry_removed(tmp_path, caplog):
+    cache = Cache(tmp_path)
+    entry = write_entry(cache)
+    with open(entry / "scores.json", "r+") as handle:
+        handle.truncate(3)
+    with caplog.at_level(logging.WARNING, logger="xprompt.cache"):
+        assert cache.lookup("evaluate", "k1", verify="quick") is None
+    assert "scores.json" in caplog.text and "not trusted" in caplog.text
+    assert leftovers(tmp_path / "evaluate") == []
+
+
+def test_same_size_edit_caught_by_full_check_and_by_quick_check_when_mtime_moved(tmp_path):
+    cache = Cache(tmp_path)
+    entry = write_entry(cache)
+    recorded = json.loads((entry / "manifest.json").read_text())["files"]["scores.json"]["mtime_ns"]
+    (entry / "scores.json").write_text('{"acc": 0.9}')
+    os.utime(entry / "scores.json", ns=(recorded, recorded))
+    # Quick mode trusts an untouched mtime (the cheap path for multi-GB entries) ...
+    assert cache.lookup("evaluate", "k1", verify="quick") == entry
+    # ... the full check (the default for small entries) reads the bytes.
+    assert cache.lookup("evaluate", "k1") is None
+    entry = write_entry(cache)
+    (entry / "scores.json").write_text('{"acc": 0.9}')
+    os.utime(entry / "scores.json", ns=(recorded + 10**9, recorded + 10**9))
+    assert cache.lookup("evaluate", "k1", verify="quick") is None
+
+
+def test_manifest_less_dir_is_not_trusted_and_can_be_replaced(tmp_path):
+    cache = Cache(tmp_path)
+    stray = tmp_path / "evaluate" / "k1"
+    stray.mkdir(parents=True)
+    (stray / "scores.json").write_text("{}")
+    assert cache.lookup("evaluate", "k1") is None
+    assert write_entry(cache) == stray and cache.lookup("evaluate", "k1") == stray
+
+
+def test_losing_the_publish_race_keeps_the_winner(tmp_path):
+    cache = Cache(tmp_path)
+    with cache.writing("evaluate", "k1", {"who": "slow"}) as slow_temp:
+        (slow_temp / "scores.json").write_text("slow")
+        write_entry(cache, extra={"who": "fast"})
+    assert cache.read_manifest("evaluate", "k1")["who"] == "fast"
+    assert cache.lookup("evaluate", "k1") is not None
+    assert leftovers(tmp_path / "evaluate") == ["k1"]
+
+
+def test_bad_names_and_reserved_fields_are_refused(tmp_path):
+    cache = Cache(tmp_path)
+    for stage, key in (("../etc", "k"), ("train", "a/b"), ("locks", "k"), ("train", ".hidden")):
+        with pytest.raises(CacheError):
+            cache.entry_dir(stage, key)
+    with pytest.raises(CacheError, match="'files'"):
+        with cache.writing("train", "k1", {"files": []}):
+            pass
+    with pytest.raises(CacheError, match="manifest.json"):
+        write_entry(cache, files={"manifest.json": "{}"})
+    assert cache.lookup("train", "k1") is None and leftovers(tmp_path / "evaluate") == []
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _compute_once(cache_root: str, marker: str, barrier, results) -> None:
+    def compute(temp: Path) -> None:
+        descriptor = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        os.close(descriptor)
+        time.sleep(0.5)  # long enough that the other process arrives while this one holds the lock
+        (temp / "model.bin").write_bytes(b"weights")
+
+    barrier.wait()
+    path, computed = Cache(cache_root).get_or_compute("train", "k1", compute, {"version": "1"})
+    results.put((str(path), computed, (path / "model.bin").read_bytes()))
+
+
+def test_two_processes_compute_the_same_entry_once(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    marker = tmp_path / "computations.log"
+    workers = [
+        context.Process(target=_compute_once, args=(str(tmp_path / "cache"), str(marker), barrier, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert len(marker.read_text().splitlines()) == 1
+    assert sorted(computed for _, computed, _ in outcomes) == [False, True]
+    assert {path for path, _, _ in outcomes} == {str(tmp_path / "cache" / "train" / "k1")}
+    assert all(content == b"weights" for _, _, content in outcomes)
+
+
+def _die_while_writing(cache_root: str) -> None:
+    with Cache(cache_root).writing("train", "k1", {}) as temp:
+        (temp / "model.bin").write_bytes(b"half")
+        os._exit(1)  # like a kill -9: no cleanup code runs
+
+
+def test_killed_writer_leaves_nothing_trusted_and_gc_removes_it(tmp_path):
+    process = multiprocessing.get_context("spawn").Process(target=_die_while_writing, args=(str(tmp_path),))
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == 1
+    stale = [p for p in (tmp_path / "train").iterdir() if ".incomplete-" in p.name]
+    assert len(stale) == 1
+    cache = Cache(tmp_path)
+    assert cache.lookup("train", "k1") is None
+    with cache.writing("train", "k2", {}) as live_temp:
+        assert cache.gc(referenced=set()) == stale
+        assert live_temp.exists()  # our own writer is alive, so its temp dir stays
+    assert cache.lookup("train", "k2") is not None
+
+
+def test_gc_keeps_referenced_and_removes_the_rest(tmp_path):
+    cache = Cache(tmp_path)
+    kept, dropped = write_entry(cache, "keep"), write_entry(cache, "drop")
+    assert cache.gc({("evaluate", "keep")}) == [dropped]
+    assert cache.lookup("evaluate", "keep") == kept and not dropped.exists()
+    assert cache.gc(set()) == [kept]
+    assert not (tmp_path / "evaluate").exists()
+
+
+def test_entries_lists_complete_entries(tmp_path):
+    cache = Cache(tmp_path)
+    write_entry(cache, "a", files={"x.txt": "12345"})
+    write_entry(cache, "b", files={"y.txt": "1"})
+    (tmp_path / "evaluate" / "c").mkdir()  # no manifest: not an entry
+    listed = cache.entries()
+    assert [(e.stage, e.key, e.size) for e in listed] == [("evaluate", "a", 5), ("evaluate", "b", 1)]
+    assert all(e.created for e in listed)
+
+
+# ---------------------------------------------------------------- lock file
+
+
+@pytest.mark.parametrize("name", ["xprompt.lock", "xprompt.lock.json"])
+def test_lockfile_round_trip(tmp_path, name):
+    cache = Cache(tmp_path / "cache")
+    write_entry(cache, "k1", extra={"version": "2", "params": {"lr": 5e-4}, "inputs": {"train": "aaaa"}})
+    manifest = cache.read_manifest("evaluate", "k1")
+    records = [
+        record_from_manifest(manifest, "evaluate/soft/de", "ran", "param lr changed 0.001 -> 0.0005"),
+        StageRecord(stage="sample", cell="sample/k16/s13", key="abcd", status="cached", inputs=["p1"]),
+    ]
+    path = tmp_path / "runs" / name
+    write_lockfile(path, records)
+    loaded = read_lockfile(path)
+    assert list(loaded) == ["evaluate/soft/de", "sample/k16/s13"]
+    assert loaded["evaluate/soft/de"] == records[0]
+    assert loaded["sample/k16/s13"] == records[1]
+    assert loaded["evaluate/soft/de"].outputs["scores.json"]["sha256"] == manifest["files"]["scores.json"]["sha256"]
+    assert os.listdir(path.parent) == [name]  # the temp file was renamed, not left behind
+
+
+def test_lockfile_rejects_bad_records(tmp_path):
+    with pytest.raises(CacheError, match="'skipped'"):
+        StageRecord(stage="train", cell="c", key="k", status="skipped")
+    twice = [StageRecord(stage="train", cell="c", key="k", status="ran")] * 2
+    with pytest.raises(CacheError, match="appears twice"):
+        write_lockfile(tmp_path / "x.lock", twice)
+    assert read_lockfile(tmp_path / "none.lock", missing_ok=True) == {}
+    with pytest.raises(CacheError, match="does not exist"):
+        read_lockfile(tmp_path / "none.lock")
+    (tmp_path / "bad.lock").write_text("schema: 1\ncells:\n  c: {stage: train, key: k, status: ran, colour: red}\n")
+    with pytest.raises(CacheError, match="'colour'"):
+        read_lockfile(tmp_path / "bad.lock")

@@ -1,0 +1,167 @@
+"""Load any BERT-family encoder (with its MLM head when the checkpoint has one)
+and run slices of its layers, which is what the two-tower and prompt methods need."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers.masking_utils import create_bidirectional_mask
+
+from xprompt.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# Heads of the MLM classes of the BERT family, by the attribute that holds them.
+_HEAD_PREFIXES = ("cls.", "lm_head.")
+
+
+class MaskHead(nn.Module):
+    """The MLM head split into its transform (dense, activation, norm) and the
+    output embedding, so label words are scored by gathering their rows only:
+    no [batch, length, vocabulary] tensor is ever built."""
+
+    def __init__(self, transform: nn.Module, decoder_weight: nn.Parameter, decoder_bias: nn.Parameter):
+        super().__init__()
+        self.transform = transform
+        self.decoder_weight = decoder_weight
+        self.decoder_bias = decoder_bias
+
+    def score_tokens(self, hidden: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """MLM logits of `token_ids` ([n]) at `hidden` ([batch, hidden]) -> [batch, n]."""
+        features = self.transform(hidden)
+        return features @ self.decoder_weight[token_ids].T + self.decoder_bias[token_ids]
+
+
+class _RobertaTransform(nn.Module):
+    """XLM-R's head applies dense -> gelu -> layer_norm inline; give it a module of its own."""
+
+    def __init__(self, lm_head: nn.Module):
+        super().__init__()
+        self.dense = lm_head.dense
+        self.layer_norm = lm_head.layer_norm
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(nn.functional.gelu(self.dense(hidden)))
+
+
+@dataclass
+class Backbone:
+    model_id: str
+    revision: str | None
+    encoder: PreTrainedModel
+    tokenizer: object
+    mask_head: MaskHead | None
+    device: torch.device
+
+    @property
+    def config(self):
+        return self.encoder.config
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.encoder.encoder.layer
+
+    @property
+    def embeddings(self) -> nn.Module:
+        return self.encoder.embeddings
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.hidden_size
+
+    @property
+    def has_mlm_head(self) -> bool:
+        return self.mask_head is not None
+
+    def position_ids(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Positions counting real tokens only; RoBERTa-style embeddings start after padding_idx."""
+        offset = getattr(self.embeddings, "padding_idx", None)
+        start = 0 if offset is None else offset + 1
+        positions = torch.cumsum(attention_mask, dim=1) - 1
+        pad_position = 0 if offset is None else offset
+        return torch.where(attention_mask.bool(), positions + start, torch.full_like(positions, pad_position))
+
+    def embed(self, attention_mask: torch.Tensor, input_ids=None, inputs_embeds=None, token_type_ids=None):
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(attention_mask)
+        return self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds,
+                               token_type_ids=token_type_ids, position_ids=self.position_ids(attention_mask))
+
+    def run_layers(self, layers, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Run `layers` over `hidden` with a [batch, length] 0/1 mask, in the attention
+        format the loaded implementation (eager / sdpa) expects."""
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        for layer in layers:
+            out = layer(hidden, attention_mask=mask)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
+
+    def word_embedding_ids(self, words: list[str]) -> list[list[int]]:
+        """Token ids of each word as it appears after a space, without special tokens."""
+        return [self.tokenizer(" " + w.strip(), add_special_tokens=False)["input_ids"] for w in words]
+
+
+def _load_pretrained(loader, model_id: str, revision: str | None, **kwargs):
+    """Local cache first, so a cached model loads with no network; then the Hub."""
+    try:
+        return loader.from_pretrained(model_id, revision=revision, local_files_only=True, **kwargs)
+    except OSError as local_error:
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(model_id).exists():
+            raise _not_found(model_id, local_error) from local_error
+        try:
+            return loader.from_pretrained(model_id, revision=revision, **kwargs)
+        except OSError as hub_error:
+            raise _not_found(model_id, hub_error) from hub_error
+
+
+def _not_found(model_id: str, error: Exception) -> ModelError:
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    return ModelError(
+        f"model '{model_id}' was not found in the local Hugging Face cache ({cache}) nor on the Hub "
+        f"({type(error).__name__}); on a connected machine run `hf download {model_id}` and copy the "
+        f"cache folder here, or give model.name as a local directory holding config.json and the weights")
+
+
+def _split_mlm(model: PreTrainedModel, missing: list[str]) -> tuple[PreTrainedModel, MaskHead | None]:
+    encoder = model.base_model
+    if any(key.startswith(_HEAD_PREFIXES) for key in missing):
+        return encoder, None  # the checkpoint ships no trained MLM head: a fresh one would be noise
+    if hasattr(model, "cls"):  # BERT, mBERT
+        head = model.cls.predictions
+        return encoder, MaskHead(head.transform, head.decoder.weight, head.bias)
+    if hasattr(model, "lm_head"):  # RoBERTa, XLM-R
+        head = model.lm_head
+        return encoder, MaskHead(_RobertaTransform(head), head.decoder.weight, head.bias)
+    return encoder, None
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_backbone(model_id: str, revision: str | None = None, device: str = "auto") -> Backbone:
+    """Load an encoder by Hub id or path, float32; MLM head detected from the checkpoint's keys."""
+    tokenizer = _load_pretrained(AutoTokenizer, model_id, revision)
+    try:
+        model, info = _load_pretrained(AutoModelForMaskedLM, model_id, revision,
+                                       output_loading_info=True, dtype=torch.float32)
+        encoder, mask_head = _split_mlm(model, info.get("missing_keys", []))
+    except ValueError:  # an architecture with no MLM class at all
+        encoder, mask_head = _load_pretrained(AutoModel, model_id, revision, dtype=torch.float32), None
+    if mask_head is None:
+        log.info("%s has no trained masked-LM head; methods that need label words cannot run on it", model_id)
+    target = resolve_device(device)
+    encoder.to(target)
+    if mask_head is not None:
+        mask_head.to(target)
+    revision_found = getattr(encoder.config, "_commit_hash", None) or revision
+    return Backbone(model_id, revision_found, encoder, tokenizer, mask_head, target)

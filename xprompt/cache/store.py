@@ -1,0 +1,315 @@
+"""The cache store: one directory per entry, published atomically, verified before it is trusted.
+
+Layout under `root`:
+
+    <stage>/<key>/manifest.json        what the entry is and each file's size, sha256, mtime
+    <stage>/<key>/...                  the stage's output files
+    <stage>/<key>.incomplete-<pid>-<host>-<random>/   an entry being written
+    <stage>/<key>.trash-<pid>-<host>-<random>/        an entry being deleted
+    locks/<stage>-<key>.lock           flock target for whoever computes <stage>/<key>
+
+An entry is trusted only if its manifest exists and every listed file still matches
+(see `Cache.lookup`). The manifest is written last and the directory renamed into
+place, so a killed writer leaves only an `.incomplete-*` directory, which `gc` removes
+once its owner process is gone. Locks use fcntl.flock, so this module is POSIX-only;
+on NFS, Linux (>= 2.6.12) emulates flock with byte-range locks, so it holds across machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Set
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from xprompt.cache._files import TEMP_NAME, atomic_write_text, discard_path, owner_is_gone, owner_tag
+from xprompt.cache.keys import canonical, file_hash
+from xprompt.errors import CacheError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+LOCKS_DIR = "locks"
+VERIFY_MODES = ("auto", "full", "quick")
+# "auto" hashes every file of entries up to this size and does the quick check above it:
+# hashing 64 MiB takes well under a second, while hashing multi-GB checkpoints on every
+# lookup would break "an unchanged pipeline reruns in seconds".
+FULL_VERIFY_MAX_BYTES = 64 << 20
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
+_RESERVED_MANIFEST_FIELDS = ("stage", "key", "created", "files")
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryInfo:
+    """One complete entry as `xprompt cache ls` shows it (read from the manifest, not verified)."""
+
+    stage: str
+    key: str
+    size: int
+    created: str
+    path: Path
+
+
+class Cache:
+    """A cache directory shared safely by any number of processes on any number of machines."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def entry_dir(self, stage: str, key: str) -> Path:
+        """Where the entry for (stage, key) lives once complete."""
+        for what, name in (("stage", stage), ("key", key)):
+            if not _NAME.fullmatch(name):
+                raise CacheError(f"Cache {what} {name!r} is not a valid name; use letters, digits, '_' or '-'.")
+        if stage == LOCKS_DIR:
+            raise CacheError(f"Cache stage name {stage!r} is reserved for lock files; choose another stage name.")
+        return self.root / stage / key
+
+    def lookup(self, stage: str, key: str, verify: str = "auto") -> Path | None:
+        """The entry's directory if it is complete and intact, else None.
+
+        verify="full" re-hashes every file; "quick" checks sizes and re-hashes only files
+        whose mtime changed since they were written; "auto" is "full" for entries up to
+        FULL_VERIFY_MAX_BYTES and "quick" above. An untrusted entry is moved aside and
+        deleted, with a warning, so the next writer can publish in its place.
+        """
+        if verify not in VERIFY_MODES:
+            raise CacheError(f"Cache verify mode {verify!r} is unknown; use one of {', '.join(VERIFY_MODES)}.")
+        entry = self.entry_dir(stage, key)
+        if not os.path.lexists(entry):
+            return None
+        problem = _entry_problem(entry, stage, key, verify)
+        if problem is None:
+            return entry
+        log.warning("Cache entry %s is not trusted (%s); removing it so it is computed again.", entry, problem)
+        discard_path(entry)
+        return None
+
+    def read_manifest(self, stage: str, key: str) -> dict[str, Any]:
+        """The manifest of an entry (not verified; call lookup first)."""
+        return _load_manifest(self.entry_dir(stage, key))
+
+    @contextlib.contextmanager
+    def writing(self, stage: str, key: str, manifest_extra: Mapping[str, Any] | None = None) -> Iterator[Path]:
+        """Yield a temp dir to fill; on normal exit publish it as the entry, on error delete it.
+
+        `manifest_extra` (e.g. version, params, inputs) is stored in the manifest. If another
+        process published the same entry first, theirs is kept and ours discarded.
+        """
+        extra = _checked_extra(manifest_extra)
+        final = self.entry_dir(stage, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.parent / f"{key}.incomplete-{owner_tag()}"
+        temp.mkdir()
+        try:
+            yield temp
+            _write_manifest(temp, stage, key, extra)
+            self._publish(temp, final, stage, key)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+
+    def _publish(self, temp: Path, final: Path, stage: str, key: str) -> None:
+        for _attempt in range(3):
+            try:
+                os.rename(temp, final)  # atomic; refuses a non-empty target directory
+                return
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+            if self.lookup(stage, key) is not None:
+                log.info("Cache entry %s was published by another process first; keeping theirs.", final)
+                shutil.rmtree(temp, ignore_errors=True)
+                return
+            # lookup has moved the untrusted directory aside, so the next rename can succeed.
+        raise CacheError(f"Cannot publish cache entry {final}: the path keeps being taken by an untrusted directory.")
+
+    def get_or_compute(
+        self,
+        stage: str,
+        key: str,
+        compute: Callable[[Path], None],
+        manifest_extra: Mapping[str, Any] | None = None,
+        verify: str = "auto",
+    ) -> tuple[Path, bool]:
+        """Return (entry dir, computed?), running `compute(temp_dir)` only if no process has the entry.
+
+        The per-entry lock means two processes asking for the same missing entry compute it
+        once: the second waits, re-checks, and finds the first one's result.
+        """
+        found = self.lookup(stage, key, verify)
+        if found is not None:
+            return found, False
+        with self._entry_lock(stage, key):
+            found = self.lookup(stage, key, verify)
+            if found is not None:
+                return found, False
+            with self.writing(stage, key, manifest_extra) as temp:
+                compute(temp)
+        return self.entry_dir(stage, key), True
+
+    @contextlib.contextmanager
+    def _entry_lock(self, stage: str, key: str) -> Iterator[None]:
+        self.entry_dir(stage, key)  # validates both names before they become a file name
+        lock_path = self.root / LOCKS_DIR / f"{stage}-{key}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        # Lock files are never deleted: unlinking one while another process holds it would
+        # let a third process lock a fresh inode and compute alongside the holder.
+        with open(lock_path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("Waiting for another process that is computing cache entry %s/%s.", stage, key)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def entries(self) -> list[EntryInfo]:
+        """Every complete entry (one with a readable manifest), sorted by stage and key."""
+        found = []
+        for stage_dir in self._stage_dirs():
+            for entry in sorted(stage_dir.iterdir()):
+                if not entry.is_dir() or TEMP_NAME.fullmatch(entry.name):
+                    continue
+                try:
+                    manifest = _load_manifest(entry)
+                except CacheError:
+                    continue
+                size = sum(int(meta.get("size", 0)) for meta in manifest.get("files", {}).values())
+                found.append(EntryInfo(stage_dir.name, entry.name, size, str(manifest.get("created", "")), entry))
+        return found
+
+    def gc(self, referenced: Set[tuple[str, str]]) -> list[Path]:
+        """Delete entries whose (stage, key) is not in `referenced`, and temp dirs of dead writers.
+
+        Returns the paths removed. Temp dirs of live processes are left alone.
+        """
+        removed = []
+        for stage_dir in self._stage_dirs():
+            for path in sorted(stage_dir.iterdir()):
+                if _is_garbage(stage_dir.name, path, referenced):
+                    discard_path(path)
+                    removed.append(path)
+            with contextlib.suppress(OSError):
+                stage_dir.rmdir()  # only succeeds when nothing is left in it
+        return removed
+
+    def discard(self, stage: str, key: str) -> bool:
+        """Delete one entry (e.g. `xprompt cache rm`); False if there was none."""
+        entry = self.entry_dir(stage, key)
+        if not os.path.lexists(entry):
+            return False
+        discard_path(entry)
+        return True
+
+    def _stage_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != LOCKS_DIR)
+
+
+def _entry_problem(entry: Path, stage: str, key: str, verify: str) -> str | None:
+    try:
+        manifest = _load_manifest(entry)
+    except CacheError as error:
+        return str(error)
+    if manifest.get("stage") != stage or manifest.get("key") != key:
+        return f"its manifest names {manifest.get('stage')}/{manifest.get('key')}"
+    files = manifest.get("files")
+    if not _is_file_list(files):
+        return "its manifest has no valid file list"
+    total = sum(int(meta.get("size", 0)) for meta in files.values())
+    full = verify == "full" or (verify == "auto" and total <= FULL_VERIFY_MAX_BYTES)
+    for relative, meta in sorted(files.items()):
+        problem = _file_problem(entry / relative, meta, full)
+        if problem is not None:
+            return f"{relative}: {problem}"
+    return None
+
+
+def _is_file_list(files: Any) -> bool:
+    if not isinstance(files, dict):
+        return False
+    # A path leaving the entry (absolute or "..") would make lookup vouch for files outside it.
+    inside = all(not Path(rel).is_absolute() and ".." not in Path(rel).parts for rel in files)
+    return inside and all(isinstance(meta, dict) for meta in files.values())
+
+
+def _file_problem(path: Path, meta: Mapping[str, Any], full: bool) -> str | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return "file is missing"
+    if stat.st_size != meta.get("size"):
+        return f"size is {stat.st_size} bytes, manifest says {meta.get('size')}"
+    if not full and stat.st_mtime_ns == meta.get("mtime_ns"):
+        return None  # same size and untouched since written: trusted without reading it
+    if file_hash(path) != meta.get("sha256"):
+        return "content differs from the sha256 in the manifest"
+    return None
+
+
+def _load_manifest(entry: Path) -> dict[str, Any]:
+    path = entry / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CacheError(f"Cache entry {entry} has no {MANIFEST_NAME}.") from None
+    except (OSError, ValueError) as error:
+        raise CacheError(f"Cache manifest {path} cannot be read: {error}.") from error
+    if not isinstance(manifest, dict):
+        raise CacheError(f"Cache manifest {path} is not a JSON object.")
+    return manifest
+
+
+def _checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    extra = canonical(dict(manifest_extra or {}), "manifest_extra")
+    clashes = sorted(set(extra) & set(_RESERVED_MANIFEST_FIELDS))
+    if clashes:
+        raise CacheError(
+            f"manifest_extra field {clashes[0]!r} is reserved; the cache fills in {', '.join(_RESERVED_MANIFEST_FIELDS)}."
+        )
+    return extra
+
+
+def _write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -> None:
+    files = {}
+    for relative in _plain_files(temp):
+        path = temp / relative
+        stat = path.stat()  # before hashing, so a file still changing fails the quick check later
+        files[relative] = {"size": stat.st_size, "sha256": file_hash(path), "mtime_ns": stat.st_mtime_ns}
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest = {**extra, "stage": stage, "key": key, "created": created, "files": files}
+    atomic_write_text(temp / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _plain_files(temp: Path) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(temp):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise CacheError(f"Cache output {path} is a symlink; a cache entry holds plain files only.")
+            if name in files:
+                found.append(path.relative_to(temp).as_posix())
+    if MANIFEST_NAME in found:
+        raise CacheError(f"Cache output {temp / MANIFEST_NAME} uses a reserved name; the cache writes that file.")
+    return sorted(found)
+
+
+def _is_garbage(stage: str, path: Path, referenced: Set[tuple[str, str]]) -> bool:
+    if TEMP_NAME.fullmatch(path.name):
+        return owner_is_gone(path)
+    return path.is_dir() and (stage, path.name) not in referenced

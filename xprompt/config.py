@@ -1,0 +1,195 @@
+"""Typed pipeline configuration: dataclasses are the truth, YAML is only the stored
+form. Unknown keys are errors that name the accepted ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from xprompt.errors import ConfigError
+
+
+def _help(text: str, **kwargs):
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class ModelConfig:
+    name: str = _help("Hub id or local path of a BERT-family encoder", default="intfloat/multilingual-e5-small")
+    revision: str | None = _help("Hub revision (commit, tag or branch)", default=None)
+    device: str = _help("auto, cpu, cuda or cuda:N", default="auto")
+
+
+@dataclass
+class TaskConfig:
+    name: str = _help("known task (xnli, pawsx, marc, sib200) or path to a task card YAML", default="sib200")
+    source: str | None = _help("source language; default: the card's", default=None)
+    targets: list[str] = _help("target languages evaluated zero-shot", default_factory=list)
+    data_root: str | None = _help("folder with local copies; default $XPROMPT_DATA; else the Hub", default=None)
+    test_size: int | None = _help("stratified test subset per language (None = whole test set)", default=None)
+    dev_shots: int | None = _help("English dev examples per class for model selection (default: shots)", default=None)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _help("passes over the K-shot training set", default=10)
+    batch_size: int = _help("training batch size", default=8)
+    lr: float = _help("learning rate of pretrained weights", default=3e-5)
+    prompt_lr: float = _help("learning rate of new parameters (prompts, label vectors)", default=1e-3)
+    weight_decay: float = _help("AdamW weight decay", default=0.01)
+    warmup_ratio: float = _help("fraction of steps with linear warmup", default=0.1)
+    max_grad_norm: float = _help("gradient clipping norm", default=1.0)
+    max_length: int = _help("longest input in tokens (inputs are not padded to it)", default=256)
+    eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
+    checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
+
+    def __post_init__(self):
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"train.warmup_ratio is {self.warmup_ratio}; accepted: 0 <= value < 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("train.epochs and train.batch_size must be at least 1")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = _help("evaluation batch size (does not change results)", default=32)
+
+
+@dataclass
+class MethodConfig:
+    name: str = _help("method name from the registry", default="uniprompt")
+    label: str | None = _help("display name in tables (default: name)", default=None)
+    settings: dict = _help("the method's own options (see `xprompt methods`)", default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class PipelineConfig:
+    name: str = _help("run name; outputs go to runs/<name>", default="run")
+    model: ModelConfig = _help("backbone", default_factory=ModelConfig)
+    task: TaskConfig = _help("data", default_factory=TaskConfig)
+    shots: list[int] = _help("K per class of source-language training data", default_factory=lambda: [16])
+    seeds: list[int] = _help("seeds; every (method, shots) trains once per seed", default_factory=lambda: [13])
+    methods: list[MethodConfig] = _help("methods to compare", default_factory=lambda: [MethodConfig()])
+    train: TrainConfig = _help("training loop", default_factory=TrainConfig)
+    eval: EvalConfig = _help("evaluation", default_factory=EvalConfig)
+    output_dir: str = _help("where results, tables and reports go", default="runs")
+    cache_dir: str = _help("shared stage cache", default=".xprompt-cache")
+
+
+def from_dict(cls, data, where: str):
+    """Build dataclass `cls` from a mapping, strictly: unknown keys and wrong types are errors."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of {cls.__name__} keys, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key '{where}.{unknown[0]}'; accepted keys of {where}: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint, value, where: str):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            value = [value]  # `targets: de` reads as one language
+        return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)] if args else value
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{where} is {value!r}; accepted: {', '.join(m.value for m in hint)}") from None
+    return _coerce_scalar(hint, value, where)
+
+
+def _coerce_scalar(hint, value, where: str):
+    if hint is typing.Any:
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 1e-3 as a string
+        except ValueError:
+            pass
+    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where} is {value!r}; expected {getattr(hint, '__name__', hint)}")
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`train.lr=1e-4`, `task.targets=[de,fr]`: dotted keys, YAML values."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.lr=1e-4)")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: '{part}' is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"pipeline file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", None)
+        raise ConfigError(f"{path}{f' line {line + 1}' if line is not None else ''}: not valid YAML ({error})") from None
+    data = apply_overrides(data, list(overrides))
+    data.setdefault("name", path.stem)
+    try:
+        return from_dict(PipelineConfig, data, "pipeline")
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def non_default(config) -> dict:
+    """Fields that differ from their defaults: what a cache key should see."""
+    result = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if value != default:
+            result[f.name] = value.value if isinstance(value, enum.Enum) else value
+    return result

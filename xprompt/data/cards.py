@@ -1,0 +1,322 @@
+"""Task cards: where a data set's files are, how its columns and labels read, and
+its templates and label words per language.
+
+A card is data (YAML in the repo's `data/tasks/`, or a user's own file); this
+module turns it into a checked, frozen `TaskCard`, so loaders and methods can
+trust it and every mistake is reported once, naming the card file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xprompt.errors import DataError
+
+TASKS_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
+SPLITS = ("train", "dev", "test")
+PARALLEL = ("row", "id")
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+MASK = "<mask>"
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def normalize_label(value: Any) -> str:
+    """Raw labels arrive as 1, 1.0, "1" or " 1" depending on the file format; one
+    spelling lets a card's label_map match them all."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Names of the source columns that become the table's text, text_pair, label and id."""
+
+    text: str
+    label: str
+    text_pair: str | None = None
+    id: str | None = None  # None: ids are "{lang}-{split}-{row}"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """Files under a data root; `files` maps the card's split names to a path pattern
+    with `{lang}`, or to one path per language."""
+
+    files: dict[str, str | dict[str, str]]
+    columns: Columns
+    format: str | None = None  # None: from the file extension
+    header: bool = True
+    names: tuple[str, ...] | None = None  # column names of a file without a header
+    label_map: dict[str, str] | None = None  # raw value -> label name; None: raw values are names
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face `datasets` id; `splits` maps the card's split names to the Hub's."""
+
+    dataset: str
+    columns: Columns
+    config: str | None = None  # pattern with `{lang}`
+    splits: dict[str, str] = field(default_factory=dict)
+    label_map: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class FixedShots:
+    """K-shot split files a data set ships (MARC), read with the card's local layout."""
+
+    train: str  # pattern with {lang}, {k}, {seed}
+    dev: str
+    shots: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    """One task: label names (label id = index), languages, sources, templates, label words."""
+
+    name: str
+    labels: tuple[str, ...]
+    languages: tuple[str, ...]
+    path: Path  # the card file, named in every error
+    source_language: str = "en"
+    description: str = ""
+    train_split: str | None = "train"  # which of the data set's splits is the training pool
+    dev_split: str | None = "dev"
+    test_split: str | None = "test"
+    parallel: str | None = None  # "row": row i is one item in every language; "id": same ids
+    local: LocalSource | None = None
+    hub: HubSource | None = None
+    fixed_shots: FixedShots | None = None
+    templates: dict[str, str] = field(default_factory=dict)
+    verbalizers: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _validate_card(self)
+
+    @property
+    def has_pair(self) -> bool:
+        sources = [s for s in (self.local, self.hub) if s is not None]
+        return any(s.columns.text_pair for s in sources)
+
+    @property
+    def builtin(self) -> bool:
+        return self.path.resolve().parent == TASKS_DIR
+
+    def source_split(self, split: str) -> str:
+        """The data set's own split name behind `train`, `dev` or `test`."""
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r} for task {self.name}; accepted: {', '.join(SPLITS)}")
+        source = getattr(self, f"{split}_split")
+        if source is None:
+            raise DataError(f"task card {self.path} declares no {split!r} split ({split}_split is null)")
+        return source
+
+    def template(self, lang: str) -> str:
+        """The template for `lang`, else the source language's."""
+        return _with_fallback(self, self.templates, "templates", lang)
+
+    def verbalizer(self, lang: str) -> list[list[str]]:
+        """Label words per class (index = label id) for `lang`, else the source language's."""
+        words = _with_fallback(self, self.verbalizers, "verbalizers", lang)
+        return [list(class_words) for class_words in words]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for recording a card beside results or hashing it into cache keys."""
+        raw = dataclasses.asdict(self)
+        raw["path"] = str(self.path)
+        return raw
+
+
+def _with_fallback(card: TaskCard, table: Mapping[str, Any], key: str, lang: str) -> Any:
+    if lang in table:
+        return table[lang]
+    if card.source_language in table:
+        return table[card.source_language]
+    raise DataError(f"task card {card.path} has no {key} for {lang!r} nor for the source "
+                    f"language {card.source_language!r}; add them under '{key}'")
+
+
+def known_tasks() -> list[str]:
+    """Names of the task cards shipped in the repo's data/tasks folder."""
+    return sorted(path.stem for path in TASKS_DIR.glob("*.yaml"))
+
+
+def load_card(name_or_path: str | Path) -> TaskCard:
+    """A shipped task by name (`xnli`), or a user's task card YAML by path."""
+    text = str(name_or_path)
+    known = known_tasks()
+    if text in known:
+        return card_from_file(TASKS_DIR / f"{text}.yaml")
+    path = Path(text).expanduser()
+    if path.is_file():
+        return card_from_file(path)
+    hint = f"known tasks: {', '.join(known)}, or a path to a task card YAML"
+    if path.suffix in (".yaml", ".yml"):
+        raise DataError(f"task card file {path} does not exist; {hint}")
+    raise DataError(f"unknown task {text!r}; {hint}")
+
+
+def card_from_file(path: Path) -> TaskCard:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise DataError(f"task card {path} is not valid YAML{where}: {error}") from None
+    if not isinstance(raw, Mapping):
+        raise DataError(f"task card {path} must be a YAML mapping of keys (name, labels, languages, ...)")
+    return card_from_dict({"name": path.stem, **raw}, path)
+
+
+def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
+    """Build a card from parsed YAML; unknown keys at any level are errors."""
+    def build(cls: type, value: Any, where: str, convert: dict[str, Callable] | None = None) -> Any:
+        return _build(cls, value, where, path, convert or {})
+
+    def columns(value: Any, where: str) -> Columns:
+        return build(Columns, value, where)
+
+    def source(cls: type, where: str) -> Callable[[Any], Any]:
+        convert = {"columns": lambda v: columns(v, f"'{where}.columns'"),
+                   "label_map": lambda v: _label_map(v),
+                   "names": lambda v: None if v is None else tuple(v)}
+        return lambda v: None if v is None else build(cls, v, f"'{where}'", convert)
+
+    fixed = {"shots": lambda v: tuple(int(x) for x in v), "seeds": lambda v: tuple(int(x) for x in v)}
+    convert = {
+        "labels": lambda v: tuple(str(x) for x in _as_list(v, "labels", path)),
+        "languages": lambda v: tuple(str(x) for x in _as_list(v, "languages", path)),
+        "local": source(LocalSource, "local"),
+        "hub": source(HubSource, "hub"),
+        "fixed_shots": lambda v: None if v is None else build(FixedShots, v, "'fixed_shots'", fixed),
+        "templates": lambda v: {str(k): t for k, t in (v or {}).items()},
+        "verbalizers": lambda v: {str(k): _words(w) for k, w in (v or {}).items()},
+    }
+    return build(TaskCard, raw, "the top level", convert)
+
+
+def _build(cls: type, raw: Any, where: str, path: Path, convert: dict[str, Callable]) -> Any:
+    accepted = [f.name for f in fields(cls) if f.name != "path"]
+    if not isinstance(raw, Mapping):
+        raise DataError(f"task card {path}: {where} must be a mapping with keys {', '.join(accepted)}")
+    unknown = sorted(str(key) for key in raw if key not in accepted)
+    if unknown:
+        raise DataError(f"task card {path}: unknown key {unknown[0]!r} in {where}; "
+                        f"accepted keys: {', '.join(accepted)}")
+    required = [f.name for f in fields(cls) if f.name != "path"
+                and f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise DataError(f"task card {path}: {where} is missing the required key {missing[0]!r}")
+    try:
+        values = {key: convert[key](value) if key in convert else value for key, value in raw.items()}
+    except (TypeError, ValueError, AttributeError) as error:
+        raise DataError(f"task card {path}: a value in {where} has the wrong shape ({error})") from None
+    return cls(**values, path=path) if cls is TaskCard else cls(**values)
+
+
+def _as_list(value: Any, key: str, path: Path) -> list:
+    if not isinstance(value, list) or not value or any(isinstance(x, bool) for x in value):
+        raise DataError(f"task card {path}: {key!r} must be a non-empty list of names, got {value!r} "
+                        f"(quote yes/no/on/off, which YAML reads as booleans)")
+    return value
+
+
+def _label_map(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {normalize_label(raw): str(name) for raw, name in value.items()}
+
+
+def _words(per_class: Any) -> tuple[tuple[str, ...], ...]:
+    """One entry per class: a word, or a list of words (a class may have several)."""
+    return tuple(tuple(words) if isinstance(words, list) else (words,) for words in per_class)
+
+
+def _validate_card(card: TaskCard) -> None:
+    where = f"task card {card.path}"
+    if len(set(card.labels)) != len(card.labels) or len(card.labels) < 2:
+        raise DataError(f"{where}: labels {list(card.labels)} must be at least two distinct names")
+    if card.source_language not in card.languages:
+        raise DataError(f"{where}: source_language {card.source_language!r} is not one of its "
+                        f"languages ({', '.join(card.languages)})")
+    if card.parallel not in (None, *PARALLEL):
+        raise DataError(f"{where}: parallel {card.parallel!r} is not one of row, id or null")
+    if card.local is None and card.hub is None:
+        raise DataError(f"{where} names neither local files ('local') nor a Hub dataset ('hub')")
+    _validate_sources(card, where)
+    for key in ("templates", "verbalizers"):
+        table = getattr(card, key)
+        if table and card.source_language not in table:
+            raise DataError(f"{where}: {key} has no entry for the source language "
+                            f"{card.source_language!r}, which other languages fall back to")
+    for lang, template in card.templates.items():
+        _validate_template(card, where, lang, template)
+    for lang, words in card.verbalizers.items():
+        _validate_verbalizer(card, where, lang, words)
+
+
+def _validate_sources(card: TaskCard, where: str) -> None:
+    for source in (card.local, card.hub):
+        if source is None:
+            continue
+        unknown = sorted(set((source.label_map or {}).values()) - set(card.labels))
+        if unknown:
+            raise DataError(f"{where}: label_map maps to {unknown[0]!r}, which is not one of "
+                            f"the labels ({', '.join(card.labels)})")
+    if card.local is not None:
+        if not isinstance(card.local.files, Mapping):
+            raise DataError(f"{where}: local.files must map split names ({', '.join(SPLITS)}) "
+                            f"to a path pattern with {{lang}} or to one path per language")
+        if card.local.format not in (None, *FORMATS):
+            raise DataError(f"{where}: local format {card.local.format!r} is not one of {', '.join(FORMATS)}")
+        for split, pattern in card.local.files.items():
+            patterns = pattern.values() if isinstance(pattern, Mapping) else [pattern]
+            for each in patterns:
+                _check_placeholders(where, f"local.files.{split}", str(each), {"lang"})
+    if card.fixed_shots is not None:
+        for each in (card.fixed_shots.train, card.fixed_shots.dev):
+            _check_placeholders(where, "fixed_shots", each, {"lang", "k", "seed"})
+
+
+def _check_placeholders(where: str, key: str, pattern: str, accepted: set[str]) -> None:
+    unknown = sorted(set(_PLACEHOLDER.findall(pattern)) - accepted)
+    if unknown:
+        raise DataError(f"{where}: {key} pattern {pattern!r} uses {{{unknown[0]}}}; accepted "
+                        f"placeholders: {', '.join('{' + a + '}' for a in sorted(accepted))}")
+
+
+def _validate_template(card: TaskCard, where: str, lang: str, template: Any) -> None:
+    if lang not in card.languages:
+        raise DataError(f"{where}: templates has language {lang!r}, which is not one of its languages")
+    if not isinstance(template, str) or template.count(MASK) != 1:
+        raise DataError(f"{where}: template for {lang!r} must contain exactly one {MASK}, got {template!r}")
+    slots = {"text", "text_pair"} if card.has_pair else {"text"}
+    for name in _PLACEHOLDER.findall(template):
+        if name not in slots:
+            raise DataError(f"{where}: template for {lang!r} ({template!r}) uses {{{name}}}; "
+                            f"this task accepts {', '.join('{' + s + '}' for s in sorted(slots))}")
+
+
+def _validate_verbalizer(card: TaskCard, where: str, lang: str, words: tuple) -> None:
+    if lang not in card.languages:
+        raise DataError(f"{where}: verbalizers has language {lang!r}, which is not one of its languages")
+    if len(words) != len(card.labels):
+        raise DataError(f"{where}: verbalizer for {lang!r} has {len(words)} classes of label words, "
+                        f"but the task has {len(card.labels)} labels ({', '.join(card.labels)})")
+    for label, class_words in zip(card.labels, words):
+        for word in class_words:
+            if not isinstance(word, str):
+                raise DataError(f"{where}: label word {word!r} for class {label!r} in {lang!r} is not "
+                                f"text; quote it (YAML reads bare yes/no/on/off as booleans)")
+        if not class_words or any(not w.strip() for w in class_words):
+            raise DataError(f"{where}: verbalizer for {lang!r} has no label word for class {label!r}")

@@ -1,0 +1,210 @@
+"""`load_split`: any task, any language, one table shape; local files first, the Hub second.
+
+Nothing is cached here: the pipeline's `prepare` stage owns caching, and a
+loader that cached on its own would hide edits to a user's files from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xprompt.data.cards import Columns, TaskCard, normalize_label
+from xprompt.errors import DataError
+
+TABLE_COLUMNS = ("id", "text", "text_pair", "label", "lang", "split")
+DATA_ENV = "XPROMPT_DATA"
+_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+_COMPRESSIONS = ("", ".gz", ".bz2", ".xz")  # parquet compresses inside the file instead
+
+
+def resolve_data_root(data_root: str | Path | None = None) -> Path | None:
+    """The explicit root, else $XPROMPT_DATA, else None (then only the Hub is tried)."""
+    if data_root:
+        return Path(data_root).expanduser()
+    from_env = os.environ.get(DATA_ENV)
+    return Path(from_env).expanduser() if from_env else None
+
+
+def load_split(card: TaskCard, lang: str, split: str,
+               data_root: str | Path | None = None) -> pd.DataFrame:
+    """Rows of `split` (train, dev or test) in `lang` as columns id, text, text_pair,
+    label, lang, split; label is an index into `card.labels`."""
+    check_language(card, lang)
+    source = card.source_split(split)
+    looked = local_candidates(card, lang, source, data_root)
+    for path in looked:
+        if path.is_file():
+            return read_table(card, path, lang, split, source)
+    return _from_hub(card, lang, split, source, looked, data_root)
+
+
+def check_language(card: TaskCard, lang: str) -> None:
+    if lang not in card.languages:
+        raise DataError(f"unknown language {lang!r} for task {card.name} (card {card.path}); "
+                        f"accepted: {', '.join(card.languages)}")
+
+
+def local_candidates(card: TaskCard, lang: str, source: str,
+                     data_root: str | Path | None) -> list[Path]:
+    """Paths that may hold the split, in the order they are tried."""
+    if card.local is None:
+        return []
+    pattern = card.local.files.get(source)
+    if isinstance(pattern, Mapping):
+        pattern = pattern.get(lang)
+    if pattern is None:
+        return []
+    return candidate_paths(card, str(pattern).format(lang=lang), data_root)
+
+
+def candidate_paths(card: TaskCard, relative: str, data_root: str | Path | None) -> list[Path]:
+    path = Path(relative).expanduser()
+    if path.is_absolute():
+        return [path]
+    bases = [root] if (root := resolve_data_root(data_root)) else []
+    if not card.builtin:
+        # a user's card usually sits beside its data, so its folder is a second root
+        bases.append(card.path.parent)
+    return [base / path for base in bases]
+
+
+def read_table(card: TaskCard, path: Path, lang: str, split: str, source: str) -> pd.DataFrame:
+    """One local file of the card's layout as the table."""
+    local = card.local
+    file_format = local.format or format_of(path)
+    frame = read_file(path, file_format, local.header, local.names)
+    # tsv and jsonl hold one row per line, so a line number points at the row exactly
+    first_line = {"tsv": 2 if local.header else 1, "jsonl": 1}.get(file_format)
+    return to_table(frame, card, local.columns, local.label_map, lang, split, source,
+                    where=f"file {path}", first_line=first_line)
+
+
+def format_of(path: Path) -> str:
+    name = path.name.lower()
+    for extension, file_format in _FORMATS.items():
+        endings = [extension] if file_format == "parquet" else [extension + c for c in _COMPRESSIONS]
+        if name.endswith(tuple(endings)):
+            return file_format
+    raise DataError(f"cannot tell the format of {path} from its name; accepted: .csv, .tsv, "
+                    f".jsonl (each also .gz, .bz2, .xz) and .parquet, or set local.format in the card")
+
+
+def read_file(path: Path, file_format: str, header: bool = True,
+              names: Sequence[str] | None = None) -> pd.DataFrame:
+    # dtype=str and no NA parsing: ids keep leading zeros and a text "NA" stays text
+    text_options = {"header": 0 if header else None, "names": list(names) if names else None,
+                    "dtype": str, "keep_default_na": False}
+    try:
+        if file_format == "tsv":
+            # unquoted TSV: XNLI and PAWS-X texts contain unbalanced '"'
+            return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, **text_options)
+        if file_format == "csv":
+            return pd.read_csv(path, **text_options)
+        if file_format == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except ImportError as error:
+        raise DataError(f"reading {path} as {file_format} needs a missing package ({error})") from None
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path} as {file_format}: {error}") from None
+
+
+def to_table(frame: pd.DataFrame, card: TaskCard, columns: Columns, label_map: dict | None,
+             lang: str, split: str, source: str, where: str,
+             first_line: int | None = None) -> pd.DataFrame:
+    """Rename, check and convert a raw frame (file or Hub) into the one table shape."""
+    if frame.empty:
+        raise DataError(f"{where} has no rows for the {split} split of {card.name} in {lang!r}; "
+                        f"a split needs at least one row")
+    _require_columns(frame, columns, where)
+    pair = _texts(frame[columns.text_pair]) if columns.text_pair else [None] * len(frame)
+    return pd.DataFrame({
+        "id": _ids(frame, columns, lang, source, where),
+        "text": _texts(frame[columns.text]),
+        "text_pair": pd.Series(pair, dtype=object).to_numpy(),
+        "label": _label_ids(frame[columns.label], card, label_map, where, first_line),
+        "lang": lang,
+        "split": split,
+    }, columns=list(TABLE_COLUMNS))
+
+
+def _require_columns(frame: pd.DataFrame, columns: Columns, where: str) -> None:
+    for role in ("id", "text", "text_pair", "label"):
+        name = getattr(columns, role)
+        if name is not None and name not in frame.columns:
+            found = ", ".join(str(c) for c in frame.columns)
+            raise DataError(f"{where} has no column {name!r} (the card's {role} column); "
+                            f"columns found: {found}")
+
+
+def _texts(values: pd.Series) -> np.ndarray:
+    return values.where(values.notna(), "").astype(str).to_numpy(dtype=object)
+
+
+def _ids(frame: pd.DataFrame, columns: Columns, lang: str, source: str, where: str) -> np.ndarray:
+    if columns.id is None:
+        # the data set's split name, not the requested one: XNLI's train pool and dev
+        # set are both its dev file, and the same row must have the same id in both
+        return np.array([f"{lang}-{source}-{row}" for row in range(len(frame))], dtype=object)
+    ids = frame[columns.id].map(normalize_label)
+    repeated = ids[ids.duplicated()]
+    if not repeated.empty:
+        raise DataError(f"{where}: id {repeated.iloc[0]!r} appears more than once in column "
+                        f"{columns.id!r}; ids must be unique within a split")
+    return ids.to_numpy(dtype=object)
+
+
+def _label_ids(raw: pd.Series, card: TaskCard, label_map: dict | None, where: str,
+               first_line: int | None) -> np.ndarray:
+    keys = raw.map(normalize_label)
+    names = keys.map(label_map) if label_map is not None else keys
+    ids = names.map({name: index for index, name in enumerate(card.labels)})
+    unknown = ids.isna().to_numpy()
+    if unknown.any():
+        row = int(unknown.argmax())
+        line = f" (line {row + first_line})" if first_line else ""
+        accepted = list(label_map) if label_map is not None else list(card.labels)
+        raise DataError(f"{where}, row {row + 1}{line}: label {raw.iloc[row]!r} is not one of the "
+                        f"accepted labels ({', '.join(accepted)})")
+    return ids.astype("int64").to_numpy()
+
+
+def _from_hub(card: TaskCard, lang: str, split: str, source: str, looked: list[Path],
+              data_root: str | Path | None) -> pd.DataFrame:
+    local = _local_story(card, source, looked, data_root)
+    what = f"the {split} split of {card.name} in {lang!r}"
+    if card.fixed_shots is not None and split != "test":
+        local += " (this task ships fixed K-shot files: use fixed_k_shot)"
+    if card.hub is None:
+        raise DataError(f"no data for {what}: {local}, and the card {card.path} names no Hub dataset")
+    hub = card.hub
+    config = hub.config.format(lang=lang) if hub.config else None
+    hub_split = hub.splits.get(source, source)
+    try:
+        import datasets  # imported here: a run on local files should not pay for it
+
+        dataset = datasets.load_dataset(hub.dataset, config, split=hub_split)
+    except Exception as error:  # the Hub fails in many ways (offline, no config, no split)
+        raise DataError(f"no data for {what}: {local}, and the Hub dataset {hub.dataset} "
+                        f"(config {config}, split {hub_split}) could not be loaded: {error}") from error
+    return to_table(dataset.to_pandas(), card, hub.columns, hub.label_map, lang, split, source,
+                    where=f"Hub dataset {hub.dataset} (config {config}, split {hub_split})")
+
+
+def _local_story(card: TaskCard, source: str, looked: list[Path],
+                 data_root: str | Path | None) -> str:
+    if looked:
+        return "looked for " + " and ".join(str(path) for path in looked)
+    if card.local is None or source not in card.local.files:
+        return f"the card names no local file for its {source!r} split"
+    if resolve_data_root(data_root) is None:
+        return f"no data root was given (argument or ${DATA_ENV})"
+    return "the card names no local file for this language"

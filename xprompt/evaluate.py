@@ -1,0 +1,53 @@
+"""Predictions in length-grouped batches, and the metrics reported per language."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from xprompt.batching import eval_batches, to_device
+
+
+@torch.no_grad()
+def predict_proba(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False,
+                  rows: list[dict] | None = None) -> np.ndarray:
+    """[rows, classes] probabilities in the order of `df`."""
+    method.eval()
+    rows = rows if rows is not None else method.featurize(df)
+    device = next(method.parameters()).device
+    probabilities = np.zeros((len(rows), method.num_labels), dtype=np.float32)
+    batches = list(eval_batches(rows, batch_size))
+    for indices in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
+        batch = to_device(method.collate([rows[i] for i in indices]), device)
+        batch.pop("labels", None)
+        probabilities[indices] = torch.softmax(method(**batch).float(), dim=-1).cpu().numpy()
+    return probabilities
+
+
+def scores(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> dict[str, float]:
+    """Accuracy and macro-F1 (classes absent from both labels and predictions are skipped)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    f1s = []
+    for label in range(num_labels):
+        true_positive = np.sum((predictions == label) & (labels == label))
+        predicted, actual = np.sum(predictions == label), np.sum(labels == label)
+        if predicted + actual == 0:
+            continue
+        f1s.append(2 * true_positive / (predicted + actual))
+    return {"accuracy": float(np.mean(labels == predictions)) if len(labels) else float("nan"),
+            "macro_f1": float(np.mean(f1s)) if f1s else float("nan")}
+
+
+def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False):
+    """Metrics and a per-row prediction table (id, lang, label, prediction, probabilities)."""
+    probabilities = predict_proba(method, df, batch_size, progress)
+    predictions = probabilities.argmax(axis=1)
+    metrics = scores(df["label"].to_numpy(), predictions, method.num_labels)
+    metrics["n"] = len(df)
+    table = pd.DataFrame({"id": df["id"].to_numpy(), "lang": df["lang"].to_numpy(),
+                          "label": df["label"].to_numpy(), "prediction": predictions})
+    for label in range(method.num_labels):
+        table[f"p{label}"] = probabilities[:, label]
+    return metrics, table

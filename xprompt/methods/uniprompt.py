@@ -1,0 +1,230 @@
+"""UniPrompt (Huang et al., EMNLP 2022): a prompt tower that sees only the template,
+a context tower that sees only the input, fused top layers over [prompt; context],
+and soft label words initialised from class means. The prompt tower never sees
+the input, so its output is one constant per template: precompute it and the
+inference cost is that of the plain encoder."""
+
+from __future__ import annotations
+
+import copy
+import enum
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import nn
+
+from xprompt.backbone import Backbone
+from xprompt.batching import eval_batches, to_device
+from xprompt.errors import ConfigError
+from xprompt.methods import base
+from xprompt.templates import parse_template, render
+
+
+class PromptInit(str, enum.Enum):
+    PRETRAINED = "pretrained"
+    RANDOM = "random"
+
+
+class LabelInit(str, enum.Enum):
+    DYNAMIC = "dynamic"
+    WORDS = "words"
+    RANDOM = "random"
+
+
+class Trained(str, enum.Enum):
+    ALL = "all"
+    PROMPT = "prompt"
+
+
+@dataclass
+class UniPromptConfig:
+    fused_layers: int = field(default=3, metadata={"help": "top layers that see [prompt; context]"})
+    template: str | None = field(default=None, metadata={
+        "help": "prompt text with one <mask> and optional [soft:N]; default: the card's source template"})
+    language_templates: bool = field(default=False, metadata={
+        "help": "use the card's per-language templates instead of one unified prompt"})
+    prompt_init: PromptInit = field(default=PromptInit.PRETRAINED, metadata={"help": "prompt tower init"})
+    label_init: LabelInit = field(default=LabelInit.DYNAMIC, metadata={"help": "label vector init"})
+    trained: Trained = field(default=Trained.ALL, metadata={
+        "help": "all weights (paper) or prompt tower + label vectors only (base model unchanged)"})
+    freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
+    max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
+
+    def __post_init__(self):
+        if self.fused_layers < 1:
+            raise ConfigError(f"uniprompt.fused_layers is {self.fused_layers}; it must be at least 1")
+        if self.template is not None:
+            parse_template(self.template, "uniprompt.template")
+
+
+class UniPrompt(nn.Module):
+    def __init__(self, config: UniPromptConfig, backbone: Backbone, card):
+        super().__init__()
+        layers = len(backbone.layers)
+        if config.fused_layers >= layers:
+            raise ConfigError(f"uniprompt.fused_layers is {config.fused_layers} but {backbone.model_id} has "
+                              f"{layers} layers; accepted: 1..{layers - 1}")
+        self.config, self.backbone, self.card = config, backbone, card
+        self.tokenizer = backbone.tokenizer
+        self.num_labels = len(card.labels)
+        split = layers - config.fused_layers
+        self.embeddings = backbone.embeddings
+        self.context_tower = backbone.layers[:split]
+        self.fused_layers = backbone.layers[split:]
+        self.prompt_tower = copy.deepcopy(backbone.layers[:split])
+        if config.prompt_init == PromptInit.RANDOM:
+            base.reinitialise(self.prompt_tower, backbone.config.initializer_range)
+        self.mask_transform = backbone.mask_head.transform if backbone.has_mlm_head else nn.Identity()
+        hidden = backbone.hidden_size
+        self.label_vectors = nn.Parameter(torch.randn(self.num_labels, hidden) * backbone.config.initializer_range)
+        self.label_bias = nn.Parameter(torch.zeros(self.num_labels))
+        self.templates = {}  # template text -> parsed template without its input slots
+        soft = max((self._template(lang).soft_count for lang in card.languages), default=0)
+        self.soft_embeddings = nn.Parameter(self._soft_init(soft))
+        self.precomputed: dict[str, torch.Tensor] = {}
+        self._set_trainable()
+        self.to(backbone.device)
+
+    # -- templates -------------------------------------------------------
+    def template_text(self, lang: str) -> str:
+        if self.config.template is not None:
+            return self.config.template
+        return self.card.template(lang if self.config.language_templates else self.card.source_language)
+
+    def _template(self, lang: str):
+        return self.templates_for(self.template_text(lang), where=f"template of {lang}")
+
+    def _soft_init(self, count: int) -> torch.Tensor:
+        # soft tokens start as embeddings of frequent-ish vocabulary rows (a seeded draw)
+        words = self.embeddings.word_embeddings.weight.detach()
+        generator = torch.Generator().manual_seed(0)
+        low, high = min(1000, words.shape[0] // 2), min(words.shape[0], 5000)
+        rows = torch.randint(low, high, (count,), generator=generator)
+        return words[rows].clone().cpu()
+
+    def _set_trainable(self) -> None:
+        if self.config.trained == Trained.PROMPT:
+            base.freeze(self.backbone.encoder)
+            base.freeze(self.mask_transform)
+            for parameter in self.prompt_tower.parameters():
+                parameter.requires_grad_(True)
+        elif self.config.freeze_word_embeddings:
+            base.freeze_word_embeddings(self.backbone)
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return [self.label_vectors, self.label_bias, self.soft_embeddings]
+
+    # -- data ------------------------------------------------------------
+    def featurize(self, df: pd.DataFrame) -> list[dict]:
+        rows = base.tokenize_rows(self.tokenizer, df, self.config.max_length)
+        for row, lang in zip(rows, df["lang"]):
+            row["template"] = row["group"] = self.template_text(lang)
+        return rows
+
+    def collate(self, rows: list[dict]) -> dict:
+        templates = {row["template"] for row in rows}
+        if len(templates) != 1:
+            raise ValueError("a UniPrompt batch must share one template; batch rows by language")
+        batch = base.collate_token_rows(rows, self.tokenizer.pad_token_id)
+        batch["template"] = templates.pop()
+        return batch
+
+    # -- model -----------------------------------------------------------
+    def prompt_states(self, template: str) -> torch.Tensor:
+        """[1, prompt_length, hidden] output of the prompt tower; constant per template."""
+        if template in self.precomputed:
+            return self.precomputed[template]
+        if self.prompt_tower is None:
+            raise RuntimeError(f"prompt tower was dropped and template {template!r} was not precomputed")
+        rendered = render(self.templates_for(template), self.tokenizer)
+        ids = torch.tensor([rendered.input_ids], device=self.label_vectors.device)
+        embeds = self.embeddings.word_embeddings(ids)
+        if rendered.soft_positions:
+            soft = self.soft_embeddings[: len(rendered.soft_positions)].unsqueeze(0)
+            embeds = embeds.clone()
+            embeds[:, rendered.soft_positions] = soft
+        mask = torch.ones_like(ids)
+        hidden = self.backbone.embed(mask, inputs_embeds=embeds)
+        states = self.backbone.run_layers(self.prompt_tower, hidden, mask)
+        if not self.training and not torch.is_grad_enabled():
+            self.precomputed[template] = states  # inference: the tower runs once per template
+        return states
+
+    def templates_for(self, template: str, where: str = "template"):
+        if template not in self.templates:
+            self.templates[template] = parse_template(template, where).without_slots()
+        return self.templates[template]
+
+    def mask_index(self, template: str) -> int:
+        # the mask sits in the prompt, which comes first in [prompt; context]
+        return render(self.templates_for(template), self.tokenizer).mask_index
+
+    def mask_features(self, input_ids, attention_mask, template: str, token_type_ids=None) -> torch.Tensor:
+        """Representation of the <mask> after the fused layers, through the MLM transform."""
+        context = self.backbone.embed(attention_mask, input_ids=input_ids, token_type_ids=token_type_ids)
+        context = self.backbone.run_layers(self.context_tower, context, attention_mask)
+        prompt = self.prompt_states(template)
+        batch = input_ids.shape[0]
+        fused = torch.cat([prompt.expand(batch, -1, -1), context], dim=1)
+        mask = torch.cat([attention_mask.new_ones(batch, prompt.shape[1]), attention_mask], dim=1)
+        fused = self.backbone.run_layers(self.fused_layers, fused, mask)
+        return self.mask_transform(fused[:, self.mask_index(template)])
+
+    def forward(self, input_ids, attention_mask, template: str, token_type_ids=None, labels=None):
+        features = self.mask_features(input_ids, attention_mask, template, token_type_ids)
+        return features @ self.label_vectors.T + self.label_bias
+
+    # -- initialisation and inference ------------------------------------
+    @torch.no_grad()
+    def initialize(self, train_df: pd.DataFrame) -> None:
+        if self.config.label_init == LabelInit.DYNAMIC:
+            self._init_from_class_means(train_df)
+        elif self.config.label_init == LabelInit.WORDS:
+            self._init_from_words()
+
+    def _init_from_class_means(self, train_df: pd.DataFrame) -> None:
+        """Each class vector = mean mask feature of its training examples; the bias
+        -|mean|^2/2 makes the untrained scorer exactly nearest-class-mean."""
+        was_training = self.training
+        self.eval()
+        rows = self.featurize(train_df)
+        sums = torch.zeros_like(self.label_vectors)
+        counts = torch.zeros(self.num_labels, device=sums.device)
+        for indices in eval_batches(rows, 16):
+            batch = to_device(self.collate([rows[i] for i in indices]), sums.device)
+            features = self.mask_features(batch["input_ids"], batch["attention_mask"], batch["template"],
+                                          batch.get("token_type_ids"))
+            sums.index_add_(0, batch["labels"], features)
+            counts.index_add_(0, batch["labels"], torch.ones_like(batch["labels"], dtype=counts.dtype))
+        means = sums / counts.clamp(min=1).unsqueeze(1)
+        self.label_vectors.copy_(means)
+        self.label_bias.copy_(-0.5 * means.pow(2).sum(dim=1))
+        self.train(was_training)
+
+    def _init_from_words(self) -> None:
+        """Each class vector = mean embedding of its source-language label words' pieces."""
+        words = self.card.verbalizer(self.card.source_language)
+        table = self.embeddings.word_embeddings.weight
+        for label, label_words in enumerate(words):
+            ids = [i for piece in self.backbone.word_embedding_ids(label_words) for i in piece]
+            self.label_vectors[label] = table[ids].mean(dim=0)
+
+    @torch.no_grad()
+    def precompute(self, languages: list[str], drop_prompt_tower: bool = False) -> None:
+        """Store the prompt tower's output for each language's template; optionally drop the tower."""
+        was_training = self.training
+        self.eval()
+        for lang in languages:
+            template = self.template_text(lang)
+            self.precomputed.pop(template, None)
+            self.precomputed[template] = self.prompt_states(template).detach()
+        self.train(was_training)
+        if drop_prompt_tower:
+            self.prompt_tower = None
+
+    def train(self, mode: bool = True):
+        if mode and self.precomputed and self.prompt_tower is not None:
+            self.precomputed.clear()  # the prompt tower changes while training
+        return super().train(mode)
+

@@ -1,0 +1,152 @@
+"""The training loop: batch, forward, loss, backward, clip, step, evaluate on the
+English dev set, keep the best, checkpoint. One checkpoint is one dict."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from xprompt.batching import to_device, train_batches
+from xprompt.config import TrainConfig
+from xprompt.evaluate import predict_proba
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)  # one entry per evaluation
+    best_epoch: int = -1
+    best_dev_accuracy: float = float("nan")
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def trainable_state(method) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in method.named_parameters() if p.requires_grad}
+
+
+def make_optimizer(method, config: TrainConfig) -> torch.optim.AdamW:
+    """Only trainable parameters reach the optimizer, so frozen ones cost no state.
+    New parameters (prompts, label vectors) learn faster than pretrained ones."""
+    new_ids = {id(p) for p in method.new_parameters()}
+    trainable = [p for p in method.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if id(p) not in new_ids], "lr": config.lr},
+        {"params": [p for p in trainable if id(p) in new_ids], "lr": config.prompt_lr, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
+
+
+def warmup_linear(total_steps: int, warmup_ratio: float):
+    warmup = max(1, int(total_steps * warmup_ratio))
+    return lambda step: step / warmup if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+
+def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: TrainConfig, seed: int,
+          checkpoint_path: Path | None = None, progress: bool = True) -> TrainResult:
+    set_seed(seed)
+    device = next(method.parameters()).device
+    rows = method.featurize(train_df)
+    dev_rows = method.featurize(dev_df) if dev_df is not None and len(dev_df) else None
+    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    optimizer = make_optimizer(method, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_linear(steps_per_epoch * config.epochs, config.warmup_ratio))
+    state = _resume(checkpoint_path, method, optimizer, scheduler)
+    if state is None:
+        method.initialize(train_df)
+        state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
+    result, started = state["result"], time.perf_counter() - state["result"].seconds
+    bar = tqdm(total=steps_per_epoch * config.epochs, initial=result.steps, desc="train", unit="step",
+               disable=not progress, leave=False)
+    for epoch in range(state["epoch"], config.epochs):
+        method.train()
+        batches = train_batches(rows, config.batch_size, seed + epoch)
+        for number, indices in enumerate(batches):
+            if epoch == state["epoch"] and number < state["batch"]:
+                continue  # resumed mid-epoch: these batches were already taken
+            batch = to_device(method.collate([rows[i] for i in indices]), device)
+            loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
+                result.seconds = time.perf_counter() - started
+                _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state["best"])
+        state["batch"] = 0
+        if dev_rows and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
+            accuracy = _accuracy(method, dev_df, dev_rows)
+            result.history.append({"epoch": epoch + 1, "step": result.steps, "loss": loss.item(),
+                                   "dev_accuracy": accuracy})
+            if not accuracy <= result.best_dev_accuracy:  # also true for the first (NaN) comparison
+                result.best_dev_accuracy, result.best_epoch = accuracy, epoch + 1
+                state["best"] = trainable_state(method)
+    bar.close()
+    if state["best"] is not None:
+        method.load_state_dict(state["best"], strict=False)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _accuracy(method, df: pd.DataFrame, rows: list[dict]) -> float:
+    probabilities = predict_proba(method, df, rows=rows)
+    return float(np.mean(probabilities.argmax(axis=1) == df["label"].to_numpy()))
+
+
+def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, best) -> None:
+    """Everything needed to continue as if never stopped, written atomically."""
+    checkpoint = {"model": trainable_state(method), "optimizer": optimizer.state_dict(),
+                  "scheduler": scheduler.state_dict(), "epoch": epoch, "batch": batch,
+                  "result": result.__dict__, "best": best, "rng": _rng_state()}
+    temporary = path.with_name(path.name + f".tmp-{os.getpid()}")
+    torch.save(checkpoint, temporary)
+    os.replace(temporary, path)
+
+
+def _resume(path: Path | None, method, optimizer, scheduler) -> dict | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        checkpoint = torch.load(path, weights_only=False)
+    except Exception as error:  # a checkpoint we cannot read is restarted, never half-trusted
+        log.warning("ignoring unreadable checkpoint %s (%s); training from the start", path, error)
+        return None
+    method.load_state_dict(checkpoint["model"], strict=False)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    _set_rng_state(checkpoint["rng"])
+    log.info("resuming training from %s at epoch %d, batch %d", path, checkpoint["epoch"], checkpoint["batch"])
+    return {"epoch": checkpoint["epoch"], "batch": checkpoint["batch"],
+            "result": TrainResult(**checkpoint["result"]), "best": checkpoint["best"]}
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
