@@ -62,6 +62,12 @@ class EvalConfig:
 
 
 @dataclass
+class AdaptConfig:
+    shots: list[int] = _help("K per class of target-language examples for few-shot adaptation "
+                             "(empty = zero-shot only)", default_factory=list)
+
+
+@dataclass
 class MethodConfig:
     name: str = _help("method name from the registry", default="uniprompt")
     label: str | None = _help("display name in tables (default: name)", default=None)
@@ -82,6 +88,7 @@ class PipelineConfig:
     methods: list[MethodConfig] = _help("methods to compare", default_factory=lambda: [MethodConfig()])
     train: TrainConfig = _help("training loop", default_factory=TrainConfig)
     eval: EvalConfig = _help("evaluation", default_factory=EvalConfig)
+    adapt: AdaptConfig = _help("few-shot adaptation to each target language", default_factory=AdaptConfig)
     output_dir: str = _help("where results, tables and reports go", default="runs")
     cache_dir: str = _help("shared stage cache", default=".xprompt-cache")
 

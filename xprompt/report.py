@@ -95,6 +95,13 @@ def _grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys
     ax.grid(axis="y", alpha=0.3)
 
 
+def _legend(figure: Figure, ax, title: str) -> None:
+    """Below the axes, where it can neither hide data nor collide with the title."""
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), title=title,
+                  frameon=False)
+
+
 def _focus(axes, values: np.ndarray) -> None:
     """Start score bars just below the lowest score so differences between methods show."""
     values = values[np.isfinite(values)]
@@ -173,10 +180,10 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
                      fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{ctx.unit()}, avg over {int(averaged['n_targets'].max())} targets")
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", title="method")
+    _legend(figure, axes[0], "method")
     figure.suptitle(f"{ctx.metric} vs shots (line: mean over seeds, band: ±1 std)")
     _save(figure, out_dir / file)
-    return Plot(file, title, True, f"{ctx.metric} averaged over target languages (source excluded) "
+    return Plot(file, title, True, f"Average {ctx.metric} over the target languages (source excluded) "
                 "against source shots; the band is one standard deviation over seeds.")
 
 
@@ -200,10 +207,10 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
         ax.set_ylabel(ctx.unit())
     axes[-1].set_xlabel("target language")
     _focus(axes, (data["mean"] * ctx.scale()).to_numpy(float))
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(adapts))
+    _legend(figure, axes[0], "target data")
     figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots} source shots)")
     _save(figure, out_dir / file)
-    return Plot(file, title, True, f"{ctx.metric} per target language before and after adapting on "
+    return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after adapting on "
                 f"K target-language examples per class ({shots} source shots); bars show ±1 std.")
 
 
@@ -224,9 +231,9 @@ def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("target language")
     ax.set_ylabel("gap (percentage points)" if ctx.scale() == 100 else f"gap ({ctx.metric})")
-    figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", title="method")
+    _legend(figure, ax, "method")
     source = ", ".join(pd.unique(gaps["source"]))
-    ax.set_title(f"{source} {ctx.metric} minus target {ctx.metric}: zero-shot, {shots} shots")
+    figure.suptitle(f"Transfer gap: {source} minus target {ctx.metric} (zero-shot, {shots} source shots)")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Source-language ({source}) score minus each target's score "
                 "(lower is better); the last group is the average over targets.")
@@ -252,7 +259,7 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
         ax.set_ylabel(ctx.unit(metric))
         ax.set_title(metric, fontsize=10, loc="left")
     axes[-1].set_xlabel("target language")
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", title="method")
+    _legend(figure, axes[0], "method")
     figure.suptitle(f"Consistency beside {ctx.metric} (zero-shot, {shots} source shots)")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Per-language {CONSISTENCY} (bottom) beside {ctx.metric} (top).")

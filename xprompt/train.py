@@ -60,7 +60,8 @@ def warmup_linear(total_steps: int, warmup_ratio: float):
 
 
 def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: TrainConfig, seed: int,
-          checkpoint_path: Path | None = None, progress: bool = True) -> TrainResult:
+          checkpoint_path: Path | None = None, progress: bool = True, initialize: bool = True) -> TrainResult:
+    """Train `method` in place; `initialize=False` continues from its current weights (adaptation)."""
     set_seed(seed)
     device = next(method.parameters()).device
     rows = method.featurize(train_df)
@@ -71,7 +72,8 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         optimizer, warmup_linear(steps_per_epoch * config.epochs, config.warmup_ratio))
     state = _resume(checkpoint_path, method, optimizer, scheduler)
     if state is None:
-        method.initialize(train_df)
+        if initialize:
+            method.initialize(train_df)
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
     result, started = state["result"], time.perf_counter() - state["result"].seconds
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=result.steps, desc="train", unit="step",

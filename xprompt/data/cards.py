@@ -102,6 +102,10 @@ class TaskCard:
     def __post_init__(self) -> None:
         _validate_card(self)
 
+    def __hash__(self) -> int:
+        # the generated hash would fail on the dict fields; name and file identify a card
+        return hash((self.name, str(self.path)))
+
     @property
     def has_pair(self) -> bool:
         sources = [s for s in (self.local, self.hub) if s is not None]
@@ -114,10 +118,12 @@ class TaskCard:
     def source_split(self, split: str) -> str:
         """The data set's own split name behind `train`, `dev` or `test`."""
         if split not in SPLITS:
-            raise DataError(f"unknown split {split!r} for task {self.name}; accepted: {', '.join(SPLITS)}")
+            raise DataError(f"unknown split {split!r} for task {self.name}; "
+                            f"accepted: {', '.join(SPLITS)}")
         source = getattr(self, f"{split}_split")
         if source is None:
-            raise DataError(f"task card {self.path} declares no {split!r} split ({split}_split is null)")
+            raise DataError(f"task card {self.path} declares no {split!r} split "
+                            f"({split}_split is null)")
         return source
 
     def template(self, lang: str) -> str:
@@ -173,7 +179,8 @@ def card_from_file(path: Path) -> TaskCard:
         where = f" at line {mark.line + 1}" if mark else ""
         raise DataError(f"task card {path} is not valid YAML{where}: {error}") from None
     if not isinstance(raw, Mapping):
-        raise DataError(f"task card {path} must be a YAML mapping of keys (name, labels, languages, ...)")
+        raise DataError(f"task card {path} must be a YAML mapping of keys "
+                        f"(name, labels, languages, ...)")
     return card_from_dict({"name": path.stem, **raw}, path)
 
 
@@ -239,6 +246,8 @@ def _label_map(value: Any) -> dict[str, str] | None:
 
 def _words(per_class: Any) -> tuple[tuple[str, ...], ...]:
     """One entry per class: a word, or a list of words (a class may have several)."""
+    if not isinstance(per_class, list):
+        raise TypeError(f"a verbalizer must be a list with one entry per class, got {per_class!r}")
     return tuple(tuple(words) if isinstance(words, list) else (words,) for words in per_class)
 
 
@@ -254,15 +263,16 @@ def _validate_card(card: TaskCard) -> None:
     if card.local is None and card.hub is None:
         raise DataError(f"{where} names neither local files ('local') nor a Hub dataset ('hub')")
     _validate_sources(card, where)
-    for key in ("templates", "verbalizers"):
+    for key, check in (("templates", _validate_template), ("verbalizers", _validate_verbalizer)):
         table = getattr(card, key)
         if table and card.source_language not in table:
             raise DataError(f"{where}: {key} has no entry for the source language "
                             f"{card.source_language!r}, which other languages fall back to")
-    for lang, template in card.templates.items():
-        _validate_template(card, where, lang, template)
-    for lang, words in card.verbalizers.items():
-        _validate_verbalizer(card, where, lang, words)
+        for lang, value in table.items():
+            if lang not in card.languages:
+                raise DataError(f"{where}: {key} has language {lang!r}, which is not one of its "
+                                f"languages ({', '.join(card.languages)})")
+            check(card, where, lang, value)
 
 
 def _validate_sources(card: TaskCard, where: str) -> None:
@@ -278,7 +288,8 @@ def _validate_sources(card: TaskCard, where: str) -> None:
             raise DataError(f"{where}: local.files must map split names ({', '.join(SPLITS)}) "
                             f"to a path pattern with {{lang}} or to one path per language")
         if card.local.format not in (None, *FORMATS):
-            raise DataError(f"{where}: local format {card.local.format!r} is not one of {', '.join(FORMATS)}")
+            raise DataError(f"{where}: local format {card.local.format!r} is not one of "
+                            f"{', '.join(FORMATS)}")
         for split, pattern in card.local.files.items():
             patterns = pattern.values() if isinstance(pattern, Mapping) else [pattern]
             for each in patterns:
@@ -296,10 +307,9 @@ def _check_placeholders(where: str, key: str, pattern: str, accepted: set[str]) 
 
 
 def _validate_template(card: TaskCard, where: str, lang: str, template: Any) -> None:
-    if lang not in card.languages:
-        raise DataError(f"{where}: templates has language {lang!r}, which is not one of its languages")
     if not isinstance(template, str) or template.count(MASK) != 1:
-        raise DataError(f"{where}: template for {lang!r} must contain exactly one {MASK}, got {template!r}")
+        raise DataError(f"{where}: template for {lang!r} must contain exactly one {MASK}, "
+                        f"got {template!r}")
     slots = {"text", "text_pair"} if card.has_pair else {"text"}
     for name in _PLACEHOLDER.findall(template):
         if name not in slots:
@@ -308,8 +318,6 @@ def _validate_template(card: TaskCard, where: str, lang: str, template: Any) -> 
 
 
 def _validate_verbalizer(card: TaskCard, where: str, lang: str, words: tuple) -> None:
-    if lang not in card.languages:
-        raise DataError(f"{where}: verbalizers has language {lang!r}, which is not one of its languages")
     if len(words) != len(card.labels):
         raise DataError(f"{where}: verbalizer for {lang!r} has {len(words)} classes of label words, "
                         f"but the task has {len(card.labels)} labels ({', '.join(card.labels)})")

@@ -179,7 +179,7 @@ def _label_ids(raw: pd.Series, card: TaskCard, label_map: dict | None, where: st
 
 def _from_hub(card: TaskCard, lang: str, split: str, source: str, looked: list[Path],
               data_root: str | Path | None) -> pd.DataFrame:
-    local = _local_story(card, source, looked, data_root)
+    local = _local_story(card, lang, source, looked, data_root)
     what = f"the {split} split of {card.name} in {lang!r}"
     if card.fixed_shots is not None and split != "test":
         local += " (this task ships fixed K-shot files: use fixed_k_shot)"
@@ -199,12 +199,13 @@ def _from_hub(card: TaskCard, lang: str, split: str, source: str, looked: list[P
                     where=f"Hub dataset {hub.dataset} (config {config}, split {hub_split})")
 
 
-def _local_story(card: TaskCard, source: str, looked: list[Path],
+def _local_story(card: TaskCard, lang: str, source: str, looked: list[Path],
                  data_root: str | Path | None) -> str:
     if looked:
         return "looked for " + " and ".join(str(path) for path in looked)
-    if card.local is None or source not in card.local.files:
+    files = card.local.files.get(source) if card.local is not None else None
+    if files is None:
         return f"the card names no local file for its {source!r} split"
-    if resolve_data_root(data_root) is None:
-        return f"no data root was given (argument or ${DATA_ENV})"
-    return "the card names no local file for this language"
+    if isinstance(files, Mapping) and lang not in files:
+        return f"the card names no local {source!r} file for {lang!r}"
+    return f"no data root was given (argument or ${DATA_ENV})"

@@ -1,0 +1,203 @@
+"""`xprompt run | status | report | methods | data | cache` (export and predict live in export.py)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from xprompt.errors import XPromptError
+
+
+def _run(args) -> int:
+    from xprompt.config import load_pipeline, to_dict
+    from xprompt.pipeline import plan, shard_of
+    from xprompt.runner import Runner
+
+    config = load_pipeline(args.pipeline, args.set)
+    the_plan = plan(config)
+    runner = Runner(the_plan, progress=not args.quiet)
+    groups = shard_of(the_plan, *_parse_shard(args.shard)) if args.shard else None
+    if args.dry_run:
+        _print_status(runner.status(runner._cells_for(groups)))
+        return 0
+    outcome = runner.run(groups)
+    print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {len(outcome.statuses) - outcome.ran} cached "
+          f"({outcome.seconds:.1f} s)")
+    if groups is not None:
+        print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
+        return 0
+    _write_outputs(runner, outcome, to_dict(config))
+    return 0
+
+
+def _write_outputs(runner, outcome, config_dict: dict) -> None:
+    from xprompt.aggregate import aggregate, summary_table
+    from xprompt.report import build_report
+    from xprompt.results import write_results
+
+    run_dir = runner.run_dir
+    write_results(outcome.rows, run_dir, {"config": config_dict})
+    aggregated = aggregate(_frame(outcome.rows))
+    for shots in sorted(aggregated["shots"].unique()):
+        for adapt in sorted(aggregated["adapt_shots"].unique()):
+            table = summary_table(aggregated, "accuracy", shots=int(shots), adapt_shots=int(adapt))
+            kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
+            print(f"\naccuracy, {runner.plan.source} k={shots} per class, {kind}:")
+            print(table.to_string())
+            table.to_csv(run_dir / f"table_k{shots}_adapt{adapt}.csv")
+    report = build_report(_frame(outcome.rows), run_dir)
+    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}")
+
+
+def _frame(rows):
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise XPromptError(f"--shard {text!r} must look like I/N, e.g. 1/4")
+    return int(index), int(count)
+
+
+def _print_status(statuses) -> None:
+    width = max(len(s.cell.name) for s in statuses)
+    for status in statuses:
+        state = "cached" if status.cached else "to run"
+        why = "" if status.cached else f"  ({status.reason})"
+        print(f"{status.cell.name:<{width}}  {state}{why}")
+    todo = sum(not s.cached for s in statuses)
+    print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo} cached")
+
+
+def _status(args) -> int:
+    args.dry_run, args.shard, args.quiet = True, None, True
+    return _run(args)
+
+
+def _report(args) -> int:
+    from xprompt.report import report_from_run
+    print(report_from_run(Path(args.run)))
+    return 0
+
+
+def _methods(args) -> int:
+    from xprompt.methods import REGISTRY
+    for name, spec in sorted(REGISTRY.items()):
+        print(f"{name}: {spec.summary}")
+        for f in dataclasses.fields(spec.config_class):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = getattr(default, "value", default)
+            print(f"    {f.name} = {default!r}  {f.metadata.get('help', '')}")
+    return 0
+
+
+def _data(args) -> int:
+    from xprompt.data import known_tasks, load_card, load_split
+    if args.data_command == "tasks":
+        for name in known_tasks():
+            card = load_card(name)
+            print(f"{name}: {len(card.labels)} classes, {len(card.languages)} languages — {card.description}")
+        return 0
+    card = load_card(args.task)
+    table = load_split(card, args.lang or card.source_language, args.split, args.data_root)
+    print(f"{card.name} {args.lang or card.source_language} {args.split}: {len(table)} rows; labels: "
+          + ", ".join(f"{card.labels[i]}={n}" for i, n in sorted(table["label"].value_counts().items())))
+    print(table.head(args.rows).to_string())
+    return 0
+
+
+def _cache(args) -> int:
+    from xprompt.cache import Cache, read_lockfile
+    cache = Cache(Path(args.cache_dir))
+    if args.cache_command == "ls":
+        for entry in cache.entries():
+            print(f"{entry.stage:<9} {entry.key}  {entry.size / 1e6:9.2f} MB  {entry.created}")
+        return 0
+    referenced = set()
+    for lock in Path(args.runs).glob("**/xprompt*.lock"):
+        referenced |= {(r.stage, r.key) for r in read_lockfile(lock).values()}
+    removed = cache.gc(referenced)
+    print(f"removed {len(removed)} entries not referenced by any lock file under {args.runs}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xprompt", description="Cross-lingual prompt transfer.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, handler, text in (("run", _run, "run a pipeline (cached stages are reused)"),
+                                ("status", _status, "show every cell as cached or to run, with why")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("pipeline", help="pipeline YAML file")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a key, e.g. --set train.lr=1e-4 --set task.targets=[de,fr]")
+        if name == "run":
+            command.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+            command.add_argument("--shard", help="I/N: run the I-th of N parts of the grid")
+            command.add_argument("--quiet", action="store_true", help="no progress bars")
+        command.set_defaults(handler=handler)
+    report = commands.add_parser("report", help="rebuild report.md and figures from a run's results")
+    report.add_argument("run", help="run directory (runs/<name>) or a results file")
+    report.set_defaults(handler=_report)
+    commands.add_parser("methods", help="list methods and their options").set_defaults(handler=_methods)
+    _add_data_and_cache(commands)
+    _add_export_commands(commands)
+    return parser
+
+
+def _add_data_and_cache(commands) -> None:
+    data = commands.add_parser("data", help="look at task cards and data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands.add_parser("tasks", help="list known tasks")
+    show = data_commands.add_parser("show", help="load one split and print a few rows")
+    show.add_argument("task")
+    show.add_argument("--lang")
+    show.add_argument("--split", default="test")
+    show.add_argument("--data-root")
+    show.add_argument("--rows", type=int, default=5)
+    data.set_defaults(handler=_data)
+    cache = commands.add_parser("cache", help="list or clean the stage cache")
+    cache.add_argument("cache_command", choices=["ls", "gc"])
+    cache.add_argument("--cache-dir", default=".xprompt-cache")
+    cache.add_argument("--runs", default="runs", help="folder whose lock files say what is still used (gc)")
+    cache.set_defaults(handler=_cache)
+
+
+def _add_export_commands(commands) -> None:
+    try:
+        from xprompt.export import add_commands
+    except ImportError:
+        return
+    add_commands(commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    _quiet_transformers()
+    try:
+        return args.handler(args)
+    except XPromptError as error:
+        print(f"xprompt: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _quiet_transformers() -> None:
+    """The load report of a checkpoint without an MLM head is expected here; xprompt says it itself."""
+    import os
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

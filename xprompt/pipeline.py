@@ -1,0 +1,218 @@
+"""A run as a graph of cached cells. `plan` turns a pipeline config into cells
+(prepare -> sample -> train -> evaluate, adapt -> evaluate); `Runner` owns all I/O:
+it looks each cell up in the cache, computes what is missing, and records why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from xprompt.cache import Cache, canonical_json, file_hash, path_hash, stage_key
+from xprompt.config import PipelineConfig, non_default
+from xprompt.data import load_card
+from xprompt.data.loaders import candidate_paths, check_language, local_candidates
+from xprompt.errors import ConfigError
+from xprompt.methods import method_config
+
+VERSIONS = {"prepare": "1", "sample": "1", "train": "1", "adapt": "1", "evaluate": "1"}
+# Fields that change how fast or how verbosely work is done, never its result.
+NOT_IN_KEYS = {"checkpoint_every"}
+
+
+@dataclass
+class Cell:
+    stage: str
+    name: str
+    params: dict
+    inputs: dict[str, "Cell"] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    group: str = ""  # cells of one group go to one shard
+    meta: dict = field(default_factory=dict)  # what a results row needs (method, shots, seed, target)
+    key: str = ""
+
+    def __post_init__(self):
+        input_keys = {name: cell.key for name, cell in self.inputs.items()}
+        self.key = stage_key(self.stage, VERSIONS[self.stage], self.params, {}, input_keys, self.files)
+
+    @property
+    def input_keys(self) -> dict[str, str]:
+        return {name: cell.key for name, cell in self.inputs.items()}
+
+
+@dataclass
+class Plan:
+    config: PipelineConfig
+    card: object
+    source: str
+    targets: list[str]
+    cells: list[Cell]
+
+    def evaluations(self) -> list[Cell]:
+        return [c for c in self.cells if c.stage == "evaluate"]
+
+    def groups(self) -> list[str]:
+        return sorted({c.group for c in self.cells if c.group})
+
+
+def model_identity(name: str, revision: str | None) -> dict:
+    """What identifies the weights: a local folder's content hash, else id + cached revision."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        digest = hashlib.sha256("".join(path_hash(p) for p in weights).encode()).hexdigest()[:20]
+        return {"model_weights": digest}
+    if revision is None:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+            found = try_to_load_from_cache(name, "config.json")
+            revision = Path(found).parent.name if isinstance(found, str) else None
+        except Exception:  # an id the cache has never seen: the id alone identifies it
+            revision = None
+    return {"model": name, "revision": revision}
+
+
+def _card_identity(card) -> str:
+    raw = card.to_dict()
+    raw.pop("path", None)  # where the clone sits must not change keys
+    return hashlib.sha256(canonical_json(raw).encode()).hexdigest()[:20]
+
+
+class _Builder:
+    """Builds cells once each (cells shared by several consumers are the same object)."""
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+        self.card = load_card(config.task.name)
+        self.card_id = _card_identity(self.card)
+        self.model = model_identity(config.model.name, config.model.revision)
+        self.made: dict[tuple, Cell] = {}
+
+    def once(self, key: tuple, make: Callable[[], Cell]) -> Cell:
+        if key not in self.made:
+            self.made[key] = make()
+        return self.made[key]
+
+    def source_files(self, lang: str, split: str) -> dict[str, str]:
+        root = self.config.task.data_root
+        for path in local_candidates(self.card, lang, self.card.source_split(split), root):
+            if path.is_file():
+                return {f"{lang}/{split}": file_hash(path)}
+        return {}  # read from the Hub: the card's dataset id (in card_id) names it
+
+    def prepare(self, lang: str, split: str) -> Cell:
+        size = self.config.task.test_size if split == "test" else None
+        params = {"task": self.card_id, "lang": lang, "split": split, "test_size": size}
+        return self.once(("prepare", lang, split), lambda: Cell(
+            "prepare", f"prepare {lang} {split}", params, files=self.source_files(lang, split)))
+
+    def sample(self, lang: str, shots: int, seed: int) -> Cell:
+        dev_shots = self.config.task.dev_shots or shots
+        params = {"task": self.card_id, "lang": lang, "shots": shots, "seed": seed, "dev_shots": dev_shots}
+
+        def make() -> Cell:
+            fixed = self.card.fixed_shots
+            if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
+                return Cell("sample", f"sample {lang} k={shots} seed={seed}", {**params, "fixed": True},
+                            files=self._fixed_files(lang, shots, seed))
+            inputs = {"train": self.prepare(lang, "train"), "dev": self.prepare(lang, "dev")}
+            return Cell("sample", f"sample {lang} k={shots} seed={seed}", params, inputs)
+        return self.once(("sample", lang, shots, seed), make)
+
+    def _fixed_files(self, lang, shots, seed) -> dict[str, str]:
+        hashes = {}
+        for split, pattern in (("train", self.card.fixed_shots.train), ("dev", self.card.fixed_shots.dev)):
+            relative = pattern.format(lang=lang, k=shots, seed=seed)
+            for path in candidate_paths(self.card, relative, self.config.task.data_root):
+                if path.is_file():
+                    hashes[split] = file_hash(path)
+        return hashes
+
+    def train_params(self, method) -> dict:
+        settings = non_default(method_config(method.name, method.settings, f"methods[{method.display}]"))
+        training = {k: v for k, v in non_default(self.config.train).items() if k not in NOT_IN_KEYS}
+        return {**self.model, "method": method.name, "settings": settings, "train": training}
+
+
+def plan(config: PipelineConfig) -> Plan:
+    builder = _Builder(config)
+    card = builder.card
+    source = config.task.source or card.source_language
+    targets = [source] + [t for t in config.task.targets if t != source]
+    for lang in targets:
+        check_language(card, lang)
+    _check_unique_methods(config)
+    for method in config.methods:
+        method_config(method.name, method.settings, f"methods[{method.display}]")  # fail before any work
+    cells = []
+    for method in config.methods:
+        for shots in config.shots:
+            for seed in config.seeds:
+                cells += _method_cells(builder, method, shots, seed, source, targets)
+    ordered = _topological(cells)
+    return Plan(config, card, source, targets, ordered)
+
+
+def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str, targets: list[str]) -> list[Cell]:
+    group = f"{method.display} k={shots} seed={seed}"
+    meta = {"method": method.display, "method_name": method.name, "settings": method.settings,
+            "shots": shots, "seed": seed}
+    trained = Cell("train", f"train {group}", {**builder.train_params(method), "seed": seed},
+                   {"sample": builder.sample(source, shots, seed)}, group=group, meta=meta)
+    cells = [trained]
+    for target in targets:
+        cells.append(Cell("evaluate", f"evaluate {group} on {target}", {},
+                          {"model": trained, "test": builder.prepare(target, "test")}, group=group,
+                          meta={**meta, "target": target, "adapt_shots": 0}))
+    for adapt_shots in builder.config.adapt.shots:
+        for target in (t for t in targets if t != source):
+            adapted = Cell("adapt", f"adapt {group} to {target} k={adapt_shots}",
+                           {"seed": seed, "train": builder.train_params(method)["train"]},
+                           {"model": trained, "sample": builder.sample(target, adapt_shots, seed)},
+                           group=group, meta={**meta, "target": target, "adapt_shots": adapt_shots})
+            cells.append(adapted)
+            cells.append(Cell("evaluate", f"evaluate {group} adapted k={adapt_shots} on {target}", {},
+                              {"model": adapted, "test": builder.prepare(target, "test")}, group=group,
+                              meta={**meta, "target": target, "adapt_shots": adapt_shots}))
+    return cells
+
+
+def _check_unique_methods(config: PipelineConfig) -> None:
+    names = [m.display for m in config.methods]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"methods: display name '{duplicated[0]}' is used twice; give each a distinct `label`")
+
+
+def _topological(cells: list[Cell]) -> list[Cell]:
+    """Every cell after its inputs, each once, in first-needed order."""
+    ordered, seen = [], set()
+
+    def visit(cell: Cell):
+        if id(cell) in seen:
+            return
+        seen.add(id(cell))
+        for dependency in cell.inputs.values():
+            visit(dependency)
+        ordered.append(cell)
+
+    for cell in cells:
+        visit(cell)
+    return ordered
+
+
+def shard_of(plan_: Plan, index: int, count: int) -> set[str]:
+    """Groups (method x shots x seed) of shard `index` of `count`: round-robin over sorted names."""
+    if not 1 <= index <= count:
+        raise ConfigError(f"--shard {index}/{count}: the index must be between 1 and {count}")
+    return {g for i, g in enumerate(plan_.groups()) if i % count == index - 1}
+
+
+def cache_for(config: PipelineConfig) -> Cache:
+    return Cache(Path(config.cache_dir))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -1,0 +1,175 @@
+"""Runs a plan: every cell is looked up in the cache and computed only when missing.
+All reading and writing of stage outputs happens here; stages.py stays pure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from xprompt import stages
+from xprompt.backbone import load_backbone
+from xprompt.evaluate import evaluate
+from xprompt.cache import StageRecord, describe_change, read_lockfile, record_from_manifest, write_lockfile
+from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CellStatus:
+    cell: Cell
+    cached: bool
+    reason: str
+
+
+@dataclass
+class RunOutcome:
+    statuses: list[CellStatus] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)  # long results rows
+    seconds: float = 0.0
+
+    @property
+    def ran(self) -> int:
+        return sum(not s.cached for s in self.statuses)
+
+
+class Runner:
+    def __init__(self, plan: Plan, progress: bool = True):
+        self.plan, self.config, self.card = plan, plan.config, plan.card
+        self.cache = cache_for(self.config)
+        self.progress = progress
+        self._backbone = None
+        self.run_dir = Path(self.config.output_dir) / self.config.name
+        self.previous = read_lockfile(self.run_dir / "xprompt.lock", missing_ok=True)
+
+    # -- planning view ------------------------------------------------------
+    def status(self, cells: list[Cell] | None = None) -> list[CellStatus]:
+        """Each cell: cached, or to run and why (compared with the last run's lock file)."""
+        result = []
+        for cell in cells or self.plan.cells:
+            cached = self.cache.lookup(cell.stage, cell.key, verify="quick") is not None
+            result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell)))
+        return result
+
+    def _reason(self, cell: Cell) -> str:
+        old = self.previous.get(cell.name)
+        if old is None:
+            return "new cell"
+        if old.key == cell.key:
+            return "in the last run, but its cache entry is missing or damaged"
+        return describe_change(old.params, cell.params, old.inputs, cell.input_keys,
+                               old_version=old.version, new_version=VERSIONS[cell.stage])
+
+    # -- running ------------------------------------------------------------
+    def run(self, groups: set[str] | None = None) -> RunOutcome:
+        started = time.perf_counter()
+        wanted = self._cells_for(groups)
+        outcome = RunOutcome(statuses=self.status(wanted))
+        records = []
+        todo = tqdm(outcome.statuses, desc="cells", unit="cell", disable=not self.progress)
+        for status in todo:
+            todo.set_postfix_str(status.cell.name[:60])
+            path, computed = self.cache.get_or_compute(
+                status.cell.stage, status.cell.key, lambda out, c=status.cell: self._compute(c, out),
+                {"version": VERSIONS[status.cell.stage], "params": status.cell.params,
+                 "inputs": status.cell.input_keys, "cell": status.cell.name})
+            status.cached = not computed
+            manifest = json.loads((path / "manifest.json").read_text())
+            records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
+                                                status.reason if computed else "cached"))
+        outcome.rows = [row for c in wanted if c.stage == "evaluate" for row in self.result_rows(c)]
+        lock_name = "xprompt.lock" if groups is None else "xprompt.shard.lock"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_lockfile(self.run_dir / lock_name, records)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _cells_for(self, groups: set[str] | None) -> list[Cell]:
+        if groups is None:
+            return self.plan.cells
+        chosen = [c for c in self.plan.cells if c.group in groups]
+        needed, seen = [], set()
+
+        def visit(cell):
+            if id(cell) not in seen:
+                seen.add(id(cell))
+                for dependency in cell.inputs.values():
+                    visit(dependency)
+                needed.append(cell)
+        for cell in chosen:
+            visit(cell)
+        return needed
+
+    def entry(self, cell: Cell) -> Path:
+        path = self.cache.lookup(cell.stage, cell.key, verify="quick")
+        if path is None:
+            raise RuntimeError(f"cell {cell.name} is not in the cache; run the pipeline first")
+        return path
+
+    def backbone(self):
+        if self._backbone is None:
+            model = self.config.model
+            self._backbone = load_backbone(model.name, model.revision, model.device)
+        return self._backbone
+
+    def _compute(self, cell: Cell, out: Path) -> None:
+        getattr(self, f"_compute_{cell.stage}")(cell, out)
+
+    def _compute_prepare(self, cell: Cell, out: Path) -> None:
+        p = cell.params
+        table = stages.prepare(self.card, p["lang"], p["split"], self.config.task.data_root, p["test_size"])
+        table.to_parquet(out / "table.parquet", index=False)
+
+    def _compute_sample(self, cell: Cell, out: Path) -> None:
+        p = cell.params
+        train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p["dev_shots"],
+                                             self.config.task.data_root)
+        train_rows.to_parquet(out / "train.parquet", index=False)
+        dev_rows.to_parquet(out / "dev.parquet", index=False)
+
+    def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
+        sample_dir = self.entry(cell.inputs["sample"])
+        checkpoints = self.cache.root / "checkpoints"
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
+        trained = stages.fit(self.backbone(), self.card, cell.meta["method_name"], cell.meta["settings"],
+                             self.config.train, cell.params["seed"],
+                             pd.read_parquet(sample_dir / "train.parquet"),
+                             pd.read_parquet(sample_dir / "dev.parquet"),
+                             checkpoint, start_state, self.progress)
+        save_file(trained.state, str(out / "state.safetensors"))
+        (out / "train.json").write_text(json.dumps(trained.info, indent=2, sort_keys=True))
+        checkpoint.unlink(missing_ok=True)
+
+    def _compute_adapt(self, cell: Cell, out: Path) -> None:
+        start = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
+        self._compute_train(cell, out, start_state=start)
+
+    def _compute_evaluate(self, cell: Cell, out: Path) -> None:
+        method = self.trained_method(cell.inputs["model"])
+        test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
+        metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress)
+        predictions.to_parquet(out / "predictions.parquet", index=False)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+    def trained_method(self, cell: Cell):
+        state = load_file(str(self.entry(cell) / "state.safetensors"))
+        return stages.load_trained(self.backbone(), self.card, cell.meta["method_name"],
+                                   cell.meta["settings"], state)
+
+    # -- results ------------------------------------------------------------
+    def result_rows(self, cell: Cell) -> list[dict]:
+        metrics = json.loads((self.entry(cell) / "metrics.json").read_text())
+        meta, config = cell.meta, self.config
+        base = {"method": meta["method"], "model": config.model.name, "task": self.card.name,
+                "source": self.plan.source, "target": meta["target"], "shots": meta["shots"],
+                "adapt_shots": meta["adapt_shots"], "seed": meta["seed"]}
+        return [{**base, "metric": name, "value": value} for name, value in sorted(metrics.items())
+                if name != "n"]

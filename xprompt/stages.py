@@ -1,0 +1,85 @@
+"""The stages of a run as functions of (inputs, parameters) -> outputs. They read and
+write no cache: the runner in pipeline.py hands them objects and stores what they return."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xprompt.config import TrainConfig
+from xprompt.data import fixed_k_shot, load_split, sample_k_shot
+from xprompt.errors import DataError
+from xprompt.methods import build_method, parameter_counts
+from xprompt.train import train, trainable_state
+
+
+def prepare(card, lang: str, split: str, data_root: str | None, test_size: int | None) -> pd.DataFrame:
+    """One language's split; a test subset is stratified by label and deterministic."""
+    table = load_split(card, lang, split, data_root)
+    if split == "test" and test_size and test_size < len(table):
+        table = stratified_subset(table, test_size)
+    return table
+
+
+def stratified_subset(table: pd.DataFrame, size: int) -> pd.DataFrame:
+    """`size` rows with the label proportions of `table`, the same rows in every language
+    of a parallel data set (chosen by row position, with a fixed seed)."""
+    rng = np.random.default_rng(0)
+    picked = []
+    for _, group in table.groupby("label", sort=True):
+        share = max(1, round(size * len(group) / len(table)))
+        picked.append(np.sort(rng.permutation(group.index.to_numpy())[:share]))
+    return table.loc[np.sort(np.concatenate(picked))].reset_index(drop=True)
+
+
+def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: str | None):
+    """(train, dev) K-shot tables: the data set's own fixed files when it ships them for
+    this K and seed (MARC), else a seeded stratified draw; dev never overlaps train."""
+    fixed = card.fixed_shots
+    if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
+        return fixed_k_shot(card, lang, shots, seed, data_root)
+    pool = load_split(card, lang, "train", data_root)
+    train_rows = sample_k_shot(pool, shots, seed, label_names=card.labels)
+    dev_pool = load_split(card, lang, "dev", data_root)
+    try:
+        dev_rows = sample_k_shot(dev_pool, dev_shots, seed, exclude_ids=train_rows["id"], label_names=card.labels)
+    except DataError:
+        dev_rows = dev_pool[~dev_pool["id"].isin(train_rows["id"])]  # small dev pools: use all that is left
+    return train_rows, dev_rows
+
+
+@dataclass
+class Trained:
+    state: dict[str, torch.Tensor]
+    info: dict
+
+
+def fit(backbone, card, method_name: str, settings: dict, train_config: TrainConfig, seed: int,
+        train_rows: pd.DataFrame, dev_rows: pd.DataFrame, checkpoint=None, start_state=None,
+        progress: bool = True) -> Trained:
+    """Train one method from a fresh copy of the backbone (or continue from `start_state`)."""
+    torch.manual_seed(seed)  # new parameters are drawn from the seed too
+    method = build_method(method_name, settings, copy.deepcopy(backbone), card)
+    if start_state is not None:
+        method.load_state_dict(start_state, strict=False)
+    result = train(method, train_rows, dev_rows, train_config, seed, checkpoint, progress,
+                   initialize=start_state is None)
+    info = {"parameters": parameter_counts(method), "history": result.history, "steps": result.steps,
+            "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy,
+            "train_seconds": result.seconds, "train_rows": len(train_rows), "dev_rows": len(dev_rows),
+            "train_ids": [str(i) for i in train_rows["id"]]}
+    return Trained(trainable_state(method), info)
+
+
+def load_trained(backbone, card, method_name: str, settings: dict, state: dict):
+    method = build_method(method_name, settings, copy.deepcopy(backbone), card)
+    missing = set(state) - {name for name, _ in method.named_parameters()}
+    if missing:
+        raise DataError(f"saved state has parameters the method does not: {sorted(missing)[:3]}")
+    method.load_state_dict(state, strict=False)
+    return method.eval()
+
