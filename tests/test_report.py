@@ -42,8 +42,9 @@ def hand_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def synthetic_results(methods=("finetune", "soft", "uniprompt"), targets=("en", "de", "fr", "es", "zh", "sw"),
-                      shots=(16, 64), adapt_shots=(0, 16), seeds=(13, 42, 87), consistency=True):
+def synthetic_results(methods=("finetune", "soft", "uniprompt"),
+                      targets=("en", "de", "fr", "es", "zh", "sw"), shots=(16, 64),
+                      adapt_shots=(0, 16), seeds=(13, 42, 87), consistency=True):
     """A plausible results table: English best, low-resource languages worse, more shots better."""
     rng = np.random.default_rng(0)
     rows = []
@@ -51,13 +52,15 @@ def synthetic_results(methods=("finetune", "soft", "uniprompt"), targets=("en", 
         for t, target in enumerate(targets):
             for k in shots:
                 for a in adapt_shots:
-                    base = 0.55 + 0.05 * m - (0.035 * t if target != "en" else 0) + 0.02 * np.log2(k / 16) + 0.004 * a
+                    base = (0.55 + 0.05 * m - 0.035 * t + 0.02 * np.log2(max(k, 1) / 16)
+                            + 0.004 * a)
                     for seed in seeds:
                         accuracy = float(np.clip(base + rng.normal(0, 0.012), 0, 1))
                         rows.append(row(method, target, seed, accuracy, shots=k, adapt_shots=a))
                         rows.append(row(method, target, seed, accuracy - 0.02, "macro_f1", k, a))
                         if consistency:
-                            rows.append(row(method, target, seed, min(1.0, accuracy + 0.1), "consistency", k, a))
+                            agreement = min(1.0, accuracy + 0.1)
+                            rows.append(row(method, target, seed, agreement, "consistency", k, a))
     return pd.DataFrame(rows)
 
 
@@ -73,7 +76,8 @@ def test_aggregate_matches_hand_computation(hand_table):
     agg = aggregate(hand_table)
     assert len(agg) == 6 and set(agg["n_seeds"]) == {3}
     expected = {("A", "en"): (0.82, 0.02), ("A", "de"): (0.72, 0.02), ("A", "fr"): (0.68, 0.02),
-                ("B", "en"): (0.90, 0.0), ("B", "de"): (0.63, 0.03), ("B", "fr"): (0.62, math.sqrt(0.0007))}
+                ("B", "en"): (0.90, 0.0), ("B", "de"): (0.63, 0.03),
+                ("B", "fr"): (0.62, math.sqrt(0.0007))}
     for (method, target), (mean, std) in expected.items():
         cell = stats(agg, method=method, target=target)
         assert cell["mean"] == pytest.approx(mean) and cell["std"] == pytest.approx(std, abs=1e-12)
@@ -226,6 +230,7 @@ def test_report_skips_figures_that_do_not_apply(tmp_path):
         assert not (tmp_path / "out" / name).exists()
         assert f"`{name}` not drawn: {reason}" in text
     assert "no run.json found" in text
+    assert report_from_run(tmp_path / "results.csv") == tmp_path / "report.md"  # a file works too
 
 
 def test_report_without_source_rows_skips_transfer_gap(tmp_path):

@@ -180,8 +180,12 @@ def summary_table(agg: pd.DataFrame, metric: str = "accuracy", shots: int | None
         raise DataError(f"no results for shots={shots} ({metric}, adapt_shots={adapt_shots}); "
                         f"available: {', '.join(map(str, sorted(pd.unique(chosen['shots']))))}.")
     chosen = chosen[chosen["shots"] == shots].assign(label=lambda f: series_labels(f))
-    scale = 100.0 if percent else 1.0 if percent is not None else metric_scale(table.loc[table["metric"] == metric, "mean"])
-    chosen["cell"] = [format_mean_std(m, s, scale, digits) for m, s in zip(chosen["mean"], chosen["std"])]
+    if percent is None:
+        scale = metric_scale(table.loc[table["metric"] == metric, "mean"])
+    else:
+        scale = 100.0 if percent else 1.0
+    chosen["cell"] = [format_mean_std(m, s, scale, digits)
+                      for m, s in zip(chosen["mean"], chosen["std"])]
     wide = chosen.pivot_table(index="target", columns="label", values="cell", aggfunc="first")
     wide = wide.reindex(index=target_order(chosen), columns=list(pd.unique(chosen["label"])))
     wide = wide.fillna(MISSING_CELL)

@@ -34,21 +34,21 @@ def _run(args) -> int:
 
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
-    from xprompt.aggregate import aggregate, summary_table
+    from xprompt.aggregate import summary_table
     from xprompt.report import build_report
     from xprompt.results import write_results
 
     run_dir = runner.run_dir
     write_results(outcome.rows, run_dir, {"config": config_dict})
-    aggregated = aggregate(_frame(outcome.rows))
-    for shots in sorted(aggregated["shots"].unique()):
-        for adapt in sorted(aggregated["adapt_shots"].unique()):
-            table = summary_table(aggregated, "accuracy", shots=int(shots), adapt_shots=int(adapt))
-            kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
-            print(f"\naccuracy, {runner.plan.source} k={shots} per class, {kind}:")
-            print(table.to_string())
-            table.to_csv(run_dir / f"table_k{shots}_adapt{adapt}.csv")
-    report = build_report(_frame(outcome.rows), run_dir)
+    rows = _frame(outcome.rows)
+    pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
+    for shots, adapt in pairs.itertuples(index=False):
+        table = summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt))
+        kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
+        print(f"\naccuracy (%), {runner.plan.source} k={shots} per class, {kind}:")
+        print(table.to_string())
+        table.to_csv(run_dir / f"table_k{shots}_adapt{adapt}.csv")
+    report = build_report(rows, run_dir)
     print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}")
 
 

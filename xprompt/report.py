@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from xprompt.aggregate import (AGG_COLUMNS, AVG, average_over_targets, format_mean_std,
                                metric_scale, series_labels, summary_table, target_order, transfer_gap)
 from xprompt.errors import DataError
-from xprompt.results import RUN_JSON, atomic_write_bytes, atomic_write_text, read_results, validate_results
+from xprompt.results import (RUN_JSON, atomic_write_bytes, atomic_write_text, read_results,
+                             validate_results)
 
 DPI = 120
 PRIMARY_METRIC = "accuracy"
@@ -89,7 +90,8 @@ def _grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys
         spread = part["std"].fillna(0).to_numpy(float) * scale if "std" in part else None
         ax.bar(positions, part[value].to_numpy(float) * scale, width * 0.95, yerr=spread,
                color=f"C{i}", label=names(key), capsize=2, error_kw={"linewidth": 0.8})
-    ax.set_xticks(np.arange(len(targets)), labels=_language_names(targets, frame), **_tick_style(targets))
+    ax.set_xticks(np.arange(len(targets)), labels=_language_names(targets, frame),
+                  **_tick_style(targets))
     if AVG in targets:
         ax.axvline(len(targets) - 1.5, color="grey", linestyle=":", linewidth=1)
     ax.grid(axis="y", alpha=0.3)
@@ -128,8 +130,8 @@ def _heatmap_panel(ax, grid: pd.DataFrame, low: float, high: float):
 def plot_heatmap(ctx: Context, out_dir: Path) -> Plot:
     file, title = f"heatmap_{ctx.metric}.png", f"{ctx.metric} per target language and method"
     zero = ctx.select(adapt_shots=0)
-    if zero.empty:
-        return _skip(out_dir, file, title, f"no zero-shot rows (adapt_shots=0) for {ctx.metric}.")
+    if zero["mean"].isna().all():
+        return _skip(out_dir, file, title, f"no zero-shot values (adapt_shots=0) for {ctx.metric}.")
     shots_values = sorted(pd.unique(zero["shots"]))[-MAX_PANELS:]
     targets, methods = target_order(zero), list(pd.unique(zero["label"]))
     grids = [zero[zero["shots"] == s].pivot_table(index="target", columns="label", values="mean")
@@ -163,7 +165,10 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
                      "a curve needs two or more.")
     if averaged.empty:
         return _skip(out_dir, file, title, "no target language besides the source to average over.")
-    adapts = sorted(pd.unique(averaged["adapt_shots"]))[:3]
+    curves = averaged.groupby("adapt_shots")["shots"].nunique()
+    adapts = sorted(curves.index[curves >= 2])[:3]  # a panel with one point per method says nothing
+    if not adapts:
+        return _skip(out_dir, file, title, "no setting has results at two or more shots values.")
     figure = Figure(figsize=(2.2 + 4.2 * len(adapts), 4.0), layout="constrained")
     axes = figure.subplots(1, len(adapts), sharey=True, squeeze=False)[0]
     for ax, adapt in zip(axes, adapts):
@@ -196,7 +201,8 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
                      "(every adapt_shots is 0).")
     shots = int(data.loc[data["adapt_shots"] > 0, "shots"].max())
     data = data[data["shots"] == shots]
-    methods, adapts, targets = list(pd.unique(data["label"])), sorted(pd.unique(data["adapt_shots"])), target_order(data)
+    methods, targets = list(pd.unique(data["label"])), target_order(data)
+    adapts = sorted(pd.unique(data["adapt_shots"]))
     width = max(6.5, 2.0 + len(targets) * (0.28 * len(adapts) + 0.35))
     figure = Figure(figsize=(width, 0.9 + 2.4 * len(methods)), layout="constrained")
     axes = figure.subplots(len(methods), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
@@ -210,8 +216,9 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     _legend(figure, axes[0], "target data")
     figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots} source shots)")
     _save(figure, out_dir / file)
-    return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after adapting on "
-                f"K target-language examples per class ({shots} source shots); bars show ±1 std.")
+    return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after "
+                f"adapting on K target-language examples per class ({shots} source shots); "
+                "error bars: ±1 std over seeds.")
 
 
 def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
@@ -233,7 +240,8 @@ def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
     ax.set_ylabel("gap (percentage points)" if ctx.scale() == 100 else f"gap ({ctx.metric})")
     _legend(figure, ax, "method")
     source = ", ".join(pd.unique(gaps["source"]))
-    figure.suptitle(f"Transfer gap: {source} minus target {ctx.metric} (zero-shot, {shots} source shots)")
+    figure.suptitle(f"Transfer gap: {source} minus target {ctx.metric} "
+                    f"(zero-shot, {shots} source shots)")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Source-language ({source}) score minus each target's score "
                 "(lower is better); the last group is the average over targets.")
@@ -292,10 +300,13 @@ def _header(ctx: Context, run_info: dict, note: str) -> list[tuple]:
     rows = ctx.rows
     listed = lambda column: ", ".join(map(str, sorted(pd.unique(rows[column]))))  # noqa: E731
     targets = [t for t in target_order(rows) if t not in set(rows["source"])]
-    items = [f"source language: {listed('source')}; target languages ({len(targets)}): {', '.join(targets)}",
+    items = [f"source language: {listed('source')}; "
+             f"target languages ({len(targets)}): {', '.join(targets)}",
              f"methods: {', '.join(pd.unique(rows['method']))}",
-             f"source shots per class: {listed('shots')}; target adaptation shots: {listed('adapt_shots')}",
-             f"seeds ({rows['seed'].nunique()}): {listed('seed')}; metrics: {', '.join(pd.unique(rows['metric']))}",
+             f"source shots per class: {listed('shots')}; "
+             f"target adaptation shots: {listed('adapt_shots')}",
+             f"seeds ({rows['seed'].nunique()}): {listed('seed')}; "
+             f"metrics: {', '.join(pd.unique(rows['metric']))}",
              f"measurements: {len(rows)}"]
     versions = run_info.get("versions") or {}
     items += [f"{key}: {run_info[key]}" for key in ("date", "git_hash") if run_info.get(key)]
@@ -319,9 +330,11 @@ def _figure_blocks(plots: list[Plot]) -> list[tuple]:
 
 
 def _table_blocks(ctx: Context) -> list[tuple]:
-    blocks = [("h2", "Tables"), ("p", "Mean ± sample std over seeds (the mean alone for a single seed); "
-               "*avg* averages the target languages without the source, per seed, then over seeds.")]
-    settings = ctx.rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
+    blocks = [("h2", "Tables"), ("p", "Mean ± sample std over seeds (the mean alone for a single "
+               "seed); *avg* averages the target languages without the source, per seed, then "
+               "over seeds.")]
+    settings = ctx.rows[["shots", "adapt_shots"]].drop_duplicates()
+    settings = settings.sort_values(["shots", "adapt_shots"])
     metrics = list(dict.fromkeys([ctx.metric, *pd.unique(ctx.rows["metric"])]))
     for shots, adapt in settings.itertuples(index=False):
         setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
@@ -333,8 +346,8 @@ def _table_blocks(ctx: Context) -> list[tuple]:
     gaps = transfer_gap(ctx.table[AGG_COLUMNS])
     gaps = gaps[(gaps["metric"] == ctx.metric) & (gaps["adapt_shots"] == 0) & (gaps["target"] == AVG)]
     if not gaps.empty:
-        gaps = gaps.assign(label=series_labels(gaps), cell=[format_mean_std(g, float("nan"), ctx.scale())
-                                                            for g in gaps["gap"]])
+        cells = [format_mean_std(gap, float("nan"), ctx.scale()) for gap in gaps["gap"]]
+        gaps = gaps.assign(label=series_labels(gaps), cell=cells)
         wide = gaps.pivot_table(index="label", columns="shots", values="cell", aggfunc="first")
         wide = wide.rename(columns=lambda s: f"{s} shots").rename_axis(index="method", columns=None)
         blocks += [("h3", f"Average transfer gap ({ctx.metric}, zero-shot, source minus targets)"),
@@ -354,14 +367,16 @@ def _render(blocks: list[tuple], markdown: bool) -> str:
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3"):
             level = int(kind[1])
-            parts.append("#" * level + " " + args[0] if markdown else f"<{kind}>{_inline_html(args[0])}</{kind}>")
+            parts.append("#" * level + " " + args[0] if markdown
+                         else f"<{kind}>{_inline_html(args[0])}</{kind}>")
         elif kind == "p":
             parts.append(args[0] if markdown else f"<p>{_inline_html(args[0])}</p>")
         elif kind == "ul":
             parts.append("\n".join(f"- {i}" for i in args[0]) if markdown else
                          "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in args[0]) + "</ul>")
         elif kind == "code":
-            parts.append(f"```json\n{args[0]}\n```" if markdown else f"<pre>{html.escape(args[0])}</pre>")
+            parts.append(f"```json\n{args[0]}\n```" if markdown
+                         else f"<pre>{html.escape(args[0])}</pre>")
         elif kind == "img":
             parts.append(f"![{args[1]}]({args[0]})" if markdown else
                          f'<img src="{html.escape(args[0])}" alt="{html.escape(args[1])}">')
@@ -372,7 +387,8 @@ def _render(blocks: list[tuple], markdown: bool) -> str:
 
 def _table_cells(frame: pd.DataFrame) -> list[list[str]]:
     header = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    return [header] + [[str(index)] + [str(v) for v in row] for index, row in zip(frame.index, frame.to_numpy())]
+    body = [[str(index)] + [str(v) for v in row] for index, row in zip(frame.index, frame.to_numpy())]
+    return [header] + body
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -384,7 +400,8 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 def _html_table(frame: pd.DataFrame) -> str:
     header, *body = _table_cells(frame)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in body)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -425,5 +442,9 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
 
 
 def report_from_run(run_dir: str | os.PathLike) -> Path:
-    """What `xprompt report RUN` does: read RUN's results and write the report into RUN."""
-    return build_report(read_results(run_dir), run_dir)
+    """What `xprompt report RUN` does: read RUN's results and write the report into RUN.
+
+    RUN may also be a results file; the report then goes into the file's folder.
+    """
+    run_dir = Path(run_dir)
+    return build_report(read_results(run_dir), run_dir if run_dir.is_dir() else run_dir.parent)

@@ -205,7 +205,8 @@ def write_results(rows: list[dict] | pd.DataFrame, run_dir: str | os.PathLike,
     atomic_write_text(run_dir / RESULTS_CSV, table.to_csv(index=False))
     atomic_write_text(run_dir / RESULTS_JSONL, _jsonl(table))
     info = complete_run_info(run_info, table)
-    atomic_write_text(run_dir / RUN_JSON, json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
+    run_json = json.dumps(info, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_text(run_dir / RUN_JSON, run_json)
     return run_dir
 
 
@@ -263,7 +264,8 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     elif suffix in (".jsonl", ".json"):
         frame = _read_json(file)
     else:
-        raise DataError(f"results file {file} has suffix {suffix!r}; accepted: .csv, .tsv, .jsonl, .json.")
+        raise DataError(f"results file {file} has suffix {suffix!r}; "
+                        "accepted: .csv, .tsv, .jsonl, .json.")
     table = validate_results(frame, file)
     table.attrs["path"] = str(file)
     return table

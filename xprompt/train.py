@@ -63,6 +63,8 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
           checkpoint_path: Path | None = None, progress: bool = True, initialize: bool = True) -> TrainResult:
     """Train `method` in place; `initialize=False` continues from its current weights (adaptation)."""
     set_seed(seed)
+    if not any(p.requires_grad for p in method.parameters()):
+        return TrainResult()  # nothing to train (zero-shot prompting, e.g. discrete with trained: none)
     device = next(method.parameters()).device
     rows = method.featurize(train_df)
     dev_rows = method.featurize(dev_df) if dev_df is not None and len(dev_df) else None

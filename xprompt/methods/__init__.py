@@ -9,6 +9,11 @@ from typing import Callable
 from xprompt.config import from_dict
 from xprompt.errors import ConfigError
 from xprompt.methods.base import Method, parameter_counts
+from xprompt.methods.deep import DeepConfig, build_deep
+from xprompt.methods.discrete import DiscreteConfig, build_discrete
+from xprompt.methods.finetune import FineTune, FineTuneConfig
+from xprompt.methods.ptuning import PTuningConfig, build_ptuning
+from xprompt.methods.soft import SoftConfig, build_soft
 from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
 
 
@@ -21,6 +26,11 @@ class MethodSpec:
 
 REGISTRY: dict[str, MethodSpec] = {
     "uniprompt": MethodSpec(UniPromptConfig, UniPrompt, "two towers, fused top layers, soft label words"),
+    "finetune": MethodSpec(FineTuneConfig, FineTune, "classification head on the first token, all weights trained"),
+    "discrete": MethodSpec(DiscreteConfig, build_discrete, "template + MLM logits of label words (PET / LM-BFF)"),
+    "soft": MethodSpec(SoftConfig, build_soft, "trainable virtual tokens in the input (prompt tuning)"),
+    "ptuning": MethodSpec(PTuningConfig, build_ptuning, "virtual tokens from a prompt encoder (P-tuning)"),
+    "deep": MethodSpec(DeepConfig, build_deep, "trainable prompts at every layer (prefix tuning / P-tuning v2)"),
 }
 
 

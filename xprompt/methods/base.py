@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
 import torch
 from torch import nn
 
-from xprompt.batching import attention_mask, pad
+from xprompt.batching import attention_mask, eval_batches, pad, to_device
+from xprompt.errors import ConfigError, DataError, ModelError
+from xprompt.templates import parse_template, render
 
 
 @runtime_checkable
@@ -90,3 +94,296 @@ def freeze_word_embeddings(backbone) -> None:
     """Multilingual vocabularies hold most parameters; training them on English alone
     pulls English rows away from their translations, so they stay frozen by default."""
     backbone.embeddings.word_embeddings.weight.requires_grad_(False)
+
+
+# -- shared by the methods that read the <mask> state: discrete, soft, ptuning, deep --------
+
+NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning or deep with verbalizer: vectors, or finetune"
+
+
+class Verbalizer(str, enum.Enum):
+    VECTORS = "vectors"
+    LABEL_WORDS = "label_words"
+
+
+class LabelInit(str, enum.Enum):
+    DYNAMIC = "dynamic"
+    WORDS = "words"
+    RANDOM = "random"
+
+
+@dataclass
+class PromptOptions:
+    """Options every mask-reading prompt method shares (soft, ptuning, deep)."""
+
+    template: str | None = field(default=None, metadata={
+        "help": "template with {text}, one <mask> (and [soft:N] where the method places prompt tokens); "
+                "default: the card's template of each language"})
+    verbalizer: Verbalizer = field(default=Verbalizer.VECTORS, metadata={
+        "help": "vectors: trainable label vectors (any checkpoint); label_words: MLM logits of the "
+                "card's label words (needs a masked-LM head)"})
+    label_init: LabelInit = field(default=LabelInit.DYNAMIC, metadata={
+        "help": "label vector init: dynamic (class means of the training mask states), words, random"})
+    max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
+
+    def __post_init__(self):
+        check_prompt_options(self.template, self.max_length)
+
+
+def check_prompt_options(template: str | None, max_length: int) -> None:
+    if template is not None:
+        parse_template(template, "settings.template")
+    if max_length < 8:
+        raise ConfigError(f"settings.max_length is {max_length}; it must be at least 8")
+
+
+def require_mlm_head(backbone, method: str):
+    if not backbone.has_mlm_head:
+        raise ModelError(f"checkpoint '{backbone.model_id}' has no masked-LM head, so {method} cannot score "
+                         f"label words on it; methods that run on it: {NO_HEAD_ALTERNATIVES}")
+    return backbone.mask_head
+
+
+def train_only(module: nn.Module, parameters: list[nn.Parameter]) -> None:
+    """Freeze everything in `module` except `parameters`."""
+    freeze(module)
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+
+
+def encode(backbone, layers, attention_mask, input_ids=None, inputs_embeds=None, token_type_ids=None):
+    hidden = backbone.embed(attention_mask, input_ids=input_ids, inputs_embeds=inputs_embeds,
+                            token_type_ids=token_type_ids)
+    return backbone.run_layers(layers, hidden, attention_mask)
+
+
+def gather_rows(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """hidden[b, index[b]] for every row b: the <mask> state of each example."""
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def label_word_ids(backbone, words: list[str], lang: str) -> list[list[int]]:
+    """Token ids of each label word; a word the tokenizer cannot encode is a DataError."""
+    ids = backbone.word_embedding_ids(words)
+    unk = backbone.tokenizer.unk_token_id
+    for word, pieces in zip(words, ids):
+        if not pieces or unk in pieces:
+            tokens = backbone.tokenizer.convert_ids_to_tokens(pieces)
+            raise DataError(f"label word {word!r} of language '{lang}' cannot be encoded by the tokenizer of "
+                            f"'{backbone.model_id}' (it gives {tokens}); use a word its vocabulary covers")
+    return ids
+
+
+class PromptInputs:
+    """The card's template (or the method's) filled with each row's text, with the index of
+    its <mask>, the positions of its soft tokens and the row's verbalizer language."""
+
+    def __init__(self, tokenizer, card, template: str | None, soft_tokens: int, max_length: int):
+        self.tokenizer, self.card, self.template = tokenizer, card, template
+        self.soft_tokens, self.max_length = soft_tokens, max_length
+        self.languages = list(dict.fromkeys([card.source_language, *card.languages]))
+        self.parsed: dict[str, object] = {}
+        for lang in self.languages:
+            self.template_for(lang)  # every language's template is checked at construction
+
+    def template_text(self, lang: str) -> str:
+        text = self.template if self.template is not None else self.card.template(lang)
+        if self.soft_tokens and "[soft" not in text:
+            text = f"[soft:{self.soft_tokens}] {text}"  # prompt tokens right after the first special token
+        return text
+
+    def template_for(self, lang: str):
+        text = self.template_text(lang)
+        if text not in self.parsed:
+            template = parse_template(text, f"template of '{lang}'")
+            if "text" not in template.slots:
+                raise ConfigError(f"template {text!r} of '{lang}' has no {{text}} slot for the input")
+            if template.soft_count != self.soft_tokens:
+                raise ConfigError(f"template {text!r} of '{lang}' has {template.soft_count} soft tokens but "
+                                  f"the method places {self.soft_tokens} (num_tokens); make them equal")
+            self.parsed[text] = template
+        return self.parsed[text]
+
+    def language_index(self, lang: str) -> int:
+        # a language the card does not list reads the source language's label words (its fallback)
+        return self.languages.index(lang) if lang in self.languages else 0
+
+    def featurize(self, df: pd.DataFrame) -> list[dict]:
+        rows = []
+        for text, pair, label, lang in zip(df["text"], df["text_pair"], df["label"], df["lang"]):
+            template = self.template_for(lang)
+            if isinstance(pair, str) and "text_pair" not in template.slots:
+                raise ConfigError(f"template {template.source!r} of '{lang}' has no {{text_pair}} slot but "
+                                  f"the rows have a second text; add {{text_pair}} to the template")
+            rendered = render(template, self.tokenizer, text, pair if isinstance(pair, str) else None,
+                              self.max_length)
+            rows.append({"input_ids": rendered.input_ids, "length": len(rendered.input_ids),
+                         "mask_index": rendered.mask_index, "soft_positions": rendered.soft_positions,
+                         "language": self.language_index(lang), "label": int(label)})
+        return rows
+
+    def collate(self, rows: list[dict]) -> dict:
+        batch = collate_token_rows(rows, self.tokenizer.pad_token_id)
+        batch["mask_index"] = torch.tensor([row["mask_index"] for row in rows], dtype=torch.long)
+        batch["language"] = torch.tensor([row["language"] for row in rows], dtype=torch.long)
+        if self.soft_tokens:
+            batch["soft_positions"] = torch.tensor([row["soft_positions"] for row in rows], dtype=torch.long)
+        return batch
+
+
+class LabelVectors(nn.Module):
+    """One trainable vector (+ bias) per class, scored against the <mask> state through the
+    MLM head's transform when the checkpoint has one."""
+
+    def __init__(self, backbone, card, init: LabelInit):
+        super().__init__()
+        self.backbone, self.card, self.init = backbone, card, init
+        self.transform = backbone.mask_head.transform if backbone.has_mlm_head else nn.Identity()
+        count, std = len(card.labels), backbone.config.initializer_range
+        self.label_vectors = nn.Parameter(torch.randn(count, backbone.hidden_size) * std)
+        self.label_bias = nn.Parameter(torch.zeros(count))
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return [self.label_vectors, self.label_bias]
+
+    def forward(self, states: torch.Tensor, language: torch.Tensor | None = None) -> torch.Tensor:
+        return self.transform(states) @ self.label_vectors.T + self.label_bias
+
+    @torch.no_grad()
+    def initialize(self, method, train_df: pd.DataFrame) -> None:
+        if self.init == LabelInit.DYNAMIC:
+            states, labels = method.mask_states(train_df)
+            features = self.transform(states)
+            sums = torch.zeros_like(self.label_vectors).index_add_(0, labels, features)
+            counts = torch.zeros(len(sums), device=sums.device).index_add_(0, labels, torch.ones_like(features[:, 0]))
+            means = sums / counts.clamp(min=1).unsqueeze(1)
+            # the bias -|mean|^2/2 makes the untrained scorer exactly nearest-class-mean
+            self.label_vectors.copy_(means)
+            self.label_bias.copy_(-0.5 * means.pow(2).sum(dim=1))
+        elif self.init == LabelInit.WORDS:
+            lang = self.card.source_language
+            table = self.backbone.embeddings.word_embeddings.weight
+            for label, words in enumerate(self.card.verbalizer(lang)):
+                ids = [i for pieces in label_word_ids(self.backbone, words, lang) for i in pieces]
+                self.label_vectors[label] = table[ids].mean(dim=0)
+
+
+class LabelWords(nn.Module):
+    """Score of a class = mean over its label words of the mean MLM logit of the word's pieces
+    at the mask. Only the label words' rows of the output embedding are read, and one
+    averaging matrix per language turns their logits into class scores."""
+
+    def __init__(self, backbone, card, languages: list[str], method: str):
+        super().__init__()
+        self.mask_head = require_mlm_head(backbone, method)
+        words = [self._word_ids(backbone, card, lang) for lang in languages]
+        token_ids = sorted({i for classes in words for class_words in classes for w in class_words for i in w})
+        column = {token: j for j, token in enumerate(token_ids)}
+        averaging = torch.zeros(len(languages), len(token_ids), len(card.labels))
+        for index, classes in enumerate(words):
+            for label, class_words in enumerate(classes):
+                for pieces in class_words:
+                    for token in pieces:
+                        averaging[index, column[token], label] += 1.0 / (len(class_words) * len(pieces))
+        self.register_buffer("token_ids", torch.tensor(token_ids, dtype=torch.long), persistent=False)
+        self.register_buffer("averaging", averaging, persistent=False)
+
+    @staticmethod
+    def _word_ids(backbone, card, lang: str) -> list[list[list[int]]]:
+        classes = card.verbalizer(lang)
+        if len(classes) != len(card.labels) or not all(classes):
+            raise DataError(f"the label words of '{lang}' give {len(classes)} classes (some maybe empty) but task "
+                            f"'{card.name}' has {len(card.labels)} labels; give at least one word per label")
+        return [label_word_ids(backbone, class_words, lang) for class_words in classes]
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def forward(self, states: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
+        logits = self.mask_head.score_tokens(states, self.token_ids)
+        return torch.einsum("bt,btc->bc", logits, self.averaging[language])
+
+    def initialize(self, method, train_df: pd.DataFrame) -> None:
+        pass
+
+
+def make_verbalizer(kind: Verbalizer, backbone, card, languages: list[str], init: LabelInit, method: str):
+    if kind == Verbalizer.LABEL_WORDS:
+        return LabelWords(backbone, card, languages, method)
+    return LabelVectors(backbone, card, init)
+
+
+class MaskEncoder(nn.Module):
+    """The plain encoder: the filled template in, the <mask> state out."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone, self.embeddings, self.layers = backbone, backbone.embeddings, backbone.layers
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def forward(self, input_ids, attention_mask, mask_index, soft_positions=None):
+        return gather_rows(encode(self.backbone, self.layers, attention_mask, input_ids=input_ids), mask_index)
+
+
+class VirtualTokenEncoder(nn.Module):
+    """The encoder with the template's soft positions replaced by the vectors `prompt()` returns
+    ([tokens, hidden]): a trainable matrix (soft) or a prompt encoder's output (ptuning)."""
+
+    def __init__(self, backbone, prompt: nn.Module):
+        super().__init__()
+        self.backbone, self.embeddings, self.layers = backbone, backbone.embeddings, backbone.layers
+        self.prompt = prompt
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return list(self.prompt.parameters())
+
+    def forward(self, input_ids, attention_mask, mask_index, soft_positions):
+        embeds = self.embeddings.word_embeddings(input_ids)
+        rows = torch.arange(len(embeds), device=embeds.device).unsqueeze(1).expand_as(soft_positions)
+        prompt = self.prompt().unsqueeze(0).expand(len(embeds), -1, -1)
+        embeds = embeds.index_put((rows, soft_positions), prompt)
+        hidden = encode(self.backbone, self.layers, attention_mask, inputs_embeds=embeds)
+        return gather_rows(hidden, mask_index)
+
+
+class PromptMethod(nn.Module):
+    """Template + encoder + verbalizer (OpenPrompt's composition): the Method that discrete,
+    soft, ptuning and deep build, each with its own encoder and options."""
+
+    def __init__(self, inputs: PromptInputs, encoder: nn.Module, verbalizer: nn.Module, card):
+        super().__init__()
+        self.inputs, self.encoder, self.verbalizer = inputs, encoder, verbalizer
+        self.num_labels = len(card.labels)
+
+    def featurize(self, df: pd.DataFrame) -> list[dict]:
+        return self.inputs.featurize(df)
+
+    def collate(self, rows: list[dict]) -> dict:
+        return self.inputs.collate(rows)
+
+    def forward(self, input_ids, attention_mask, mask_index, language, soft_positions=None, labels=None):
+        return self.verbalizer(self.encoder(input_ids, attention_mask, mask_index, soft_positions), language)
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return self.encoder.new_parameters() + self.verbalizer.new_parameters()
+
+    def initialize(self, train_df: pd.DataFrame) -> None:
+        self.verbalizer.initialize(self, train_df)
+
+    @torch.no_grad()
+    def mask_states(self, df: pd.DataFrame, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+        """<mask> states of every row of `df` (eval mode) and their labels, in row order."""
+        was_training = self.training
+        self.eval()
+        rows = self.featurize(df)
+        device = next(self.parameters()).device
+        states, labels = [None] * len(rows), torch.tensor([row["label"] for row in rows], device=device)
+        for indices in eval_batches(rows, batch_size):
+            batch = to_device(self.collate([rows[i] for i in indices]), device)
+            for i, state in zip(indices, self.encoder(batch["input_ids"], batch["attention_mask"],
+                                                     batch["mask_index"], batch.get("soft_positions"))):
+                states[i] = state
+        self.train(was_training)
+        return torch.stack(states), labels

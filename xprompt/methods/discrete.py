@@ -1,0 +1,45 @@
+"""Discrete prompts (PET, Schick & Schütze 2021; LM-BFF, Gao et al. 2021): the card's template
+of each language filled with the text, and the MLM logits of each class's label words at the
+<mask> as class scores. Trained end to end, or not at all (zero-shot prompting)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from xprompt.errors import ConfigError
+from xprompt.methods import base
+
+
+class Trained(str, enum.Enum):
+    ALL = "all"
+    NONE = "none"
+
+
+@dataclass
+class DiscreteConfig:
+    trained: Trained = field(default=Trained.ALL, metadata={
+        "help": "all weights (PET / LM-BFF), or none: zero-shot prompting, `train` then does nothing"})
+    template: str | None = field(default=None, metadata={
+        "help": "template with {text} and one <mask> for every language; default: the card's per language"})
+    freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
+    max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
+
+    def __post_init__(self):
+        base.check_prompt_options(self.template, self.max_length)
+        if self.template is not None and "[soft" in self.template:
+            raise ConfigError(f"discrete.template {self.template!r} has [soft] tokens; discrete prompts are words "
+                              f"only (use soft or ptuning for trainable tokens)")
+
+
+def build_discrete(config: DiscreteConfig, backbone, card) -> base.PromptMethod:
+    """Label words of every language are checked here: no MLM head is a ModelError,
+    a word the tokenizer cannot encode a DataError."""
+    inputs = base.PromptInputs(backbone.tokenizer, card, config.template, 0, config.max_length)
+    verbalizer = base.LabelWords(backbone, card, inputs.languages, "discrete")
+    method = base.PromptMethod(inputs, base.MaskEncoder(backbone), verbalizer, card)
+    if config.trained == Trained.NONE:
+        base.freeze(method)  # no trainable parameters: `train` returns at once
+    elif config.freeze_word_embeddings:
+        base.freeze_word_embeddings(backbone)  # also the tied output rows of the label words
+    return method.to(backbone.device)

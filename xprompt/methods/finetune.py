@@ -1,0 +1,55 @@
+"""Fine-tuning, the standard baseline: a classification head (dropout + linear) on the first
+token's final state, every weight trained except, by default, the word embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from torch import nn
+
+from xprompt.errors import ConfigError
+from xprompt.methods import base
+
+
+@dataclass
+class FineTuneConfig:
+    dropout: float = field(default=0.1, metadata={"help": "dropout before the classification layer"})
+    freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
+    max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
+
+    def __post_init__(self):
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"finetune.dropout is {self.dropout}; accepted: 0 <= value < 1")
+        base.check_prompt_options(None, self.max_length)
+
+
+class FineTune(nn.Module):
+    def __init__(self, config: FineTuneConfig, backbone, card):
+        super().__init__()
+        self.config, self.backbone, self.tokenizer = config, backbone, backbone.tokenizer
+        self.num_labels = len(card.labels)
+        # the pooler is never used (the first token is read before it), so it is not owned
+        self.embeddings, self.layers = backbone.embeddings, backbone.layers
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(backbone.hidden_size, self.num_labels))
+        base.reinitialise(self.head, backbone.config.initializer_range)
+        if config.freeze_word_embeddings:
+            base.freeze_word_embeddings(backbone)
+        self.to(backbone.device)
+
+    def new_parameters(self) -> list[nn.Parameter]:
+        return list(self.head.parameters())
+
+    def featurize(self, df: pd.DataFrame) -> list[dict]:
+        return base.tokenize_rows(self.tokenizer, df, self.config.max_length)
+
+    def collate(self, rows: list[dict]) -> dict:
+        return base.collate_token_rows(rows, self.tokenizer.pad_token_id)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+        hidden = base.encode(self.backbone, self.layers, attention_mask, input_ids=input_ids,
+                             token_type_ids=token_type_ids)
+        return self.head(hidden[:, 0])
+
+    def initialize(self, train_df: pd.DataFrame) -> None:
+        pass
