@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ToyCard, toy_frame
+from conftest import ToyCard, _tiny_config, _tiny_tokenizer, toy_frame
 
 from xprompt.backbone import load_backbone
 from xprompt.config import TrainConfig
@@ -33,6 +33,25 @@ def paths(tiny_mlm_dir, tiny_encoder_dir):
     return {"mlm": tiny_mlm_dir, "encoder": tiny_encoder_dir}
 
 
+@pytest.fixture(scope="module")
+def lively(tmp_path_factory):
+    """The tiny models with weights drawn 15x wider. At BERT's 0.02 init a 32-wide random
+    encoder barely mixes tokens: the <mask> state is its own embedding plus ~1e-3 of context,
+    so no prompt can move it and toy-task losses stall for reasons that are not the method's."""
+    from transformers import BertModel, XLMRobertaForMaskedLM
+
+    tokenizer, paths = _tiny_tokenizer(), {}
+    for model, kind, build_model in [("mlm", "xlmr", XLMRobertaForMaskedLM),
+                                     ("encoder", "bert", lambda c: BertModel(c, add_pooling_layer=False))]:
+        torch.manual_seed(0)
+        config = _tiny_config(kind, len(tokenizer))
+        config.initializer_range = 0.3
+        paths[model] = tmp_path_factory.mktemp(f"lively-{model}")
+        build_model(config).save_pretrained(paths[model])
+        tokenizer.save_pretrained(paths[model])
+    return paths
+
+
 def build(paths, name, settings=None, model="mlm", card=None, seed=0):
     torch.manual_seed(seed)
     backbone = load_backbone(str(paths[model]), device="cpu")
@@ -50,7 +69,7 @@ def mean_loss(method, df) -> float:
     return F.cross_entropy(logits(method, df), torch.tensor([r["label"] for r in rows])).item()
 
 
-def fit(method, df, epochs=8, lr=1e-3, prompt_lr=3e-2):
+def fit(method, df, epochs=16, lr=1e-3, prompt_lr=3e-2):
     config = TrainConfig(epochs=epochs, batch_size=8, lr=lr, prompt_lr=prompt_lr, warmup_ratio=0.0)
     return train(method, df, None, config, seed=1, progress=False)
 
@@ -76,8 +95,8 @@ TRAINING_CASES = [
 
 
 @pytest.mark.parametrize("name,settings,model", TRAINING_CASES)
-def test_training_lowers_loss_and_leaves_frozen_weights_alone(paths, name, settings, model):
-    method, _ = build(paths, name, settings, model)
+def test_training_lowers_loss_and_leaves_frozen_weights_alone(lively, name, settings, model):
+    method, _ = build(lively, name, settings, model)
     df = toy_frame()
     frozen = {n: p.detach().clone() for n, p in method.named_parameters() if not p.requires_grad}
     optimized = {id(p) for group in make_optimizer(method, TrainConfig()).param_groups for p in group["params"]}
@@ -87,7 +106,7 @@ def test_training_lowers_loss_and_leaves_frozen_weights_alone(paths, name, setti
     before = mean_loss(method, df)
     fit(method, df)
     after = mean_loss(method, df)
-    assert after < 0.7 * before, (before, after)
+    assert after < 0.75 * before, (before, after)
     for n, p in method.named_parameters():
         if n in frozen:
             assert torch.equal(p, frozen[n]), n
@@ -145,6 +164,15 @@ def test_finetune_trains_everything_but_the_word_embeddings(paths):
     assert parameter_counts(unfrozen)["trainable"] == total
 
 
+def test_discrete_counts(paths):
+    method, backbone = build(paths, "discrete", {})
+    head = backbone.mask_head
+    total = count(backbone.embeddings, backbone.layers, head.transform) + head.decoder_bias.numel()
+    words = backbone.embeddings.word_embeddings.weight.numel()  # also the tied output embedding
+    assert parameter_counts(method) == {"trainable": total - words, "total": total}
+    assert method.new_parameters() == []
+
+
 # -- state dict round trip ---------------------------------------------------------------------
 
 ROUND_TRIP_CASES = [("finetune", {}), ("discrete", {}), ("soft", {}), ("soft", {"verbalizer": "label_words"}),
@@ -156,10 +184,10 @@ def test_state_dict_round_trip_restores_predictions(paths, name, settings):
     df = toy_frame(repeats=1)
     method, _ = build(paths, name, settings, seed=0)
     method.initialize(df)
-    fit(method, df, epochs=1)
+    fit(method, df, epochs=2)  # the first step runs at learning rate 0 (warmup)
     expected = logits(method, df)
     fresh, _ = build(paths, name, settings, seed=1)
-    assert not torch.equal(logits(fresh, df), expected) or name == "discrete"
+    assert not torch.equal(logits(fresh, df), expected)
     fresh.load_state_dict(method.state_dict())
     assert torch.equal(logits(fresh, df), expected)
 
@@ -167,7 +195,7 @@ def test_state_dict_round_trip_restores_predictions(paths, name, settings):
 def test_deep_materialized_prompts_load_into_a_plain_deep_method(paths):
     df = toy_frame(repeats=1)
     method, _ = build(paths, "deep", {"reparameterize": True, "mlp_hidden": 8, "label_init": "random"})
-    fit(method, df, epochs=1)
+    fit(method, df, epochs=2)
     expected = logits(method, df)
     method.encoder.materialize()
     torch.testing.assert_close(logits(method, df), expected)
@@ -258,8 +286,13 @@ def test_soft_tokens_at_template_positions(paths):
     method, _ = build(paths, "ptuning", {"num_tokens": 3, "template": "{text} [soft:2] <mask> [soft:1]"})
     row = method.featurize(toy_frame(repeats=1))[0]
     assert row["soft_positions"] == [row["mask_index"] - 2, row["mask_index"] - 1, row["mask_index"] + 1]
-    with pytest.raises(ConfigError, match="num_tokens"):
-        build(paths, "soft", {"num_tokens": 4, "template": "{text} [soft:2] <mask>"})
+    with pytest.raises(ConfigError, match="2 soft tokens but num_tokens is 4"):
+        method_config("soft", {"num_tokens": 4, "template": "{text} [soft:2] <mask>"})
+    for name in ("deep", "discrete"):
+        with pytest.raises(ConfigError, match="places no tokens in the input"):
+            method_config(name, {"template": "{text} [soft:2] <mask>"})
+    with pytest.raises(ConfigError, match="no {text} slot"):
+        build(paths, "soft", {"template": "[soft:8] It was <mask>."})
 
 
 def test_soft_init_from_text_and_vocabulary(paths):
@@ -311,14 +344,15 @@ def test_uniprompt_trained_prompt_leaves_the_base_encoder_identical(paths):
     assert any(not torch.equal(p, q) for p, q in zip(method.prompt_tower.parameters(), tower))
 
 
-def test_uniprompt_soft_token_template(paths):
-    method, _ = build(paths, "uniprompt", {"template": "[soft:3] It was <mask>.", "label_init": "random"}, "encoder")
+def test_uniprompt_soft_token_template(lively):
+    settings = {"template": "[soft:3] It was <mask>.", "label_init": "random"}
+    method, _ = build(lively, "uniprompt", settings, "encoder")
     assert method.soft_embeddings.shape == (3, 32)
     start = method.soft_embeddings.detach().clone()
     df = toy_frame()
     before = mean_loss(method, df)
-    fit(method, df, epochs=4)
-    assert mean_loss(method, df) < before
+    fit(method, df)
+    assert mean_loss(method, df) < 0.75 * before
     assert not torch.equal(method.soft_embeddings, start)
 
 

@@ -53,6 +53,14 @@ class Plan:
     def evaluations(self) -> list[Cell]:
         return [c for c in self.cells if c.stage == "evaluate"]
 
+    def source_evaluation(self, cell: Cell) -> Cell | None:
+        """The zero-shot source-language evaluation of the same trained model."""
+        for other in self.evaluations():
+            if (other.group == cell.group and other.meta["target"] == self.source
+                    and other.meta["adapt_shots"] == 0):
+                return other
+        return None
+
     def groups(self) -> list[str]:
         return sorted({c.group for c in self.cells if c.group})
 

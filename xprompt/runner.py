@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from xprompt import stages
 from xprompt.backbone import load_backbone
+from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
 from xprompt.cache import StageRecord, describe_change, read_lockfile, record_from_manifest, write_lockfile
 from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for
@@ -171,5 +172,16 @@ class Runner:
         base = {"method": meta["method"], "model": config.model.name, "task": self.card.name,
                 "source": self.plan.source, "target": meta["target"], "shots": meta["shots"],
                 "adapt_shots": meta["adapt_shots"], "seed": meta["seed"]}
-        return [{**base, "metric": name, "value": value} for name, value in sorted(metrics.items())
-                if name != "n"]
+        metrics.pop("n", None)
+        metrics.update(self._consistency(cell))
+        return [{**base, "metric": name, "value": value} for name, value in sorted(metrics.items())]
+
+    def _consistency(self, cell: Cell) -> dict:
+        """Agreement with the source-language predictions of the same trained model, on
+        parallel test sets only (the card says whether rows align)."""
+        source = self.plan.source_evaluation(cell)
+        if source is None or source is cell or not self.card.parallel:
+            return {}
+        predictions = [pd.read_parquet(self.entry(c) / "predictions.parquet") for c in (source, cell)]
+        pairs = aligned(*predictions, self.card.parallel)
+        return consistency_metrics(pairs) if pairs is not None and len(pairs) else {}

@@ -55,7 +55,7 @@ def make_optimizer(method, config: TrainConfig) -> torch.optim.AdamW:
 
 
 def warmup_linear(total_steps: int, warmup_ratio: float):
-    warmup = max(1, int(total_steps * warmup_ratio))
+    warmup = math.ceil(total_steps * warmup_ratio)  # as Hugging Face's Trainer counts it; 0 means no warmup
     return lambda step: step / warmup if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
 
@@ -78,6 +78,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
             method.initialize(train_df)
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
     result, started = state["result"], time.perf_counter() - state["result"].seconds
+    last_loss = state.get("loss", float("nan"))  # a run resumed at an epoch's end has taken no step yet
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=result.steps, desc="train", unit="step",
                disable=not progress, leave=False)
     for epoch in range(state["epoch"], config.epochs):
@@ -95,14 +96,16 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            last_loss = loss.item()
+            bar.set_postfix(loss=f"{last_loss:.3f}")
             if checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
                 result.seconds = time.perf_counter() - started
-                _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state["best"])
+                _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state["best"],
+                      last_loss)
         state["batch"] = 0
         if dev_rows and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
             accuracy = _accuracy(method, dev_df, dev_rows)
-            result.history.append({"epoch": epoch + 1, "step": result.steps, "loss": loss.item(),
+            result.history.append({"epoch": epoch + 1, "step": result.steps, "loss": last_loss,
                                    "dev_accuracy": accuracy})
             if not accuracy <= result.best_dev_accuracy:  # also true for the first (NaN) comparison
                 result.best_dev_accuracy, result.best_epoch = accuracy, epoch + 1
@@ -119,11 +122,11 @@ def _accuracy(method, df: pd.DataFrame, rows: list[dict]) -> float:
     return float(np.mean(probabilities.argmax(axis=1) == df["label"].to_numpy()))
 
 
-def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, best) -> None:
+def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, best, loss) -> None:
     """Everything needed to continue as if never stopped, written atomically."""
     checkpoint = {"model": trainable_state(method), "optimizer": optimizer.state_dict(),
                   "scheduler": scheduler.state_dict(), "epoch": epoch, "batch": batch,
-                  "result": result.__dict__, "best": best, "rng": _rng_state()}
+                  "result": result.__dict__, "best": best, "loss": loss, "rng": _rng_state()}
     temporary = path.with_name(path.name + f".tmp-{os.getpid()}")
     torch.save(checkpoint, temporary)
     os.replace(temporary, path)
@@ -143,7 +146,8 @@ def _resume(path: Path | None, method, optimizer, scheduler) -> dict | None:
     _set_rng_state(checkpoint["rng"])
     log.info("resuming training from %s at epoch %d, batch %d", path, checkpoint["epoch"], checkpoint["batch"])
     return {"epoch": checkpoint["epoch"], "batch": checkpoint["batch"],
-            "result": TrainResult(**checkpoint["result"]), "best": checkpoint["best"]}
+            "result": TrainResult(**checkpoint["result"]), "best": checkpoint["best"],
+            "loss": checkpoint.get("loss", float("nan"))}
 
 
 def _rng_state() -> dict:

@@ -26,7 +26,7 @@ class MethodSpec:
 
 REGISTRY: dict[str, MethodSpec] = {
     "uniprompt": MethodSpec(UniPromptConfig, UniPrompt, "two towers, fused top layers, soft label words"),
-    "finetune": MethodSpec(FineTuneConfig, FineTune, "classification head on the first token, all weights trained"),
+    "finetune": MethodSpec(FineTuneConfig, FineTune, "classification head on the first token, all weights"),
     "discrete": MethodSpec(DiscreteConfig, build_discrete, "template + MLM logits of label words (PET / LM-BFF)"),
     "soft": MethodSpec(SoftConfig, build_soft, "trainable virtual tokens in the input (prompt tuning)"),
     "ptuning": MethodSpec(PTuningConfig, build_ptuning, "virtual tokens from a prompt encoder (P-tuning)"),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import pandas as pd
 import torch
 from torch import nn
 
 from xprompt.batching import attention_mask, eval_batches, pad, to_device
-from xprompt.errors import ConfigError, DataError, ModelError
+from xprompt.errors import ConfigError
+from xprompt.methods.verbalizers import LabelInit, Verbalizer, make_verbalizer
 from xprompt.templates import parse_template, render
 
 
@@ -98,26 +98,17 @@ def freeze_word_embeddings(backbone) -> None:
 
 # -- shared by the methods that read the <mask> state: discrete, soft, ptuning, deep --------
 
-NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning or deep with verbalizer: vectors, or finetune"
-
-
-class Verbalizer(str, enum.Enum):
-    VECTORS = "vectors"
-    LABEL_WORDS = "label_words"
-
-
-class LabelInit(str, enum.Enum):
-    DYNAMIC = "dynamic"
-    WORDS = "words"
-    RANDOM = "random"
-
-
 @dataclass
 class PromptOptions:
-    """Options every mask-reading prompt method shares (soft, ptuning, deep)."""
+    """Options of the prompt methods that read the <mask> state with a verbalizer (soft, ptuning,
+    deep). `input_tokens`: the method's num_tokens sit in the input ([soft:N] of a template)."""
 
+    input_tokens: ClassVar[bool] = True
+    num_tokens: int = field(default=8, metadata={
+        "help": "prompt length: virtual input tokens after the first special token or at the template's "
+                "[soft:N] (soft, ptuning), positions prepended at every layer (deep)"})
     template: str | None = field(default=None, metadata={
-        "help": "template with {text}, one <mask> (and [soft:N] where the method places prompt tokens); "
+        "help": "template with {text}, one <mask> (and [soft:N] where input tokens go); "
                 "default: the card's template of each language"})
     verbalizer: Verbalizer = field(default=Verbalizer.VECTORS, metadata={
         "help": "vectors: trainable label vectors (any checkpoint); label_words: MLM logits of the "
@@ -127,21 +118,25 @@ class PromptOptions:
     max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
 
     def __post_init__(self):
-        check_prompt_options(self.template, self.max_length)
+        if self.num_tokens < 1:
+            raise ConfigError(f"settings.num_tokens is {self.num_tokens}; it must be at least 1")
+        check_prompt_options(self.template, self.max_length, self.num_tokens if self.input_tokens else 0)
 
 
-def check_prompt_options(template: str | None, max_length: int) -> None:
-    if template is not None:
-        parse_template(template, "settings.template")
+def check_prompt_options(template: str | None, max_length: int, soft_tokens: int = 0) -> None:
+    """Config-time checks, so a pipeline fails before any model loads."""
     if max_length < 8:
         raise ConfigError(f"settings.max_length is {max_length}; it must be at least 8")
+    if template is not None:
+        soft = parse_template(template, "settings.template").soft_count
+        if soft not in (0, soft_tokens):
+            raise ConfigError(soft_count_message(template, soft, soft_tokens))
 
 
-def require_mlm_head(backbone, method: str):
-    if not backbone.has_mlm_head:
-        raise ModelError(f"checkpoint '{backbone.model_id}' has no masked-LM head, so {method} cannot score "
-                         f"label words on it; methods that run on it: {NO_HEAD_ALTERNATIVES}")
-    return backbone.mask_head
+def soft_count_message(template: str, found: int, wanted: int) -> str:
+    if not wanted:
+        return f"template {template!r} has [soft] tokens but this method places no tokens in the input"
+    return f"template {template!r} has {found} soft tokens but num_tokens is {wanted}; make them equal"
 
 
 def train_only(module: nn.Module, parameters: list[nn.Parameter]) -> None:
@@ -160,18 +155,6 @@ def encode(backbone, layers, attention_mask, input_ids=None, inputs_embeds=None,
 def gather_rows(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """hidden[b, index[b]] for every row b: the <mask> state of each example."""
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
-
-
-def label_word_ids(backbone, words: list[str], lang: str) -> list[list[int]]:
-    """Token ids of each label word; a word the tokenizer cannot encode is a DataError."""
-    ids = backbone.word_embedding_ids(words)
-    unk = backbone.tokenizer.unk_token_id
-    for word, pieces in zip(words, ids):
-        if not pieces or unk in pieces:
-            tokens = backbone.tokenizer.convert_ids_to_tokens(pieces)
-            raise DataError(f"label word {word!r} of language '{lang}' cannot be encoded by the tokenizer of "
-                            f"'{backbone.model_id}' (it gives {tokens}); use a word its vocabulary covers")
-    return ids
 
 
 class PromptInputs:
@@ -199,8 +182,7 @@ class PromptInputs:
             if "text" not in template.slots:
                 raise ConfigError(f"template {text!r} of '{lang}' has no {{text}} slot for the input")
             if template.soft_count != self.soft_tokens:
-                raise ConfigError(f"template {text!r} of '{lang}' has {template.soft_count} soft tokens but "
-                                  f"the method places {self.soft_tokens} (num_tokens); make them equal")
+                raise ConfigError(f"'{lang}': " + soft_count_message(text, template.soft_count, self.soft_tokens))
             self.parsed[text] = template
         return self.parsed[text]
 
@@ -229,88 +211,6 @@ class PromptInputs:
         if self.soft_tokens:
             batch["soft_positions"] = torch.tensor([row["soft_positions"] for row in rows], dtype=torch.long)
         return batch
-
-
-class LabelVectors(nn.Module):
-    """One trainable vector (+ bias) per class, scored against the <mask> state through the
-    MLM head's transform when the checkpoint has one."""
-
-    def __init__(self, backbone, card, init: LabelInit):
-        super().__init__()
-        self.backbone, self.card, self.init = backbone, card, init
-        self.transform = backbone.mask_head.transform if backbone.has_mlm_head else nn.Identity()
-        count, std = len(card.labels), backbone.config.initializer_range
-        self.label_vectors = nn.Parameter(torch.randn(count, backbone.hidden_size) * std)
-        self.label_bias = nn.Parameter(torch.zeros(count))
-
-    def new_parameters(self) -> list[nn.Parameter]:
-        return [self.label_vectors, self.label_bias]
-
-    def forward(self, states: torch.Tensor, language: torch.Tensor | None = None) -> torch.Tensor:
-        return self.transform(states) @ self.label_vectors.T + self.label_bias
-
-    @torch.no_grad()
-    def initialize(self, method, train_df: pd.DataFrame) -> None:
-        if self.init == LabelInit.DYNAMIC:
-            states, labels = method.mask_states(train_df)
-            features = self.transform(states)
-            sums = torch.zeros_like(self.label_vectors).index_add_(0, labels, features)
-            counts = torch.zeros(len(sums), device=sums.device).index_add_(0, labels, torch.ones_like(features[:, 0]))
-            means = sums / counts.clamp(min=1).unsqueeze(1)
-            # the bias -|mean|^2/2 makes the untrained scorer exactly nearest-class-mean
-            self.label_vectors.copy_(means)
-            self.label_bias.copy_(-0.5 * means.pow(2).sum(dim=1))
-        elif self.init == LabelInit.WORDS:
-            lang = self.card.source_language
-            table = self.backbone.embeddings.word_embeddings.weight
-            for label, words in enumerate(self.card.verbalizer(lang)):
-                ids = [i for pieces in label_word_ids(self.backbone, words, lang) for i in pieces]
-                self.label_vectors[label] = table[ids].mean(dim=0)
-
-
-class LabelWords(nn.Module):
-    """Score of a class = mean over its label words of the mean MLM logit of the word's pieces
-    at the mask. Only the label words' rows of the output embedding are read, and one
-    averaging matrix per language turns their logits into class scores."""
-
-    def __init__(self, backbone, card, languages: list[str], method: str):
-        super().__init__()
-        self.mask_head = require_mlm_head(backbone, method)
-        words = [self._word_ids(backbone, card, lang) for lang in languages]
-        token_ids = sorted({i for classes in words for class_words in classes for w in class_words for i in w})
-        column = {token: j for j, token in enumerate(token_ids)}
-        averaging = torch.zeros(len(languages), len(token_ids), len(card.labels))
-        for index, classes in enumerate(words):
-            for label, class_words in enumerate(classes):
-                for pieces in class_words:
-                    for token in pieces:
-                        averaging[index, column[token], label] += 1.0 / (len(class_words) * len(pieces))
-        self.register_buffer("token_ids", torch.tensor(token_ids, dtype=torch.long), persistent=False)
-        self.register_buffer("averaging", averaging, persistent=False)
-
-    @staticmethod
-    def _word_ids(backbone, card, lang: str) -> list[list[list[int]]]:
-        classes = card.verbalizer(lang)
-        if len(classes) != len(card.labels) or not all(classes):
-            raise DataError(f"the label words of '{lang}' give {len(classes)} classes (some maybe empty) but task "
-                            f"'{card.name}' has {len(card.labels)} labels; give at least one word per label")
-        return [label_word_ids(backbone, class_words, lang) for class_words in classes]
-
-    def new_parameters(self) -> list[nn.Parameter]:
-        return []
-
-    def forward(self, states: torch.Tensor, language: torch.Tensor) -> torch.Tensor:
-        logits = self.mask_head.score_tokens(states, self.token_ids)
-        return torch.einsum("bt,btc->bc", logits, self.averaging[language])
-
-    def initialize(self, method, train_df: pd.DataFrame) -> None:
-        pass
-
-
-def make_verbalizer(kind: Verbalizer, backbone, card, languages: list[str], init: LabelInit, method: str):
-    if kind == Verbalizer.LABEL_WORDS:
-        return LabelWords(backbone, card, languages, method)
-    return LabelVectors(backbone, card, init)
 
 
 class MaskEncoder(nn.Module):
@@ -387,3 +287,15 @@ class PromptMethod(nn.Module):
                 states[i] = state
         self.train(was_training)
         return torch.stack(states), labels
+
+
+def build_prompt_method(config: PromptOptions, backbone, card, encoder: nn.Module, method: str) -> PromptMethod:
+    """The filled card template, `encoder` and the configured verbalizer, composed; only the
+    method's new parameters are left trainable (the backbone is frozen)."""
+    soft_tokens = config.num_tokens if config.input_tokens else 0
+    inputs = PromptInputs(backbone.tokenizer, card, config.template, soft_tokens, config.max_length)
+    verbalizer = make_verbalizer(config.verbalizer, backbone, card, inputs.languages, config.label_init,
+                                 f"{method} with verbalizer: label_words")
+    prompt_method = PromptMethod(inputs, encoder, verbalizer, card)
+    train_only(prompt_method, prompt_method.new_parameters())
+    return prompt_method.to(backbone.device)

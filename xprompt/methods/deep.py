@@ -11,6 +11,7 @@ the real tokens are unchanged, so the <mask> index of the template holds."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from xprompt.methods import base
 
 @dataclass
 class DeepConfig(base.PromptOptions):
-    num_tokens: int = field(default=8, metadata={"help": "prompt positions prepended at every layer"})
+    input_tokens: ClassVar[bool] = False  # the prompts live in the layers, not in the template
     reparameterize: bool = field(default=False, metadata={
         "help": "produce the prompts with an MLP while training (prefix tuning); `materialize()` then "
                 "stores them as plain vectors and drops the MLP"})
@@ -29,8 +30,8 @@ class DeepConfig(base.PromptOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.num_tokens < 1 or self.mlp_hidden < 1:
-            raise ConfigError("deep.num_tokens and deep.mlp_hidden must be at least 1")
+        if self.mlp_hidden < 1:
+            raise ConfigError(f"deep.mlp_hidden is {self.mlp_hidden}; it must be at least 1")
 
 
 class PrefixMLP(nn.Module):
@@ -87,9 +88,4 @@ class DeepPromptEncoder(nn.Module):
 
 
 def build_deep(config: DeepConfig, backbone, card) -> base.PromptMethod:
-    inputs = base.PromptInputs(backbone.tokenizer, card, config.template, 0, config.max_length)
-    verbalizer = base.make_verbalizer(config.verbalizer, backbone, card, inputs.languages, config.label_init,
-                                      "deep with verbalizer: label_words")
-    method = base.PromptMethod(inputs, DeepPromptEncoder(backbone, config), verbalizer, card)
-    base.train_only(method, method.new_parameters())
-    return method.to(backbone.device)
+    return base.build_prompt_method(config, backbone, card, DeepPromptEncoder(backbone, config), "deep")

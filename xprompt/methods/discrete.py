@@ -7,8 +7,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from xprompt.errors import ConfigError
 from xprompt.methods import base
+from xprompt.methods.verbalizers import LabelWords
 
 
 class Trained(str, enum.Enum):
@@ -27,16 +27,13 @@ class DiscreteConfig:
 
     def __post_init__(self):
         base.check_prompt_options(self.template, self.max_length)
-        if self.template is not None and "[soft" in self.template:
-            raise ConfigError(f"discrete.template {self.template!r} has [soft] tokens; discrete prompts are words "
-                              f"only (use soft or ptuning for trainable tokens)")
 
 
 def build_discrete(config: DiscreteConfig, backbone, card) -> base.PromptMethod:
     """Label words of every language are checked here: no MLM head is a ModelError,
     a word the tokenizer cannot encode a DataError."""
     inputs = base.PromptInputs(backbone.tokenizer, card, config.template, 0, config.max_length)
-    verbalizer = base.LabelWords(backbone, card, inputs.languages, "discrete")
+    verbalizer = LabelWords(backbone, card, inputs.languages, "discrete")
     method = base.PromptMethod(inputs, base.MaskEncoder(backbone), verbalizer, card)
     if config.trained == Trained.NONE:
         base.freeze(method)  # no trainable parameters: `train` returns at once

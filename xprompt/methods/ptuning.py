@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from xprompt.errors import ConfigError
 from xprompt.methods import base
 
 
@@ -21,19 +20,12 @@ class PromptEncoderKind(str, enum.Enum):
 
 @dataclass
 class PTuningConfig(base.PromptOptions):
-    num_tokens: int = field(default=8, metadata={
-        "help": "virtual tokens, placed after the first special token, or at the template's [soft:N]"})
     encoder: PromptEncoderKind = field(default=PromptEncoderKind.LSTM, metadata={
         "help": "lstm: bidirectional 2-layer LSTM + 2-layer MLP (the paper); mlp: the MLP alone"})
     freeze_backbone: bool = field(default=True, metadata={
         "help": "train only the prompt encoder and label vectors; false also trains the encoder's weights"})
     freeze_word_embeddings: bool = field(default=True, metadata={
         "help": "with freeze_backbone: false, keep the vocabulary matrix frozen"})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.num_tokens < 1:
-            raise ConfigError(f"ptuning.num_tokens is {self.num_tokens}; it must be at least 1")
 
 
 class PromptEncoder(nn.Module):
@@ -57,13 +49,12 @@ class PromptEncoder(nn.Module):
 
 
 def build_ptuning(config: PTuningConfig, backbone, card) -> base.PromptMethod:
-    inputs = base.PromptInputs(backbone.tokenizer, card, config.template, config.num_tokens, config.max_length)
-    verbalizer = base.make_verbalizer(config.verbalizer, backbone, card, inputs.languages, config.label_init,
-                                      "ptuning with verbalizer: label_words")
     prompt_encoder = PromptEncoder(config.num_tokens, backbone.hidden_size, config.encoder)
-    method = base.PromptMethod(inputs, base.VirtualTokenEncoder(backbone, prompt_encoder), verbalizer, card)
-    if config.freeze_backbone:
-        base.train_only(method, method.new_parameters())
-    elif config.freeze_word_embeddings:
-        base.freeze_word_embeddings(backbone)
-    return method.to(backbone.device)
+    method = base.build_prompt_method(config, backbone, card, base.VirtualTokenEncoder(backbone, prompt_encoder),
+                                      "ptuning")
+    if not config.freeze_backbone:
+        for parameter in method.parameters():
+            parameter.requires_grad_(True)
+        if config.freeze_word_embeddings:
+            base.freeze_word_embeddings(backbone)
+    return method

@@ -22,8 +22,6 @@ class SoftInit(str, enum.Enum):
 
 @dataclass
 class SoftConfig(base.PromptOptions):
-    num_tokens: int = field(default=8, metadata={
-        "help": "virtual tokens, placed after the first special token, or at the template's [soft:N]"})
     init: SoftInit = field(default=SoftInit.VOCAB, metadata={
         "help": "random, text (embeddings of init_text's tokens, repeated or cut to num_tokens) or "
                 "vocab (embeddings of sampled vocabulary rows)"})
@@ -31,8 +29,6 @@ class SoftConfig(base.PromptOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.num_tokens < 1:
-            raise ConfigError(f"soft.num_tokens is {self.num_tokens}; it must be at least 1")
         if (self.init == SoftInit.TEXT) != bool(self.init_text):
             raise ConfigError("soft.init_text is needed with soft.init: text, and only with it")
 
@@ -66,10 +62,5 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
 
 
 def build_soft(config: SoftConfig, backbone, card) -> base.PromptMethod:
-    inputs = base.PromptInputs(backbone.tokenizer, card, config.template, config.num_tokens, config.max_length)
-    verbalizer = base.make_verbalizer(config.verbalizer, backbone, card, inputs.languages, config.label_init,
-                                      "soft with verbalizer: label_words")
     encoder = base.VirtualTokenEncoder(backbone, SoftTokens(initial_prompt(config, backbone)))
-    method = base.PromptMethod(inputs, encoder, verbalizer, card)
-    base.train_only(method, method.new_parameters())
-    return method.to(backbone.device)
+    return base.build_prompt_method(config, backbone, card, encoder, "soft")

@@ -219,12 +219,18 @@ class UniPrompt(nn.Module):
             template = self.template_text(lang)
             self.precomputed.pop(template, None)
             self.precomputed[template] = self.prompt_states(template).detach()
-        self.train(was_training)
         if drop_prompt_tower:
             self.prompt_tower = None
+        # after the drop: back in training mode a live tower's states would be cleared, a dropped one's kept
+        self.train(was_training)
 
     def train(self, mode: bool = True):
         if mode and self.precomputed and self.prompt_tower is not None:
             self.precomputed.clear()  # the prompt tower changes while training
         return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.prompt_tower is not None:
+            self.precomputed.clear()  # cached prompt states belong to the weights being replaced
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 

@@ -1,0 +1,79 @@
+"""The real offline model on a few dozen rows of each task from ../shared/data.
+Skipped (with the reason) where the offline model or data is not installed."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import OFFLINE_MODEL, SHARED_DATA
+from xprompt import stages
+from xprompt.config import TrainConfig
+from xprompt.data import load_card
+from xprompt.evaluate import evaluate, predict_proba
+from xprompt.methods import build_method
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    from xprompt.backbone import load_backbone
+    from xprompt.errors import ModelError
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"offline data not found at {SHARED_DATA}")
+    try:
+        return load_backbone(OFFLINE_MODEL, device="cpu")
+    except ModelError as error:
+        pytest.skip(f"offline model not installed: {error}")
+
+
+def test_offline_model_has_no_mlm_head(backbone):
+    assert not backbone.has_mlm_head
+    assert len(backbone.layers) == 12 and backbone.hidden_size == 384
+
+
+@pytest.mark.parametrize("task, source, target", [
+    ("sib200", "eng_Latn", "deu_Latn"), ("xnli", "en", "de"), ("pawsx", "en", "fr"), ("marc", "en", "es"),
+])
+def test_each_task_runs_through_uniprompt(backbone, task, source, target):
+    """Sample 4 shots per class, class-mean init, one training epoch, evaluate a few rows
+    in a target language with the precomputed prompt; check the live forward agrees."""
+    card = load_card(task)
+    train_rows, dev_rows = stages.sample(card, source, 4, 13, 2, SHARED_DATA)
+    assert len(train_rows) == 4 * len(card.labels)
+    test = stages.prepare(card, target, "test", SHARED_DATA, test_size=8 * len(card.labels))
+    trained = stages.fit(backbone, card, "uniprompt", {}, TrainConfig(epochs=1, batch_size=8), 13,
+                         train_rows, dev_rows.head(2 * len(card.labels)), progress=False)
+    method = stages.load_trained(backbone, card, "uniprompt", {}, trained.state)
+    metrics, predictions = evaluate(method, test, batch_size=16)
+    assert metrics["n"] == len(test) and 0.0 <= metrics["accuracy"] <= 1.0
+    assert set(predictions["prediction"]) <= set(range(len(card.labels)))
+    live = copy.deepcopy(method)
+    live.precomputed.clear()
+    with torch.enable_grad():  # no caching: the prompt tower really runs
+        rows = live.featurize(test.head(4))
+        batch = live.collate(rows)
+        batch.pop("labels")
+        live_logits = live(**batch).detach()
+    with torch.no_grad():
+        precomputed_logits = method(**batch)
+    torch.testing.assert_close(live_logits, precomputed_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_sib200_transfer_is_above_chance(backbone):
+    """Class-mean label vectors from 8 English shots already transfer: German accuracy
+    on 35 rows must clear chance (1/7) by a wide margin."""
+    card = load_card("sib200")
+    train_rows, _ = stages.sample(card, "eng_Latn", 8, 13, 2, SHARED_DATA)
+    torch.manual_seed(13)
+    method = build_method("uniprompt", {}, copy.deepcopy(backbone), card)
+    method.initialize(train_rows)
+    test = stages.prepare(card, "deu_Latn", "test", SHARED_DATA, test_size=35)
+    probabilities = predict_proba(method, test, batch_size=16)
+    accuracy = float(np.mean(probabilities.argmax(1) == test["label"].to_numpy()))
+    assert accuracy > 2 / 7, f"German accuracy {accuracy:.2f} is not clearly above chance (0.14)"

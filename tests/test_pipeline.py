@@ -1,0 +1,425 @@
+"""The staged, cached pipeline: cell keys, what reruns and why, resume after SIGKILL,
+two runs on one cache, shards, damaged entries, `xprompt cache`, strict config keys.
+
+Everything runs on the tiny encoder of conftest and a user task card with a few CSV
+rows per language, written into tmp_path; `xprompt run` subprocesses are used where a
+process must die or two must race."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from xprompt import pipeline
+from xprompt.cache import Cache, file_hash, read_lockfile
+from xprompt.cli import main
+from xprompt.config import load_pipeline
+from xprompt.errors import ConfigError
+from xprompt.pipeline import plan
+from xprompt.runner import Runner
+
+REPO = Path(__file__).resolve().parents[1]
+LANGS = ("en", "de", "fr")
+POSITIVE = {"en": ["the film was good and great", "a great good story", "good acting great music"],
+            "de": ["der film war gut", "der film war gut und gut", "gut gut"],
+            "fr": ["le film est bon", "le film est bon et bon", "bon bon"]}
+NEGATIVE = {"en": ["the film was bad and terrible", "a terrible bad story", "bad acting terrible music"],
+            "de": ["der film war schlecht", "der film war schlecht und schlecht", "schlecht schlecht"],
+            "fr": ["le film est mauvais", "le film est mauvais et mauvais", "mauvais mauvais"]}
+CARD = {
+    "description": "toy reviews, two classes",
+    "labels": ["negative", "positive"],
+    "languages": list(LANGS),
+    "source_language": "en",
+    "local": {"files": {split: f"{{lang}}/{split}.csv" for split in ("train", "dev", "test")},
+              "columns": {"text": "text", "label": "label"}},
+    "templates": {"en": "{text} It was <mask>.", "de": "{text} Es war <mask>.", "fr": "{text} C'était <mask>."},
+    "verbalizers": {"en": [["bad"], ["good"]], "de": [["schlecht"], ["gut"]], "fr": [["mauvais"], ["bon"]]},
+}
+BASE_CELLS = {"prepare en train", "prepare en dev", "sample en k=2 seed=13", "train soft k=2 seed=13",
+              "prepare en test", "evaluate soft k=2 seed=13 on en", "prepare de test",
+              "evaluate soft k=2 seed=13 on de"}
+TRAIN = "train soft k=2 seed=13"
+EVALUATIONS = {"evaluate soft k=2 seed=13 on en", "evaluate soft k=2 seed=13 on de"}
+UPSTREAM = {"prepare en train", "prepare en dev", "sample en k=2 seed=13", "prepare en test", "prepare de test"}
+
+# Runs `xprompt run` after a file barrier (so racing processes really start together) and,
+# with PAUSE_AT_STEP set, stops for good right after the checkpoint of that training step.
+CLI_WITH_HOOKS = """
+import os, sys, time
+from pathlib import Path
+barrier = os.environ.get("BARRIER_DIR")
+if barrier:
+    Path(barrier, str(os.getpid())).touch()
+    while len(os.listdir(barrier)) < int(os.environ["BARRIER_COUNT"]):
+        time.sleep(0.02)
+if os.environ.get("PAUSE_AT_STEP"):
+    import xprompt.train as train
+    save = train._save
+    def save_then_pause(path, method, optimizer, scheduler, epoch, batch, result, best):
+        save(path, method, optimizer, scheduler, epoch, batch, result, best)
+        if result.steps == int(os.environ["PAUSE_AT_STEP"]):
+            Path(os.environ["PAUSED_MARKER"]).touch()
+            time.sleep(600)
+    train._save = save_then_pause
+from xprompt.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def write_project(root: Path, encoder: Path, name: str = "toy", **pipeline_changes) -> Path:
+    """Card, CSVs (train/dev/test per language) and pipeline YAML under `root`; returns the pipeline."""
+    for lang in LANGS:
+        folder = root / "data" / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = [(text, "positive") for text in POSITIVE[lang]] + [(text, "negative") for text in NEGATIVE[lang]]
+        for split in ("train", "dev", "test"):
+            pd.DataFrame(rows, columns=["text", "label"]).to_csv(folder / f"{split}.csv", index=False)
+    (root / "toy.yaml").write_text(yaml.safe_dump(CARD, allow_unicode=True))
+    config = {
+        "name": name,
+        "model": {"name": str(encoder)},
+        "task": {"name": str(root / "toy.yaml"), "targets": ["de"], "data_root": str(root / "data")},
+        "shots": [2], "seeds": [13],
+        "methods": [{"name": "soft"}],
+        "train": {"epochs": 2, "batch_size": 2},
+        "cache_dir": str(root / "cache"), "output_dir": str(root / "runs"),
+        **pipeline_changes,
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def keys(path: Path, *overrides: str) -> dict[str, str]:
+    return {cell.name: cell.key for cell in plan(load_pipeline(path, list(overrides))).cells}
+
+
+def run(path: Path, *overrides: str):
+    return Runner(plan(load_pipeline(path, list(overrides))), progress=False).run()
+
+
+def ran(outcome) -> set[str]:
+    return {s.cell.name for s in outcome.statuses if not s.cached}
+
+
+def cell_of(path: Path, name: str, *overrides: str):
+    return next(c for c in plan(load_pipeline(path, list(overrides))).cells if c.name == name)
+
+
+def statuses_in(lock: Path) -> dict[str, str]:
+    return {name: record.status for name, record in read_lockfile(lock).items()}
+
+
+@pytest.fixture
+def project(tmp_path, tiny_encoder_dir) -> Path:
+    return write_project(tmp_path, tiny_encoder_dir)
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """One run of the base pipeline; tests that start from it copy its cache and runs."""
+    root = tmp_path_factory.mktemp("warm")
+    outcome = run(write_project(root, tiny_encoder_dir))
+    assert ran(outcome) == BASE_CELLS
+    return root
+
+
+@pytest.fixture
+def warm(tmp_path, tiny_encoder_dir, warm_cache) -> Path:
+    """The base pipeline in tmp_path with the cache (and lock file) of one earlier run."""
+    for folder in ("cache", "runs"):
+        shutil.copytree(warm_cache / folder, tmp_path / folder)
+    return write_project(tmp_path, tiny_encoder_dir)
+
+
+def cli(*argv: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", CLI_WITH_HOOKS, *argv], cwd=REPO, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+    return output
+
+
+# ---------------------------------------------------------------- keys
+
+
+def test_same_config_gives_same_keys_wherever_the_files_sit(project, tmp_path, tiny_encoder_dir):
+    first = keys(project)
+    assert set(first) == BASE_CELLS and len(set(first.values())) == len(first)
+    assert keys(project) == first
+    elsewhere = write_project(tmp_path / "elsewhere", tiny_encoder_dir)  # same content, other paths
+    assert keys(elsewhere) == first
+
+
+@pytest.mark.parametrize("override", [
+    "train.lr=1e-4",
+    "train.epochs=3",
+    "methods=[{name: soft, settings: {num_tokens: 4}}]",
+])
+def test_relevant_change_gives_new_train_and_downstream_keys_only(project, override):
+    before, after = keys(project), keys(project, override)
+    assert after[TRAIN] != before[TRAIN]
+    assert all(after[name] != before[name] for name in EVALUATIONS)
+    assert all(after[name] == before[name] for name in UPSTREAM)
+
+
+@pytest.mark.parametrize("override", [
+    "eval.batch_size=4", "train.checkpoint_every=1", "model.device=cpu", "name=other",
+    "output_dir=/somewhere/else", "cache_dir=/another/cache",
+])
+def test_irrelevant_change_keeps_every_key(project, override):
+    assert keys(project, override) == keys(project)
+
+
+@pytest.mark.parametrize("override", [
+    "train.lr=3e-5", "train.prompt_lr=0.001", "train.checkpoint_every=0", "task.test_size=null",
+    "methods=[{name: soft, settings: {num_tokens: 8, init: vocab}}]",
+])
+def test_parameter_set_to_its_default_keeps_every_key(project, override):
+    assert keys(project, override) == keys(project)
+
+
+def test_version_bump_gives_new_key_to_the_stage_and_what_follows(project, monkeypatch):
+    before = keys(project)
+    monkeypatch.setitem(pipeline.VERSIONS, "train", "2")
+    after = keys(project)
+    assert after[TRAIN] != before[TRAIN]
+    assert all(after[name] != before[name] for name in EVALUATIONS)
+    assert all(after[name] == before[name] for name in UPSTREAM)
+
+
+def test_edited_data_file_changes_only_the_cells_that_read_it(project):
+    before = keys(project)
+    test_csv = project.parent / "data" / "de" / "test.csv"
+    test_csv.write_text(test_csv.read_text() + "gut gut gut,positive\n")
+    after = keys(project)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {"prepare de test", "evaluate soft k=2 seed=13 on de"}
+
+
+def test_model_files_are_part_of_the_keys(project, tiny_encoder_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_encoder_dir, model)
+    before = keys(project, f"model.name={model}")
+    (model / "vocab.txt").write_text("a tokenizer file that changes tokens\n")
+    after = keys(project, f"model.name={model}")
+    assert after[TRAIN] != before[TRAIN]
+    assert all(after[name] == before[name] for name in UPSTREAM)
+
+
+# ---------------------------------------------------------------- what reruns
+
+
+def test_unchanged_pipeline_reruns_nothing(warm):
+    outcome = run(warm)
+    assert outcome.ran == 0
+    assert {row["target"] for row in outcome.rows} == {"en", "de"}
+
+
+def test_new_target_language_runs_only_its_prepare_and_evaluate(warm):
+    outcome = run(warm, "task.targets=[de, fr]")
+    assert ran(outcome) == {"prepare fr test", "evaluate soft k=2 seed=13 on fr"}
+
+
+def test_new_learning_rate_reruns_train_and_evaluate_only(warm):
+    outcome = run(warm, "train.lr=1e-4")
+    assert ran(outcome) == {TRAIN} | EVALUATIONS
+    lock = read_lockfile(warm.parent / "runs" / "toy" / "xprompt.lock")
+    assert "lr" in lock[TRAIN].reason and lock[TRAIN].status == "ran"
+    assert all(lock[name].status == "cached" for name in UPSTREAM)
+
+
+def test_dry_run_and_status_say_what_would_run_and_why(warm, capsys):
+    assert main(["run", str(warm), "--dry-run", "--set", "train.lr=1e-4", "--set", "task.targets=[de,fr]"]) == 0
+    lines = {line.split("  ")[0].strip(): line for line in capsys.readouterr().out.splitlines() if "  " in line}
+    assert "to run" in lines[TRAIN] and "train.lr" in lines[TRAIN]
+    assert all("to run" in lines[name] and "input model changed" in lines[name] for name in EVALUATIONS)
+    assert "to run" in lines["prepare fr test"] and "new cell" in lines["prepare fr test"]
+    assert all(lines[name].endswith("cached") for name in UPSTREAM)
+    assert run(warm).ran == 0  # a dry run ran nothing
+
+    assert main(["status", str(warm)]) == 0
+    out = capsys.readouterr().out
+    assert "8 cells: 0 to run, 8 cached" in out
+
+
+def test_status_works_without_a_lock_file_or_cache(project, capsys):
+    assert main(["status", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(new cell)") == len(BASE_CELLS)
+
+
+def test_progress_bar_over_cells(warm, capsys):
+    Runner(plan(load_pipeline(warm)), progress=True).run()
+    assert "cells" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- damaged entries
+
+
+@pytest.mark.parametrize("damage", ["truncate weights", "drop manifest"])
+def test_damaged_entry_is_detected_and_recomputed(warm, damage, capsys):
+    cache = Cache(warm.parent / "cache")
+    train = cell_of(warm, TRAIN)
+    entry = cache.entry_dir("train", train.key)
+    weights = entry / "state.safetensors"
+    good = weights.read_bytes()
+    if damage == "truncate weights":
+        with open(weights, "r+b") as handle:
+            handle.truncate(len(good) // 2)
+    else:
+        (entry / "manifest.json").unlink()
+
+    assert main(["status", str(warm)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(TRAIN))
+    assert "to run" in line and "missing or damaged" in line
+    outcome = run(warm)
+    assert ran(outcome) == {TRAIN}  # same key, same bits: the evaluations stay valid
+    assert weights.read_bytes() == good
+
+
+def test_killed_writer_leaves_nothing_trusted(warm):
+    cache = Cache(warm.parent / "cache")
+    train = cell_of(warm, TRAIN)
+    entry = cache.entry_dir("train", train.key)
+    half = entry.with_name(f"{train.key}.incomplete-999999-{'x'}-abcd")
+    shutil.move(entry, half)  # what a writer killed before its rename leaves behind
+    assert cache.lookup("train", train.key) is None
+    assert ran(run(warm)) == {TRAIN}
+
+
+# ---------------------------------------------------------------- resume after SIGKILL
+
+
+def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tmp_path, tiny_encoder_dir, caplog):
+    slow = ["--set", "train.batch_size=1", "--set", "train.checkpoint_every=1"]  # 4 steps per epoch
+    marker = tmp_path / "paused"
+    process = cli("run", str(project), "--quiet", *slow,
+                  env={"PAUSE_AT_STEP": "6", "PAUSED_MARKER": str(marker)})
+    # the reference: the same pipeline in a cache of its own, never interrupted, no checkpoints
+    run(write_project(tmp_path / "reference", tiny_encoder_dir), "train.batch_size=1")
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "training never reached step 6"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    config = load_pipeline(project, [slow[1], slow[3]])
+    train = next(c for c in plan(config).cells if c.name == TRAIN)
+    cache = Cache(config.cache_dir)
+    checkpoint = cache.root / "checkpoints" / f"train-{train.key}.pt"
+    assert checkpoint.is_file()
+    assert cache.lookup("train", train.key) is None  # the killed run published nothing for train
+
+    caplog.set_level(logging.INFO, logger="xprompt.train")
+    outcome = Runner(plan(config), progress=False).run()
+    assert TRAIN in ran(outcome)
+    assert "resuming training" in caplog.text and "epoch 1, batch 2" in caplog.text
+    assert not checkpoint.exists()
+    resumed = cache.entry_dir("train", train.key) / "state.safetensors"
+    uninterrupted = Cache(tmp_path / "reference" / "cache").entry_dir("train", train.key) / "state.safetensors"
+    assert file_hash(resumed) == file_hash(uninterrupted)
+
+
+# ---------------------------------------------------------------- processes sharing a cache
+
+
+def test_two_concurrent_runs_on_one_cache_compute_each_cell_once(project, tmp_path):
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"BARRIER_DIR": str(barrier), "BARRIER_COUNT": "2"}
+    first = cli("run", str(project), "--quiet", "--set", "name=first", env=env)
+    second = cli("run", str(project), "--quiet", "--set", "name=second", env=env)
+    finish(first), finish(second)
+    locks = [statuses_in(project.parent / "runs" / name / "xprompt.lock") for name in ("first", "second")]
+    assert set(locks[0]) == set(locks[1]) == BASE_CELLS
+    for name in BASE_CELLS:
+        assert sorted(lock[name] for lock in locks) == ["cached", "ran"], name
+    assert (project.parent / "runs" / "first" / "results.csv").is_file()
+    assert (project.parent / "runs" / "second" / "results.csv").is_file()
+
+
+def test_shards_cover_the_grid_once_and_a_final_run_only_aggregates(project, tmp_path, capsys):
+    two_seeds = ["--set", "seeds=[13, 21]"]
+    grid = set(keys(project, two_seeds[1]))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {"BARRIER_DIR": str(barrier), "BARRIER_COUNT": "2"}
+    shards = [cli("run", str(project), "--quiet", *two_seeds, "--shard", f"{i}/2", env=env) for i in (1, 2)]
+    for shard in shards:
+        assert "run without --shard" in finish(shard)
+    run_dir = project.parent / "runs" / "toy"
+    locks = [statuses_in(run_dir / f"xprompt.shard-{i}-of-2.lock") for i in (1, 2)]
+    assert {name for name in locks[0] if "seed=21" in name} == set()
+    assert {name for name in locks[1] if "seed=13" in name} == set()
+    computed = [{name for name, status in lock.items() if status == "ran"} for lock in locks]
+    assert computed[0] | computed[1] == grid
+    assert not computed[0] & computed[1]
+
+    assert main(["run", str(project), "--quiet", *two_seeds]) == 0
+    assert f"{len(grid)} cells: 0 ran, {len(grid)} cached" in capsys.readouterr().out
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results["seed"]) == {13, 21} and set(results["target"]) == {"en", "de"}
+    assert set(statuses_in(run_dir / "xprompt.lock").values()) == {"cached"}
+
+
+def test_shard_index_must_be_in_range(project, capsys):
+    assert main(["run", str(project), "--dry-run", "--shard", "3/2"]) == 2
+    assert "--shard 3/2" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- cache commands
+
+
+def test_cache_ls_lists_entries_and_gc_removes_unreferenced_ones(warm, capsys):
+    cache_dir, runs = str(warm.parent / "cache"), str(warm.parent / "runs")
+    old_train = cell_of(warm, TRAIN).key
+    assert main(["cache", "ls", "--cache-dir", cache_dir]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == len(BASE_CELLS) and any(old_train in line for line in listed)
+
+    run(warm, "train.lr=1e-4")  # the lock file now names the new train and evaluate entries
+    assert main(["cache", "gc", "--cache-dir", cache_dir, "--runs", runs]) == 0
+    assert "removed 3 entries" in capsys.readouterr().out
+    cache = Cache(cache_dir)
+    assert cache.lookup("train", old_train) is None
+    assert {(e.stage, e.key) for e in cache.entries()} == {
+        (c.stage, c.key) for c in plan(load_pipeline(warm, ["train.lr=1e-4"])).cells}
+    assert run(warm, "train.lr=1e-4").ran == 0
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_unknown_key_is_an_error_naming_the_accepted_keys(project, capsys):
+    with pytest.raises(ConfigError, match=r"train\.learning_rate.*accepted keys of pipeline\.train: .*\blr\b"):
+        load_pipeline(project, ["train.learning_rate=1e-4"])
+    with pytest.raises(ConfigError, match=r"num_token.*num_tokens"):
+        plan(load_pipeline(project, ["methods=[{name: soft, settings: {num_token: 4}}]"]))
+    assert main(["status", str(project), "--set", "modle.name=x"]) == 2
+    assert "unknown key 'pipeline.modle'" in capsys.readouterr().err
+
+
+def test_set_overrides_the_pipeline_file(project):
+    config = load_pipeline(project, ["train.lr=1e-4", "task.targets=[de, fr]", "seeds=[1, 2]", "shots=4"])
+    assert config.train.lr == 1e-4 and config.train.epochs == 2
+    assert config.task.targets == ["de", "fr"] and config.seeds == [1, 2] and config.shots == [4]
+    assert config.name == "toy"

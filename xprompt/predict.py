@@ -1,0 +1,325 @@
+"""Load an exported prompt (prompt.json + prompt.safetensors, written by export.py) onto its
+base model and classify new text in any language. Nothing of the run, the cache or the task
+card file is needed: prompt.json carries the card's labels, templates and label words."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xprompt.errors import DataError, ModelError, XPromptError
+
+log = logging.getLogger(__name__)
+
+PROMPT_WEIGHTS, PROMPT_CONFIG = "prompt.safetensors", "prompt.json"
+FORMAT, FORMAT_VERSION = "xprompt-prompt", 1
+PROMPT_STATES = "prompt_states."  # prefix of the precomputed prompt-tower outputs
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+
+
+@dataclass
+class ExportedCard:
+    """The part of a task card that methods read, rebuilt from prompt.json."""
+
+    name: str
+    labels: list[str]
+    languages: list[str]
+    source_language: str
+    templates: dict[str, str] = field(default_factory=dict)
+    verbalizers: dict[str, list[list[str]]] = field(default_factory=dict)
+    has_pair: bool = False
+    parallel: str | None = None
+
+    def template(self, lang: str) -> str:
+        return self._lookup(self.templates, "templates", lang)
+
+    def verbalizer(self, lang: str) -> list[list[str]]:
+        return [list(words) for words in self._lookup(self.verbalizers, "verbalizers", lang)]
+
+    def _lookup(self, table: dict, key: str, lang: str):
+        if lang in table:
+            return table[lang]
+        if self.source_language in table:
+            return table[self.source_language]
+        raise DataError(f"the exported task {self.name} has no {key} for {lang!r} nor for its source "
+                        f"language {self.source_language!r}")
+
+    @staticmethod
+    def record(card) -> dict:
+        """What prompt.json keeps of a TaskCard (or any card with these fields)."""
+        return {"name": card.name, "languages": list(card.languages), "source_language": card.source_language,
+                "templates": dict(card.templates),
+                "verbalizers": {lang: [list(w) for w in words] for lang, words in card.verbalizers.items()},
+                "has_pair": bool(getattr(card, "has_pair", False))}
+
+    @classmethod
+    def from_record(cls, task: dict, labels: list[str]) -> "ExportedCard":
+        return cls(task["name"], list(labels), list(task["languages"]), task["source_language"],
+                   dict(task.get("templates") or {}), dict(task.get("verbalizers") or {}),
+                   bool(task.get("has_pair", False)))
+
+
+@dataclass
+class LoadedPrompt:
+    """An exported prompt on its base model, ready to classify."""
+
+    directory: Path
+    info: dict  # prompt.json
+    card: ExportedCard
+    method: Any
+    backbone: Any
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card.labels)
+
+    def predict_proba(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32,
+                      langs: list[str] | None = None):
+        """[len(texts), classes] probabilities (numpy); `langs` gives one language per text."""
+        import numpy as np
+        import pandas as pd
+        from xprompt.evaluate import predict_proba
+
+        texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+        pairs = self._pairs(texts, text_pairs)
+        langs = list(langs) if langs is not None else [lang or self.card.source_language] * len(texts)
+        for unknown in sorted(set(langs) - set(self.card.languages)):
+            log.warning("language %r is not one of task %s's; its source language's template and label "
+                        "words are used", unknown, self.card.name)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        table = pd.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts,
+                              "text_pair": pd.Series(pairs, dtype=object), "label": 0, "lang": langs,
+                              "split": "test"})
+        return predict_proba(self.method, table, batch_size)
+
+    def predict(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32) -> list[dict]:
+        """One {"label": name, "probabilities": {name: p}} per text. `lang` picks the language's
+        template and label words where the method has them (default: the source language)."""
+        probabilities = self.predict_proba(texts, lang, text_pairs, batch_size)
+        return [{"label": self.labels[int(row.argmax())],
+                 "probabilities": {name: float(p) for name, p in zip(self.labels, row)}}
+                for row in probabilities]
+
+    def predict_frame(self, df, text_column: str = "text", pair_column: str | None = None,
+                      lang_column: str | None = None, lang: str | None = None, batch_size: int = 32,
+                      where: str = "the table"):
+        """`df` plus columns prediction, probability and prob_<label> for every label."""
+        require_columns(df, [c for c in (text_column, pair_column, lang_column) if c], where)
+        texts = df[text_column].fillna("").astype(str).tolist()
+        pairs = df[pair_column].fillna("").astype(str).tolist() if pair_column else None
+        langs = df[lang_column].astype(str).tolist() if lang_column else None
+        probabilities = self.predict_proba(texts, lang, pairs, batch_size, langs=langs)
+        out = df.copy()
+        out["prediction"] = [self.labels[int(i)] for i in probabilities.argmax(axis=1)]
+        out["probability"] = probabilities.max(axis=1)
+        for index, name in enumerate(self.labels):
+            out[f"prob_{name}"] = probabilities[:, index]
+        return out
+
+    def _pairs(self, texts: list[str], text_pairs) -> list[str | None]:
+        if text_pairs is None:
+            if self.card.has_pair:
+                raise DataError(f"task {self.card.name} classifies pairs of texts; give a second text for "
+                                f"each (text_pairs, --text-pair or --pair-column)")
+            return [None] * len(texts)
+        pairs = [text_pairs] if isinstance(text_pairs, str) else list(text_pairs)
+        if not self.card.has_pair:
+            raise DataError(f"task {self.card.name} classifies single texts, but second texts were given")
+        if len(pairs) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(pairs)} second texts were given; give one per text")
+        return [str(p) for p in pairs]
+
+
+# -- loading -------------------------------------------------------------------------------
+
+def read_prompt_info(directory: Path) -> dict:
+    path = directory / PROMPT_CONFIG
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{directory} holds no {PROMPT_CONFIG}; give a folder written by `xprompt export`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} cannot be read as JSON ({error})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise DataError(f"{path} is not an xprompt prompt (its 'format' is not {FORMAT!r})")
+    if info.get("format_version", 0) > FORMAT_VERSION:
+        raise DataError(f"{path} has format_version {info['format_version']}; this xprompt reads up to "
+                        f"{FORMAT_VERSION}, so upgrade xprompt")
+    return info
+
+
+def load_prompt(directory, device: str = "auto", model: str | None = None) -> LoadedPrompt:
+    """Load prompt.json + prompt.safetensors onto the base model they were trained on.
+
+    `model` loads the base model from another place (a local copy); it is checked like the
+    recorded one. A base model of another revision, or whose method does not take every
+    exported tensor at its shape, is a ModelError naming both models."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    info = read_prompt_info(directory)
+    card = ExportedCard.from_record(info["task"], info["labels"])
+    try:
+        tensors = load_file(str(directory / PROMPT_WEIGHTS))
+    except (OSError, ValueError, RuntimeError) as error:  # missing, truncated or not safetensors
+        raise DataError(f"{directory / PROMPT_WEIGHTS} cannot be read ({error})") from None
+    if set(tensors) != set(info["tensors"]):
+        raise DataError(f"{directory / PROMPT_WEIGHTS} does not hold the tensors {PROMPT_CONFIG} lists; "
+                        f"export the prompt again")
+    backbone = _load_base(info["base_model"], model, device, directory)
+    check_base_model(info["base_model"], backbone, directory)
+    method = _build(info, backbone, card, directory)
+    states = {name: t for name, t in tensors.items() if name.startswith(PROMPT_STATES)}
+    weights = {name: t for name, t in tensors.items() if name not in states}
+    _check_shapes(method, weights, states, info, backbone, directory)
+    method.load_state_dict(weights, strict=False)
+    if states:
+        _install_prompt_states(method, states, info, backbone)
+    return LoadedPrompt(directory, info, card, method.eval(), backbone)
+
+
+def describe_model(model_id: str, revision: str | None, weights: str | None) -> str:
+    if revision:
+        return f"{model_id} revision {revision}"
+    if weights:
+        return f"{model_id} (weights sha256 {weights})"
+    return f"{model_id} (revision unknown)"
+
+
+def base_identity(backbone) -> dict:
+    """What prompt.json records of a base model; `weights_sha256` only for a local folder."""
+    from xprompt.pipeline import model_identity
+
+    identity = model_identity(backbone.model_id, backbone.revision)
+    config = backbone.config
+    return {"id": backbone.model_id, "revision": backbone.revision or identity.get("revision"),
+            "weights_sha256": identity.get("model_weights"), "model_type": config.model_type,
+            "hidden_size": config.hidden_size, "num_layers": config.num_hidden_layers}
+
+
+def check_base_model(recorded: dict, backbone, directory: Path) -> None:
+    loaded = base_identity(backbone)
+    trained_on = describe_model(recorded["id"], recorded.get("revision"), recorded.get("weights_sha256"))
+    got = describe_model(loaded["id"], loaded["revision"], loaded["weights_sha256"])
+    comparable = False
+    for key in ("revision", "weights_sha256"):
+        if recorded.get(key) and loaded[key]:
+            comparable = True
+            if recorded[key] != loaded[key]:
+                raise ModelError(f"prompt in {directory} was trained on {trained_on}; loaded {got}")
+    if not comparable:
+        log.warning("cannot tell whether %s is the base model the prompt in %s was trained on (%s); "
+                    "its tensors fit it", got, directory, trained_on)
+
+
+def _load_base(recorded: dict, model: str | None, device: str, directory: Path):
+    from xprompt.backbone import load_backbone
+
+    if model is not None:
+        return load_backbone(model, None, device)
+    try:
+        return load_backbone(recorded["id"], recorded.get("revision"), device)
+    except ModelError:
+        if not recorded.get("revision"):
+            raise
+        # another revision may be there: load it so the check names both
+        log.info("revision %s of %s is not available; loading the default one", recorded["revision"], recorded["id"])
+        return load_backbone(recorded["id"], None, device)
+
+
+def _build(info: dict, backbone, card: ExportedCard, directory: Path):
+    from xprompt.methods import build_method
+
+    method = info["method"]
+    try:
+        return build_method(method["name"], method["settings"], backbone, card, where=f"{directory / PROMPT_CONFIG}")
+    except XPromptError as error:
+        recorded = info["base_model"]
+        raise ModelError(f"the {method['name']} method of the prompt in {directory} cannot be built on "
+                         f"{backbone.model_id} ({error}); it was trained on "
+                         f"{describe_model(recorded['id'], recorded.get('revision'), recorded.get('weights_sha256'))}"
+                         ) from None
+
+
+def _check_shapes(method, weights: dict, states: dict, info: dict, backbone, directory: Path) -> None:
+    recorded = info["base_model"]
+    trained_on = describe_model(recorded["id"], recorded.get("revision"), recorded.get("weights_sha256"))
+    expected = {name: tuple(p.shape) for name, p in method.named_parameters()}
+    expected.update({name: (1, t.shape[1], backbone.hidden_size) for name, t in states.items() if t.dim() == 3})
+    for name, tensor in sorted({**weights, **states}.items()):
+        if name not in expected:
+            raise ModelError(f"prompt in {directory} holds tensor {name!r}, which the {info['method']['name']} "
+                             f"method built on {backbone.model_id} does not have; it was trained on {trained_on}")
+        if tuple(tensor.shape) != expected[name]:
+            raise ModelError(f"prompt in {directory} holds {name} of shape {list(tensor.shape)}, but the "
+                             f"{info['method']['name']} method built on {backbone.model_id} needs "
+                             f"{list(expected[name])}; it was trained on {trained_on}")
+
+
+def _install_prompt_states(method, states: dict, info: dict, backbone) -> None:
+    """The prompt tower never sees the input, so its exported outputs replace it."""
+    if not hasattr(method, "precomputed"):
+        raise DataError(f"the {info['method']['name']} method has no prompt tower, but the prompt holds "
+                        f"precomputed prompt states")
+    method.precomputed.clear()
+    for name, tensor in states.items():
+        method.precomputed[info["tensors"][name]["template"]] = tensor.to(backbone.device)
+    method.prompt_tower = None
+
+
+# -- tables for `xprompt predict --input` --------------------------------------------------
+
+def table_format(path: Path, role: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise DataError(f"{role} file {path} has suffix {suffix or '(none)'!r}; accepted: "
+                        f"{', '.join(TABLE_FORMATS)}")
+    return TABLE_FORMATS[suffix]
+
+
+def read_input_table(path) -> "Any":
+    """A csv/tsv/jsonl file as a DataFrame of strings; empty or unreadable files are DataErrors."""
+    import pandas as pd
+
+    path = Path(path)
+    file_format = table_format(path, "input")
+    if not path.is_file():
+        raise DataError(f"input file {path} does not exist")
+    try:
+        if file_format == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(path, sep="\t" if file_format == "tsv" else ",", dtype=str,
+                                keep_default_na=False, quoting=csv.QUOTE_NONE if file_format == "tsv" else 0)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"input file {path} cannot be read as {file_format}: {error}") from None
+    if frame.empty:
+        raise DataError(f"input file {path} holds no rows; it needs a header with a text column and one row per text")
+    return frame
+
+
+def require_columns(df, columns: list[str], where: str) -> None:
+    for column in columns:
+        if column not in df.columns:
+            found = ", ".join(str(c) for c in df.columns)
+            raise DataError(f"{where} has no column {column!r}; columns found: {found}")
+
+
+def write_output_table(frame, path) -> None:
+    from xprompt.results import atomic_write_text
+
+    path = Path(path)
+    file_format = table_format(path, "output")
+    if file_format == "jsonl":
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        text = text if text.endswith("\n") else text + "\n"
+    else:
+        text = frame.to_csv(index=False, sep="\t" if file_format == "tsv" else ",")
+    atomic_write_text(path, text)
