@@ -67,8 +67,9 @@ if barrier:
 if os.environ.get("PAUSE_AT_STEP"):
     import xprompt.train as train
     save = train._save
-    def save_then_pause(path, method, optimizer, scheduler, epoch, batch, result, best):
-        save(path, method, optimizer, scheduler, epoch, batch, result, best)
+    def save_then_pause(path, *args):
+        save(path, *args)
+        result = next(a for a in args if isinstance(a, train.TrainResult))
         if result.steps == int(os.environ["PAUSE_AT_STEP"]):
             Path(os.environ["PAUSED_MARKER"]).touch()
             time.sleep(600)
@@ -86,11 +87,11 @@ def write_project(root: Path, encoder: Path, name: str = "toy", **pipeline_chang
         rows = [(text, "positive") for text in POSITIVE[lang]] + [(text, "negative") for text in NEGATIVE[lang]]
         for split in ("train", "dev", "test"):
             pd.DataFrame(rows, columns=["text", "label"]).to_csv(folder / f"{split}.csv", index=False)
-    (root / "toy.yaml").write_text(yaml.safe_dump(CARD, allow_unicode=True))
+    (root / "reviews.yaml").write_text(yaml.safe_dump(CARD, allow_unicode=True))
     config = {
         "name": name,
         "model": {"name": str(encoder)},
-        "task": {"name": str(root / "toy.yaml"), "targets": ["de"], "data_root": str(root / "data")},
+        "task": {"name": str(root / "reviews.yaml"), "targets": ["de"], "data_root": str(root / "data")},
         "shots": [2], "seeds": [13],
         "methods": [{"name": "soft"}],
         "train": {"epochs": 2, "batch_size": 2},
@@ -384,6 +385,12 @@ def test_shards_cover_the_grid_once_and_a_final_run_only_aggregates(project, tmp
 def test_shard_index_must_be_in_range(project, capsys):
     assert main(["run", str(project), "--dry-run", "--shard", "3/2"]) == 2
     assert "--shard 3/2" in capsys.readouterr().err
+
+
+def test_shard_without_groups_runs_nothing(project, capsys):
+    assert main(["run", str(project), "--quiet", "--shard", "2/2"]) == 0  # one group: shard 2 is empty
+    assert "0 cells: 0 ran, 0 cached" in capsys.readouterr().out
+    assert not (project.parent / "cache").exists() or not Cache(project.parent / "cache").entries()
 
 
 # ---------------------------------------------------------------- cache commands

@@ -112,19 +112,22 @@ def _load_pretrained(loader, model_id: str, revision: str | None, **kwargs):
     try:
         return loader.from_pretrained(model_id, revision=revision, local_files_only=True, **kwargs)
     except OSError as local_error:
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(model_id).exists():
-            raise _not_found(model_id, local_error) from local_error
+        if Path(model_id).exists():
+            raise ModelError(f"model directory {model_id} could not be loaded ({local_error}); it must hold "
+                             f"config.json, the weights and the tokenizer files") from local_error
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise _not_found(model_id, local_error, "and HF_HUB_OFFLINE=1 kept the Hub from being asked") from local_error
         try:
             return loader.from_pretrained(model_id, revision=revision, **kwargs)
         except OSError as hub_error:
-            raise _not_found(model_id, hub_error) from hub_error
+            raise _not_found(model_id, hub_error, "nor on the Hub") from hub_error
 
 
-def _not_found(model_id: str, error: Exception) -> ModelError:
+def _not_found(model_id: str, error: Exception, hub: str) -> ModelError:
     cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
         os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
     return ModelError(
-        f"model '{model_id}' was not found in the local Hugging Face cache ({cache}) nor on the Hub "
+        f"model '{model_id}' was not found in the local Hugging Face cache ({cache}) {hub} "
         f"({type(error).__name__}); on a connected machine run `hf download {model_id}` and copy the "
         f"cache folder here, or give model.name as a local directory holding config.json and the weights")
 

@@ -19,11 +19,12 @@ def _run(args) -> int:
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
     runner = Runner(the_plan, progress=not args.quiet)
-    groups = shard_of(the_plan, *_parse_shard(args.shard)) if args.shard else None
+    shard = _parse_shard(args.shard) if args.shard else None
+    groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
         _print_status(runner.status(runner._cells_for(groups)))
         return 0
-    outcome = runner.run(groups)
+    outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
     print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {len(outcome.statuses) - outcome.ran} cached "
           f"({outcome.seconds:.1f} s)")
     if groups is not None:
@@ -36,7 +37,7 @@ def _run(args) -> int:
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.aggregate import summary_table
     from xprompt.report import build_report
-    from xprompt.results import write_results
+    from xprompt.results import atomic_write_text, write_results
 
     run_dir = runner.run_dir
     write_results(outcome.rows, run_dir, {"config": config_dict})
@@ -47,7 +48,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
         print(f"\naccuracy (%), {runner.plan.source} k={shots} per class, {kind}:")
         print(table.to_string())
-        table.to_csv(run_dir / f"table_k{shots}_adapt{adapt}.csv")
+        atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv", table.to_csv())
     report = build_report(rows, run_dir)
     print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}")
 
@@ -65,7 +66,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def _print_status(statuses) -> None:
-    width = max(len(s.cell.name) for s in statuses)
+    width = max((len(s.cell.name) for s in statuses), default=0)
     for status in statuses:
         state = "cached" if status.cached else "to run"
         why = "" if status.cached else f"  ({status.reason})"

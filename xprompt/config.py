@@ -45,7 +45,6 @@ class TrainConfig:
     weight_decay: float = _help("AdamW weight decay", default=0.01)
     warmup_ratio: float = _help("fraction of steps with linear warmup", default=0.1)
     max_grad_norm: float = _help("gradient clipping norm", default=1.0)
-    max_length: int = _help("longest input in tokens (inputs are not padded to it)", default=256)
     eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
     checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
 
@@ -65,6 +64,7 @@ class EvalConfig:
 class AdaptConfig:
     shots: list[int] = _help("K per class of target-language examples for few-shot adaptation "
                              "(empty = zero-shot only)", default_factory=list)
+    train: dict = _help("overrides of the train section for adaptation (e.g. epochs: 3)", default_factory=dict)
 
 
 @dataclass
@@ -72,6 +72,8 @@ class MethodConfig:
     name: str = _help("method name from the registry", default="uniprompt")
     label: str | None = _help("display name in tables (default: name)", default=None)
     settings: dict = _help("the method's own options (see `xprompt methods`)", default_factory=dict)
+    train: dict = _help("overrides of the pipeline's train section for this method (e.g. prompt_lr)",
+                        default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -91,6 +93,14 @@ class PipelineConfig:
     adapt: AdaptConfig = _help("few-shot adaptation to each target language", default_factory=AdaptConfig)
     output_dir: str = _help("where results, tables and reports go", default="runs")
     cache_dir: str = _help("shared stage cache", default=".xprompt-cache")
+
+
+def method_train_config(pipeline: "PipelineConfig", method: "MethodConfig", adapt: bool = False) -> "TrainConfig":
+    """The pipeline's train section with the method's own overrides (and, for adaptation,
+    the adapt section's) applied."""
+    merged = {**dataclasses.asdict(pipeline.train), **method.train, **(pipeline.adapt.train if adapt else {})}
+    where = "adapt.train" if adapt else f"methods[{method.display}].train"
+    return from_dict(TrainConfig, merged, where)
 
 
 def from_dict(cls, data, where: str):
@@ -178,6 +188,9 @@ def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig
     except yaml.YAMLError as error:
         line = getattr(getattr(error, "problem_mark", None), "line", None)
         raise ConfigError(f"{path}{f' line {line + 1}' if line is not None else ''}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a pipeline file must be a mapping of keys (name, model, task, ...), "
+                          f"got a {type(data).__name__}")
     data = apply_overrides(data, list(overrides))
     data.setdefault("name", path.stem)
     try:

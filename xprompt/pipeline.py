@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from xprompt.cache import Cache, canonical_json, file_hash, path_hash, stage_key
-from xprompt.config import PipelineConfig, non_default
+from xprompt.config import PipelineConfig, method_train_config, non_default
 from xprompt.data import load_card
 from xprompt.data.loaders import candidate_paths, check_language, local_candidates
 from xprompt.errors import ConfigError
@@ -69,7 +69,8 @@ def model_identity(name: str, revision: str | None) -> dict:
     """What identifies the weights: a local folder's content hash, else id + cached revision."""
     path = Path(name).expanduser()
     if path.is_dir():
-        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        # weights, configs and tokenizer files (vocab.txt, merges.txt, sentencepiece .model)
+        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json", ".txt", ".model"))
         digest = hashlib.sha256("".join(path_hash(p) for p in weights).encode()).hexdigest()[:20]
         return {"model_weights": digest}
     if revision is None:
@@ -138,9 +139,10 @@ class _Builder:
                     hashes[split] = file_hash(path)
         return hashes
 
-    def train_params(self, method) -> dict:
+    def train_params(self, method, adapt: bool = False) -> dict:
         settings = non_default(method_config(method.name, method.settings, f"methods[{method.display}]"))
-        training = {k: v for k, v in non_default(self.config.train).items() if k not in NOT_IN_KEYS}
+        training = {k: v for k, v in non_default(method_train_config(self.config, method, adapt)).items()
+                    if k not in NOT_IN_KEYS}
         return {**self.model, "method": method.name, "settings": settings, "train": training}
 
 
@@ -166,7 +168,7 @@ def plan(config: PipelineConfig) -> Plan:
 def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str, targets: list[str]) -> list[Cell]:
     group = f"{method.display} k={shots} seed={seed}"
     meta = {"method": method.display, "method_name": method.name, "settings": method.settings,
-            "shots": shots, "seed": seed}
+            "train_config": method_train_config(builder.config, method), "shots": shots, "seed": seed}
     trained = Cell("train", f"train {group}", {**builder.train_params(method), "seed": seed},
                    {"sample": builder.sample(source, shots, seed)}, group=group, meta=meta)
     cells = [trained]
@@ -177,9 +179,10 @@ def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str,
     for adapt_shots in builder.config.adapt.shots:
         for target in (t for t in targets if t != source):
             adapted = Cell("adapt", f"adapt {group} to {target} k={adapt_shots}",
-                           {"seed": seed, "train": builder.train_params(method)["train"]},
+                           {"seed": seed, "train": builder.train_params(method, adapt=True)["train"]},
                            {"model": trained, "sample": builder.sample(target, adapt_shots, seed)},
-                           group=group, meta={**meta, "target": target, "adapt_shots": adapt_shots})
+                           group=group, meta={**meta, "target": target, "adapt_shots": adapt_shots,
+                                              "train_config": method_train_config(builder.config, method, True)})
             cells.append(adapted)
             cells.append(Cell("evaluate", f"evaluate {group} adapted k={adapt_shots} on {target}", {},
                               {"model": adapted, "test": builder.prepare(target, "test")}, group=group,

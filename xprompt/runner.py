@@ -54,7 +54,7 @@ class Runner:
     def status(self, cells: list[Cell] | None = None) -> list[CellStatus]:
         """Each cell: cached, or to run and why (compared with the last run's lock file)."""
         result = []
-        for cell in cells or self.plan.cells:
+        for cell in self.plan.cells if cells is None else cells:  # an empty shard has no cells
             cached = self.cache.lookup(cell.stage, cell.key, verify="quick") is not None
             result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell)))
         return result
@@ -69,7 +69,9 @@ class Runner:
                                old_version=old.version, new_version=VERSIONS[cell.stage])
 
     # -- running ------------------------------------------------------------
-    def run(self, groups: set[str] | None = None) -> RunOutcome:
+    def run(self, groups: set[str] | None = None, lock_name: str | None = None) -> RunOutcome:
+        """Compute what is missing. A shard (`groups`) records its cells in `lock_name`, one
+        file per shard, so N shards sharing a run folder do not overwrite each other's record."""
         started = time.perf_counter()
         wanted = self._cells_for(groups)
         outcome = RunOutcome(statuses=self.status(wanted))
@@ -86,9 +88,13 @@ class Runner:
             records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
                                                 status.reason if computed else "cached"))
         outcome.rows = [row for c in wanted if c.stage == "evaluate" for row in self.result_rows(c)]
-        lock_name = "xprompt.lock" if groups is None else "xprompt.shard.lock"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_lockfile(self.run_dir / lock_name, records)
+        if groups is None:
+            write_lockfile(self.run_dir / "xprompt.lock", records)
+            for stale in self.run_dir.glob("xprompt.shard*.lock"):  # the full record supersedes them
+                stale.unlink(missing_ok=True)
+        else:
+            write_lockfile(self.run_dir / (lock_name or "xprompt.shard.lock"), records)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -141,7 +147,7 @@ class Runner:
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
         trained = stages.fit(self.backbone(), self.card, cell.meta["method_name"], cell.meta["settings"],
-                             self.config.train, cell.params["seed"],
+                             cell.meta["train_config"], cell.params["seed"],
                              pd.read_parquet(sample_dir / "train.parquet"),
                              pd.read_parquet(sample_dir / "dev.parquet"),
                              checkpoint, start_state, self.progress)

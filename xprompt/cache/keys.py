@@ -198,17 +198,21 @@ def describe_change(
     return "; ".join(reasons) if reasons else "no recorded change (the entry is missing or was removed)"
 
 
-def _param_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def _param_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
     old_forms = {k: _canonical_or_sentinel(v, k) for k, v in old.items()}
     new_forms = {k: _canonical_or_sentinel(v, k) for k, v in new.items()}
     changes = []
-    for name in sorted(set(old_forms) | set(new_forms)):
-        if name not in old_forms:
-            changes.append(f"param {name} set to {_short(new_forms[name])} (was default)")
-        elif name not in new_forms:
-            changes.append(f"param {name} back to default (was {_short(old_forms[name])})")
-        elif not _same(old_forms[name], new_forms[name]):
-            changes.append(f"param {name} changed {_short(old_forms[name])} -> {_short(new_forms[name])}")
+    for key in sorted(set(old_forms) | set(new_forms)):
+        name = f"{prefix}{key}"
+        old_form, new_form = old_forms.get(key), new_forms.get(key)
+        if isinstance(old_form, dict) and isinstance(new_form, dict):
+            changes += _param_changes(old_form, new_form, f"{name}.")  # `param train.lr ...`, not the whole section
+        elif key not in old_forms:
+            changes.append(f"param {name} set to {_short(new_form)} (was default)")
+        elif key not in new_forms:
+            changes.append(f"param {name} back to default (was {_short(old_form)})")
+        elif not _same(old_form, new_form):
+            changes.append(f"param {name} changed {_short(old_form)} -> {_short(new_form)}")
     return changes
 
 

@@ -7,6 +7,7 @@ loader that cached on its own would hide edits to a user's files from it.
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,7 +48,16 @@ def load_split(card: TaskCard, lang: str, split: str,
 def check_language(card: TaskCard, lang: str) -> None:
     if lang not in card.languages:
         raise DataError(f"unknown language {lang!r} for task {card.name} (card {card.path}); "
-                        f"accepted: {', '.join(card.languages)}")
+                        f"accepted: {_some(lang, card.languages)}")
+
+
+def _some(wanted: str, accepted) -> str:
+    """All accepted values when few; the closest ones and a count when there are many (SIB-200: 205)."""
+    if len(accepted) <= 20:
+        return ", ".join(accepted)
+    close = difflib.get_close_matches(wanted, accepted, n=5, cutoff=0.3)
+    shown = close or list(accepted[:10])
+    return f"{', '.join(shown)} and {len(accepted) - len(shown)} more (`xprompt data tasks`, the card's languages)"
 
 
 def local_candidates(card: TaskCard, lang: str, source: str,

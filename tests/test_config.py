@@ -1,0 +1,208 @@
+"""Typed configs: YAML load, strict keys, type errors, dotted overrides, YAML errors
+with file and line, non-default fields for cache keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xprompt.config import (PipelineConfig, TrainConfig, apply_overrides, from_dict, load_pipeline,
+                            non_default)
+from xprompt.errors import ConfigError
+from xprompt.methods import method_config
+from xprompt.methods.uniprompt import LabelInit, UniPromptConfig
+
+PIPELINE = """\
+name: toy-run
+model:
+  name: tiny/model
+task:
+  name: sib200
+  targets: [deu_Latn, fra_Latn]
+shots: [8, 16]
+seeds: [13, 21]
+methods:
+  - name: uniprompt
+    settings:
+      fused_layers: 2
+train:
+  epochs: 3
+  lr: 1e-4
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "toy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_pipeline_yaml(tmp_path):
+    config = load_pipeline(write(tmp_path, PIPELINE))
+    assert isinstance(config, PipelineConfig)
+    assert config.name == "toy-run" and config.model.name == "tiny/model"
+    assert config.task.targets == ["deu_Latn", "fra_Latn"]
+    assert config.shots == [8, 16] and config.seeds == [13, 21]
+    assert config.methods[0].name == "uniprompt" and config.methods[0].settings == {"fused_layers": 2}
+    assert config.train.epochs == 3
+    assert config.train.lr == 1e-4 and isinstance(config.train.lr, float)  # YAML reads 1e-4 as a string
+    assert config.train.batch_size == TrainConfig().batch_size  # defaults fill the rest
+
+
+def test_name_defaults_to_file_stem(tmp_path):
+    config = load_pipeline(write(tmp_path, "shots: [4]\n", name="my-run.yaml"))
+    assert config.name == "my-run"
+    assert config.shots == [4]
+
+
+def test_empty_file_is_all_defaults(tmp_path):
+    config = load_pipeline(write(tmp_path, ""))
+    assert config.train == TrainConfig() and config.name == "toy"
+
+
+def test_single_value_reads_as_a_list(tmp_path):
+    config = load_pipeline(write(tmp_path, "task:\n  targets: de\nshots: 16\n"))
+    assert config.task.targets == ["de"] and config.shots == [16]
+
+
+def test_shipped_pipelines_load():
+    for path in sorted(Path(__file__).resolve().parents[1].glob("pipelines/*.yaml")):
+        load_pipeline(path)
+
+
+def test_unknown_key_names_it_and_the_accepted_ones(tmp_path):
+    path = write(tmp_path, "name: x\nepochs: 3\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "unknown key 'pipeline.epochs'" in message
+    assert "name, model, task, shots, seeds, methods, train, eval" in message
+
+
+def test_nested_unknown_key(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(write(tmp_path, "train:\n  epochs: 3\n  learning_rate: 1e-4\n"))
+    message = str(error.value)
+    assert "unknown key 'pipeline.train.learning_rate'" in message
+    assert "accepted keys of pipeline.train: epochs, batch_size, lr, prompt_lr" in message
+
+
+def test_unknown_key_in_a_list_item(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'pipeline\.methods\[0\]\.kind'"):
+        load_pipeline(write(tmp_path, "methods:\n  - name: uniprompt\n    kind: x\n"))
+
+
+def test_unknown_method_setting():
+    with pytest.raises(ConfigError) as error:
+        method_config("uniprompt", {"fused": 2}, "methods[uniprompt]")
+    assert "unknown key 'methods[uniprompt].settings.fused'" in str(error.value)
+    assert "fused_layers" in str(error.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("train:\n  epochs: ten\n", "pipeline.train.epochs is 'ten'; expected int"),
+    ("train:\n  epochs: 2.5\n", "pipeline.train.epochs is 2.5; expected int"),
+    ("train:\n  epochs: true\n", "pipeline.train.epochs is True; expected int"),
+    ("train:\n  lr: fast\n", "pipeline.train.lr is 'fast'; expected float"),
+    ("shots: [8, many]\n", "pipeline.shots[1] is 'many'; expected int"),
+    ("task:\n  test_size: all\n", "pipeline.task.test_size is 'all'; expected int"),
+    ("model: intfloat/multilingual-e5-small\n", "pipeline.model must be a mapping of ModelConfig keys"),
+    ("methods:\n  - name: uniprompt\n    settings: [1]\n", "pipeline.methods[0].settings must be a mapping"),
+])
+def test_type_errors_name_the_key(tmp_path, text, fragment):
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(write(tmp_path, text))
+    assert fragment in str(error.value)
+
+
+def test_int_is_accepted_for_float():
+    assert from_dict(TrainConfig, {"lr": 1}, "train").lr == 1.0
+
+
+def test_optional_accepts_null(tmp_path):
+    config = load_pipeline(write(tmp_path, "task:\n  test_size: null\n  source: null\n"))
+    assert config.task.test_size is None and config.task.source is None
+
+
+def test_enum_setting_names_the_accepted_values():
+    assert method_config("uniprompt", {"label_init": "words"}).label_init is LabelInit.WORDS
+    with pytest.raises(ConfigError, match="label_init is 'mean'; accepted: dynamic, words, random"):
+        method_config("uniprompt", {"label_init": "mean"})
+
+
+def test_post_init_conflicts(tmp_path):
+    with pytest.raises(ConfigError, match="warmup_ratio"):
+        load_pipeline(write(tmp_path, "train:\n  warmup_ratio: 1.5\n"))
+    with pytest.raises(ConfigError, match="epochs"):
+        from_dict(TrainConfig, {"epochs": 0}, "train")
+
+
+def test_dotted_overrides(tmp_path):
+    path = write(tmp_path, PIPELINE)
+    config = load_pipeline(path, ["train.lr=1e-4", "task.targets=[de,fr]", "train.batch_size=4",
+                                  "model.revision=null", "eval.batch_size=2", "seeds=[1, 2, 3]"])
+    assert config.train.lr == 1e-4
+    assert config.task.targets == ["de", "fr"]
+    assert config.train.batch_size == 4 and config.train.epochs == 3  # siblings kept
+    assert config.model.revision is None and config.model.name == "tiny/model"
+    assert config.eval.batch_size == 2 and config.seeds == [1, 2, 3]
+
+
+def test_override_creates_missing_section(tmp_path):
+    config = load_pipeline(write(tmp_path, "name: x\n"), ["adapt.shots=[4]", "train.epochs=1"])
+    assert config.train.epochs == 1
+
+
+def test_override_value_with_equals_sign():
+    data = apply_overrides({}, ["model.name=./models/a=b"])
+    assert data == {"model": {"name": "./models/a=b"}}
+
+
+@pytest.mark.parametrize("override", ["train.lr", "=3", "train.lr 1e-4"])
+def test_bad_override_syntax(tmp_path, override):
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(write(tmp_path, PIPELINE), [override])
+    assert repr(override) in str(error.value) and "key=value" in str(error.value)
+
+
+def test_override_through_a_value_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"'name' is not a section"):
+        load_pipeline(write(tmp_path, PIPELINE), ["name.first=1"])
+
+
+def test_override_with_unknown_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'pipeline.train.lrate'"):
+        load_pipeline(write(tmp_path, PIPELINE), ["train.lrate=1e-4"])
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = write(tmp_path, "name: x\ntrain:\n\tepochs: 3\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline(path)
+    message = str(error.value)
+    assert f"{path} line 3" in message and "not valid YAML" in message
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    path = write(tmp_path, "- name: x\n")
+    for overrides in ([], ["train.lr=1e-4"]):
+        with pytest.raises(ConfigError) as error:
+            load_pipeline(path, overrides)
+        assert str(path) in str(error.value) and "mapping" in str(error.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_non_default():
+    assert non_default(TrainConfig()) == {}
+    assert non_default(TrainConfig(lr=1e-4, epochs=10)) == {"lr": 1e-4}  # 10 is the default
+    assert non_default(UniPromptConfig()) == {}
+    assert non_default(UniPromptConfig(label_init=LabelInit.RANDOM, fused_layers=2)) == {
+        "label_init": "random", "fused_layers": 2}
+    coerced = method_config("uniprompt", {"label_init": "dynamic", "trained": "prompt"})
+    assert non_default(coerced) == {"trained": "prompt"}  # enums as their values, defaults dropped
