@@ -3,6 +3,8 @@ Hugging Face forward pass, position ids, label-word scoring, offline errors."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -131,8 +133,30 @@ def test_missing_model_offline_says_how_to_install(monkeypatch):
     assert model_id in message
     assert f"hf download {model_id}" in message
     assert "local directory" in message
+    assert "HF_HUB_OFFLINE=1" in message  # and it does not claim the Hub was searched
+    assert "nor on the Hub" not in message
 
 
 def test_missing_local_directory_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_backbone(str(tmp_path / "nowhere"), device="cpu")
+
+
+def test_incomplete_local_directory_names_what_it_needs(tmp_path):
+    (tmp_path / "model").mkdir()
+    with pytest.raises(ModelError) as error:
+        load_backbone(str(tmp_path / "model"), device="cpu")
+    message = str(error.value)
+    assert str(tmp_path / "model") in message and "config.json" in message
+    assert "hf download" not in message
+
+
+def test_local_directory_without_weights_names_what_it_needs(tiny_mlm_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_mlm_dir, model)
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    with pytest.raises(ModelError) as error:
+        load_backbone(str(model), device="cpu")
+    assert f"model directory {model} could not be loaded" in str(error.value)
+    assert "the weights" in str(error.value)

@@ -78,7 +78,8 @@ def test_unknown_key_names_it_and_the_accepted_ones(tmp_path):
     message = str(error.value)
     assert str(path) in message
     assert "unknown key 'pipeline.epochs'" in message
-    assert "name, model, task, shots, seeds, methods, train, eval" in message
+    accepted = message.split("accepted keys of pipeline: ")[1].split(", ")
+    assert {"name", "model", "task", "shots", "seeds", "methods", "train", "eval"} <= set(accepted)
 
 
 def test_nested_unknown_key(tmp_path):
@@ -86,7 +87,8 @@ def test_nested_unknown_key(tmp_path):
         load_pipeline(write(tmp_path, "train:\n  epochs: 3\n  learning_rate: 1e-4\n"))
     message = str(error.value)
     assert "unknown key 'pipeline.train.learning_rate'" in message
-    assert "accepted keys of pipeline.train: epochs, batch_size, lr, prompt_lr" in message
+    accepted = message.split("accepted keys of pipeline.train: ")[1].split(", ")
+    assert {"epochs", "batch_size", "lr", "prompt_lr", "warmup_ratio"} <= set(accepted)
 
 
 def test_unknown_key_in_a_list_item(tmp_path):

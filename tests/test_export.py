@@ -216,17 +216,20 @@ def test_unknown_method_uncached_model_and_other_seeds_are_refused(toy_run, tmp_
     assert not (tmp_path / "x").exists()
 
 
-def test_relative_paths_of_a_run_are_read_from_where_it_ran(toy_run, tmp_path, monkeypatch):
-    """run.json's cache_dir 'cache' is relative to the folder holding runs/<name>, not the cwd."""
+def test_relative_paths_of_a_run_are_read_from_where_it_ran(toy_run, tmp_path, monkeypatch, caplog):
+    """run.json's cache_dir 'cache' is relative to the folder holding runs/<name>, not the cwd;
+    an option an older xprompt wrote and this one does not know is ignored with a warning."""
     project = tmp_path / "project"
     shutil.copytree(toy_run.run_dir, project / "runs" / "toy")
     (project / "cache").symlink_to(toy_run.root / "cache")
     stored = json.loads((project / "runs" / "toy" / "run.json").read_text())
     stored["config"].update(cache_dir="cache", output_dir="runs")
+    stored["config"]["train"]["max_length"] = 256
     (project / "runs" / "toy" / "run.json").write_text(json.dumps(stored))
     monkeypatch.chdir(tmp_path)
     out = export_prompt("project/runs/toy", "finetune", "out", seed=1)
     assert (tmp_path / "out" / "prompt.safetensors").is_file() and _info(out)["seed"] == 1
+    assert "ignoring config keys this xprompt does not know: train.max_length" in caplog.text
 
 
 def test_predict_command_prints_label_and_probability_per_text(toy_run, capsys):
@@ -292,6 +295,7 @@ def test_predict_api_checks_pairs_and_returns_probabilities(toy_run):
         prompt.predict_frame(pd.DataFrame({"text": ["a"]}), text_column="sentence")
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside PEFT/transformers
 def test_export_command_with_peft_writes_files_peft_loads(toy_run, tmp_path, capsys):
     peft = pytest.importorskip("peft")
     from transformers import AutoModel
@@ -314,6 +318,6 @@ def test_export_command_with_peft_writes_files_peft_loads(toy_run, tmp_path, cap
 
 def test_peft_format_is_refused_for_methods_without_an_input_soft_prompt(toy_run, tmp_path):
     with pytest.raises(ConfigError, match="PEFT's prompt-tuning format holds a soft prompt in the input; the "
-                                          "UniPrompt method has none"):
+                                          "uniprompt method has none"):
         export_prompt(toy_run.run_dir, "uniprompt", tmp_path / "x", seed=1, peft=True)
     assert not (tmp_path / "x").exists()

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ from xprompt import pipeline
 from xprompt.cache import Cache, file_hash, read_lockfile
 from xprompt.cli import main
 from xprompt.config import load_pipeline
-from xprompt.errors import ConfigError
+from xprompt.errors import CacheError, ConfigError
 from xprompt.pipeline import plan
 from xprompt.runner import Runner
 
@@ -54,11 +55,12 @@ TRAIN = "train soft k=2 seed=13"
 EVALUATIONS = {"evaluate soft k=2 seed=13 on en", "evaluate soft k=2 seed=13 on de"}
 UPSTREAM = {"prepare en train", "prepare en dev", "sample en k=2 seed=13", "prepare en test", "prepare de test"}
 
-# Runs `xprompt run` after a file barrier (so racing processes really start together) and,
+# Runs `xprompt` after a file barrier (so racing processes really start together) and,
 # with PAUSE_AT_STEP set, stops for good right after the checkpoint of that training step.
 CLI_WITH_HOOKS = """
 import os, sys, time
 from pathlib import Path
+import xprompt.cli, xprompt.runner  # the slow imports come before the barrier, not after it
 barrier = os.environ.get("BARRIER_DIR")
 if barrier:
     Path(barrier, str(os.getpid())).touch()
@@ -79,7 +81,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def write_project(root: Path, encoder: Path, name: str = "toy", **pipeline_changes) -> Path:
+def write_project(root: Path, encoder: Path) -> Path:
     """Card, CSVs (train/dev/test per language) and pipeline YAML under `root`; returns the pipeline."""
     for lang in LANGS:
         folder = root / "data" / lang
@@ -89,16 +91,15 @@ def write_project(root: Path, encoder: Path, name: str = "toy", **pipeline_chang
             pd.DataFrame(rows, columns=["text", "label"]).to_csv(folder / f"{split}.csv", index=False)
     (root / "reviews.yaml").write_text(yaml.safe_dump(CARD, allow_unicode=True))
     config = {
-        "name": name,
+        "name": "toy",
         "model": {"name": str(encoder)},
         "task": {"name": str(root / "reviews.yaml"), "targets": ["de"], "data_root": str(root / "data")},
         "shots": [2], "seeds": [13],
         "methods": [{"name": "soft"}],
         "train": {"epochs": 2, "batch_size": 2},
         "cache_dir": str(root / "cache"), "output_dir": str(root / "runs"),
-        **pipeline_changes,
     }
-    path = root / f"{name}.yaml"
+    path = root / "toy.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -145,10 +146,39 @@ def warm(tmp_path, tiny_encoder_dir, warm_cache) -> Path:
     return write_project(tmp_path, tiny_encoder_dir)
 
 
-def cli(*argv: str, env: dict | None = None, **popen) -> subprocess.Popen:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, "-c", CLI_WITH_HOOKS, *argv], cwd=REPO, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+@pytest.fixture
+def cli():
+    """Start `xprompt ARGV...` (with the hooks above) in a subprocess; any still alive at the
+    end of the test is killed."""
+    started = []
+
+    def start(*argv: str, env: dict | None = None) -> subprocess.Popen:
+        environment = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", **(env or {})}
+        process = subprocess.Popen([sys.executable, "-c", CLI_WITH_HOOKS, *argv], cwd=REPO, env=environment,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def at_barrier(folder: Path) -> dict:
+    folder.mkdir()
+    return {"BARRIER_DIR": str(folder), "BARRIER_COUNT": "2"}
+
+
+def meet(folder: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+    """Wait here until `process` reaches the barrier too, so both start their runs together."""
+    (folder / "pytest").touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < 2:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the subprocess never reached the barrier"
+        time.sleep(0.02)
 
 
 def finish(process: subprocess.Popen, timeout: float = 240) -> str:
@@ -191,6 +221,7 @@ def test_irrelevant_change_keeps_every_key(project, override):
 @pytest.mark.parametrize("override", [
     "train.lr=3e-5", "train.prompt_lr=0.001", "train.checkpoint_every=0", "task.test_size=null",
     "methods=[{name: soft, settings: {num_tokens: 8, init: vocab}}]",
+    "methods=[{name: soft, train: {epochs: 2, lr: 3e-5}}]",  # per-method overrides equal to what applies
 ])
 def test_parameter_set_to_its_default_keeps_every_key(project, override):
     assert keys(project, override) == keys(project)
@@ -266,6 +297,24 @@ def test_status_works_without_a_lock_file_or_cache(project, capsys):
     assert out.count("(new cell)") == len(BASE_CELLS)
 
 
+def test_edited_data_file_reruns_its_cells_and_says_why(warm, capsys):
+    test_csv = warm.parent / "data" / "de" / "test.csv"
+    test_csv.write_text(test_csv.read_text() + "gut gut gut,positive\n")
+    assert main(["status", str(warm)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("prepare de test"))
+    assert "content of input file de/test changed" in line
+    assert ran(run(warm)) == {"prepare de test", "evaluate soft k=2 seed=13 on de"}
+
+
+def test_status_survives_an_unreadable_lock_file(warm, capsys):
+    lock = warm.parent / "runs" / "toy" / "xprompt.lock"
+    lock.write_text("cells: [this is not\n")
+    assert main(["status", str(warm)]) == 0
+    assert "8 cells: 0 to run, 8 cached" in capsys.readouterr().out
+    assert run(warm).ran == 0
+    assert set(statuses_in(lock)) == BASE_CELLS  # rewritten whole
+
+
 def test_progress_bar_over_cells(warm, capsys):
     Runner(plan(load_pipeline(warm)), progress=True).run()
     assert "cells" in capsys.readouterr().err
@@ -299,7 +348,7 @@ def test_killed_writer_leaves_nothing_trusted(warm):
     cache = Cache(warm.parent / "cache")
     train = cell_of(warm, TRAIN)
     entry = cache.entry_dir("train", train.key)
-    half = entry.with_name(f"{train.key}.incomplete-999999-{'x'}-abcd")
+    half = entry.with_name(f"{train.key}.incomplete-999999-otherhost-abcd")
     shutil.move(entry, half)  # what a writer killed before its rename leaves behind
     assert cache.lookup("train", train.key) is None
     assert ran(run(warm)) == {TRAIN}
@@ -308,7 +357,8 @@ def test_killed_writer_leaves_nothing_trusted(warm):
 # ---------------------------------------------------------------- resume after SIGKILL
 
 
-def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tmp_path, tiny_encoder_dir, caplog):
+def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tmp_path, tiny_encoder_dir, cli,
+                                                                    caplog):
     slow = ["--set", "train.batch_size=1", "--set", "train.checkpoint_every=1"]  # 4 steps per epoch
     marker = tmp_path / "paused"
     process = cli("run", str(project), "--quiet", *slow,
@@ -329,6 +379,8 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
     checkpoint = cache.root / "checkpoints" / f"train-{train.key}.pt"
     assert checkpoint.is_file()
     assert cache.lookup("train", train.key) is None  # the killed run published nothing for train
+    leftovers = list((cache.root / "train").glob(f"{train.key}.incomplete-*"))
+    assert leftovers  # its half-written entry is there, under a name no lookup trusts
 
     caplog.set_level(logging.INFO, logger="xprompt.train")
     outcome = Runner(plan(config), progress=False).run()
@@ -338,48 +390,49 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
     resumed = cache.entry_dir("train", train.key) / "state.safetensors"
     uninterrupted = Cache(tmp_path / "reference" / "cache").entry_dir("train", train.key) / "state.safetensors"
     assert file_hash(resumed) == file_hash(uninterrupted)
+    referenced = {(c.stage, c.key) for c in plan(config).cells}
+    assert set(cache.gc(referenced)) == set(leftovers)  # the dead writer's leftovers go
 
 
 # ---------------------------------------------------------------- processes sharing a cache
 
 
-def test_two_concurrent_runs_on_one_cache_compute_each_cell_once(project, tmp_path):
+def test_two_concurrent_runs_on_one_cache_compute_each_cell_once(project, tmp_path, cli):
     barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    env = {"BARRIER_DIR": str(barrier), "BARRIER_COUNT": "2"}
-    first = cli("run", str(project), "--quiet", "--set", "name=first", env=env)
-    second = cli("run", str(project), "--quiet", "--set", "name=second", env=env)
-    finish(first), finish(second)
+    other = cli("run", str(project), "--quiet", "--set", "name=first", env=at_barrier(barrier))
+    meet(barrier, other)
+    run(project, "name=second")  # here, while the subprocess runs the same grid on the same cache
+    finish(other)
     locks = [statuses_in(project.parent / "runs" / name / "xprompt.lock") for name in ("first", "second")]
     assert set(locks[0]) == set(locks[1]) == BASE_CELLS
     for name in BASE_CELLS:
         assert sorted(lock[name] for lock in locks) == ["cached", "ran"], name
     assert (project.parent / "runs" / "first" / "results.csv").is_file()
-    assert (project.parent / "runs" / "second" / "results.csv").is_file()
 
 
-def test_shards_cover_the_grid_once_and_a_final_run_only_aggregates(project, tmp_path, capsys):
+def test_shards_cover_the_grid_once_and_a_final_run_only_aggregates(project, tmp_path, cli, capsys):
     two_seeds = ["--set", "seeds=[13, 21]"]
     grid = set(keys(project, two_seeds[1]))
     barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    env = {"BARRIER_DIR": str(barrier), "BARRIER_COUNT": "2"}
-    shards = [cli("run", str(project), "--quiet", *two_seeds, "--shard", f"{i}/2", env=env) for i in (1, 2)]
-    for shard in shards:
-        assert "run without --shard" in finish(shard)
+    other = cli("run", str(project), "--quiet", *two_seeds, "--shard", "1/2", env=at_barrier(barrier))
+    meet(barrier, other)
+    assert main(["run", str(project), "--quiet", *two_seeds, "--shard", "2/2"]) == 0
+    assert "run without --shard" in finish(other)
     run_dir = project.parent / "runs" / "toy"
     locks = [statuses_in(run_dir / f"xprompt.shard-{i}-of-2.lock") for i in (1, 2)]
-    assert {name for name in locks[0] if "seed=21" in name} == set()
-    assert {name for name in locks[1] if "seed=13" in name} == set()
+    assert not any("seed=21" in name for name in locks[0])
+    assert not any("seed=13" in name for name in locks[1])
     computed = [{name for name, status in lock.items() if status == "ran"} for lock in locks]
     assert computed[0] | computed[1] == grid
     assert not computed[0] & computed[1]
 
+    capsys.readouterr()
     assert main(["run", str(project), "--quiet", *two_seeds]) == 0
     assert f"{len(grid)} cells: 0 ran, {len(grid)} cached" in capsys.readouterr().out
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results["seed"]) == {13, 21} and set(results["target"]) == {"en", "de"}
     assert set(statuses_in(run_dir / "xprompt.lock").values()) == {"cached"}
+    assert not list(run_dir.glob("xprompt.shard*.lock"))  # superseded by the full record
 
 
 def test_shard_index_must_be_in_range(project, capsys):
@@ -413,6 +466,13 @@ def test_cache_ls_lists_entries_and_gc_removes_unreferenced_ones(warm, capsys):
     assert run(warm, "train.lr=1e-4").ran == 0
 
 
+def test_cache_gc_refuses_when_it_finds_no_lock_file(warm, capsys):
+    cache_dir = str(warm.parent / "cache")
+    assert main(["cache", "gc", "--cache-dir", cache_dir, "--runs", str(warm.parent / "no-such-runs")]) == 2
+    assert "no lock file" in capsys.readouterr().err
+    assert len(Cache(cache_dir).entries()) == len(BASE_CELLS)
+
+
 # ---------------------------------------------------------------- configuration
 
 
@@ -423,6 +483,20 @@ def test_unknown_key_is_an_error_naming_the_accepted_keys(project, capsys):
         plan(load_pipeline(project, ["methods=[{name: soft, settings: {num_token: 4}}]"]))
     assert main(["status", str(project), "--set", "modle.name=x"]) == 2
     assert "unknown key 'pipeline.modle'" in capsys.readouterr().err
+
+
+def test_values_that_cannot_be_hashed_never_reach_a_key(project):
+    """Every keyed value passes typed coercion, so a YAML date (which a cache key cannot
+    hold) is a config error; a hand-built config with such a value fails in plan(), naming
+    it, before any work: nothing is computed under a key that does not describe it."""
+    with pytest.raises(ConfigError, match="init_text"):
+        plan(load_pipeline(project, ["methods=[{name: soft, settings: {init: text, init_text: 2024-01-01}}]"]))
+    with pytest.raises(ConfigError, match="test_size"):
+        load_pipeline(project, ["task.test_size=2024-01-01"])
+    config = load_pipeline(project)
+    config.task.test_size = Decimal("3")
+    with pytest.raises(CacheError, match="test_size.*Decimal"):
+        plan(config)
 
 
 def test_set_overrides_the_pipeline_file(project):

@@ -116,7 +116,8 @@ def _load_pretrained(loader, model_id: str, revision: str | None, **kwargs):
             raise ModelError(f"model directory {model_id} could not be loaded ({local_error}); it must hold "
                              f"config.json, the weights and the tokenizer files") from local_error
         if os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise _not_found(model_id, local_error, "and HF_HUB_OFFLINE=1 kept the Hub from being asked") from local_error
+            hub = "and HF_HUB_OFFLINE=1 kept the Hub from being asked"
+            raise _not_found(model_id, local_error, hub) from local_error
         try:
             return loader.from_pretrained(model_id, revision=revision, **kwargs)
         except OSError as hub_error:
@@ -153,6 +154,9 @@ def resolve_device(device: str) -> torch.device:
 
 def load_backbone(model_id: str, revision: str | None = None, device: str = "auto") -> Backbone:
     """Load an encoder by Hub id or path, float32; MLM head detected from the checkpoint's keys."""
+    if Path(model_id).is_dir() and not (Path(model_id) / "config.json").exists():
+        raise ModelError(f"model directory {model_id} has no config.json; give a Hub id or a directory "
+                         f"written by save_pretrained (config.json, the weights and the tokenizer files)")
     tokenizer = _load_pretrained(AutoTokenizer, model_id, revision)
     try:
         model, info = _load_pretrained(AutoModelForMaskedLM, model_id, revision,

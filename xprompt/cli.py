@@ -120,7 +120,11 @@ def _cache(args) -> int:
             print(f"{entry.stage:<9} {entry.key}  {entry.size / 1e6:9.2f} MB  {entry.created}")
         return 0
     referenced = set()
-    for lock in Path(args.runs).glob("**/xprompt*.lock"):
+    locks = sorted(Path(args.runs).glob("**/xprompt*.lock"))
+    if not locks and cache.entries():  # a mistyped --runs must not empty a shared cache
+        raise XPromptError(f"no lock file (xprompt.lock) under {args.runs}, so every cache entry would be "
+                           f"removed; pass --runs with the output folder of the runs to keep")
+    for lock in locks:
         referenced |= {(r.stage, r.key) for r in read_lockfile(lock).values()}
     removed = cache.gc(referenced)
     print(f"removed {len(removed)} entries not referenced by any lock file under {args.runs}")
@@ -170,10 +174,7 @@ def _add_data_and_cache(commands) -> None:
 
 
 def _add_export_commands(commands) -> None:
-    try:
-        from xprompt.export import add_commands
-    except ImportError:
-        return
+    from xprompt.export import add_commands
     add_commands(commands)
 
 

@@ -10,16 +10,18 @@ prompt tower that never sees the input (UniPrompt) exports the tower's output pe
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
 import os
 import tempfile
+import typing
 from pathlib import Path
 
 from xprompt.errors import CacheError, ConfigError, DataError
 from xprompt.predict import (FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_STATES, PROMPT_WEIGHTS, ExportedCard,
-                             base_identity)
+                             base_identity, predict_command)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,8 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     config = run_config(run_dir)
-    the_plan = plan(config)
     display = _method_display(config, method_display_name, run_dir)
+    the_plan = plan(config)
     results = _results_or_none(run_dir)
     shots, seed = choose_shots_seed(the_plan, display, results, shots, seed, run_dir)
     cell = next(c for c in the_plan.cells if c.stage == "train" and c.meta["method"] == display
@@ -46,7 +48,7 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     runner = Runner(the_plan, progress=False)
     cell = _cached(runner, cell, run_dir)
     method = runner.trained_method(cell)
-    peft_prompt = soft_prompt_tensor(method) if peft else None  # refuse before writing anything
+    peft_prompt = soft_prompt_tensor(method, cell.meta["method_name"]) if peft else None  # refuse before writing
     tensors, tensor_info = exported_tensors(method, the_plan.card)
     info = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "xprompt_version": _version(),
@@ -85,7 +87,29 @@ def run_config(run_dir: Path):
         raise DataError(f"{path} cannot be read as JSON ({error})") from None
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
         raise DataError(f"{path} has no 'config' mapping; it was not written by `xprompt run`")
-    return _rebase(from_dict(PipelineConfig, stored["config"], f"{path} config"), run_dir)
+    dropped: list[str] = []
+    config = _known_keys(PipelineConfig, stored["config"], "", dropped)
+    if dropped:  # a run made by an older xprompt: its removed options were at their defaults or gone
+        log.warning("%s: ignoring config keys this xprompt does not know: %s", path, ", ".join(dropped))
+    return _rebase(from_dict(PipelineConfig, config, f"{path} config"), run_dir)
+
+
+def _known_keys(cls, data, where: str, dropped: list[str]):
+    """`data` without the keys dataclass `cls` (and its nested dataclasses) does not have."""
+    if not (dataclasses.is_dataclass(cls) and isinstance(data, dict)):
+        return data
+    hints, kept = typing.get_type_hints(cls), {}
+    for key, value in data.items():
+        if key not in hints:
+            dropped.append(where + key)
+            continue
+        inner = typing.get_args(hints[key])
+        if typing.get_origin(hints[key]) is list and inner and isinstance(value, list):
+            value = [_known_keys(inner[0], v, f"{where}{key}[{i}].", dropped) for i, v in enumerate(value)]
+        else:
+            value = _known_keys(hints[key], value, f"{where}{key}.", dropped)
+        kept[key] = value
+    return kept
 
 
 def _rebase(config, run_dir: Path):
@@ -272,16 +296,17 @@ def _write_json(path: Path, data: dict) -> None:
 
 # -- PEFT ------------------------------------------------------------------------------------
 
-def soft_prompt_tensor(method):
+def soft_prompt_tensor(method, name: str | None = None):
     """[num_tokens, hidden] virtual-token embeddings of a method whose only change is a soft
-    prompt in the input (soft; ptuning with a frozen encoder: its prompt encoder's output)."""
+    prompt in the input (soft; ptuning with a frozen encoder: its prompt encoder's output).
+    `name` is the method's registry name, for the error message."""
     import torch
     from xprompt.methods.base import VirtualTokenEncoder
 
     encoder = getattr(method, "encoder", None)
     if not isinstance(encoder, VirtualTokenEncoder):
         raise ConfigError(f"PEFT's prompt-tuning format holds a soft prompt in the input; the "
-                          f"{type(method).__name__} method has none (export it without --peft)")
+                          f"{name or type(method).__name__} method has none (export it without --peft)")
     changed = [n for n, p in method.named_parameters()
                if p.requires_grad and not n.startswith(("encoder.prompt.", "verbalizer."))]
     if changed:
@@ -341,7 +366,7 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     predict.add_argument("--model", help="load the base model from here (checked to be the one trained on)")
-    predict.set_defaults(handler=_predict_command)
+    predict.set_defaults(handler=predict_command)
 
 
 def _export_command(args) -> int:
@@ -354,31 +379,6 @@ def _export_command(args) -> int:
     for lang, scores in sorted(info["languages"].items()):
         accuracy = scores.get("accuracy")
         print(f"  {lang}: accuracy {accuracy:.3f}" if accuracy is not None else f"  {lang}: no accuracy")
-    return 0
-
-
-def _predict_command(args) -> int:
-    from xprompt.predict import load_prompt, read_input_table, require_columns, table_format, write_output_table
-
-    if args.output:
-        table_format(Path(args.output), "output")  # a wrong suffix fails before the model loads
-    table = None
-    if args.input:
-        table = read_input_table(args.input)
-        columns = [c for c in (args.text_column, args.pair_column, args.lang_column) if c]
-        require_columns(table, columns, f"input file {args.input}")
-    prompt = load_prompt(args.prompt, device=args.device, model=args.model)
-    if table is None:
-        for text, result in zip(args.text, prompt.predict(args.text, args.lang, args.text_pair, args.batch_size)):
-            print(f"{result['label']}\t{result['probabilities'][result['label']]:.3f}\t{text}")
-        return 0
-    predicted = prompt.predict_frame(table, args.text_column, args.pair_column, args.lang_column, args.lang,
-                                     args.batch_size, where=f"input file {args.input}")
-    if args.output:
-        write_output_table(predicted, args.output)
-        print(f"{len(predicted)} predictions written to {args.output}")
-    else:
-        print(predicted.to_csv(index=False), end="")
     return 0
 
 

@@ -20,6 +20,9 @@ from xprompt.methods import method_config
 VERSIONS = {"prepare": "1", "sample": "1", "train": "1", "adapt": "1", "evaluate": "1"}
 # Fields that change how fast or how verbosely work is done, never its result.
 NOT_IN_KEYS = {"checkpoint_every"}
+# Files of a local model folder that its key hashes: weights, configs, tokenizer files
+# (vocab.txt, merges.txt, a sentencepiece .model); not READMEs or a .git folder.
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 
 @dataclass
@@ -69,8 +72,7 @@ def model_identity(name: str, revision: str | None) -> dict:
     """What identifies the weights: a local folder's content hash, else id + cached revision."""
     path = Path(name).expanduser()
     if path.is_dir():
-        # weights, configs and tokenizer files (vocab.txt, merges.txt, sentencepiece .model)
-        weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json", ".txt", ".model"))
+        weights = sorted(p for p in path.iterdir() if p.suffix in MODEL_FILE_SUFFIXES)
         digest = hashlib.sha256("".join(path_hash(p) for p in weights).encode()).hexdigest()[:20]
         return {"model_weights": digest}
     if revision is None:

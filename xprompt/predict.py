@@ -87,6 +87,8 @@ class LoadedPrompt:
         texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
         pairs = self._pairs(texts, text_pairs)
         langs = list(langs) if langs is not None else [lang or self.card.source_language] * len(texts)
+        if len(langs) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(langs)} languages were given; give one per text")
         for unknown in sorted(set(langs) - set(self.card.languages)):
             log.warning("language %r is not one of task %s's; its source language's template and label "
                         "words are used", unknown, self.card.name)
@@ -109,6 +111,8 @@ class LoadedPrompt:
                       lang_column: str | None = None, lang: str | None = None, batch_size: int = 32,
                       where: str = "the table"):
         """`df` plus columns prediction, probability and prob_<label> for every label."""
+        if pair_column is None and self.card.has_pair and "text_pair" in df.columns:
+            pair_column = "text_pair"
         require_columns(df, [c for c in (text_column, pair_column, lang_column) if c], where)
         texts = df[text_column].fillna("").astype(str).tolist()
         pairs = df[pair_column].fillna("").astype(str).tolist() if pair_column else None
@@ -323,3 +327,29 @@ def write_output_table(frame, path) -> None:
     else:
         text = frame.to_csv(index=False, sep="\t" if file_format == "tsv" else ",")
     atomic_write_text(path, text)
+
+
+# -- `xprompt predict` ---------------------------------------------------------------------
+
+def predict_command(args) -> int:
+    """`xprompt predict` (its arguments are declared in export.add_commands)."""
+    if args.output:
+        table_format(Path(args.output), "output")  # a wrong suffix fails before the model loads
+    table = None
+    if args.input:
+        table = read_input_table(args.input)
+        columns = [c for c in (args.text_column, args.pair_column, args.lang_column) if c]
+        require_columns(table, columns, f"input file {args.input}")
+    prompt = load_prompt(args.prompt, device=args.device, model=args.model)
+    if table is None:
+        for text, result in zip(args.text, prompt.predict(args.text, args.lang, args.text_pair, args.batch_size)):
+            print(f"{result['label']}\t{result['probabilities'][result['label']]:.3f}\t{text}")
+        return 0
+    predicted = prompt.predict_frame(table, args.text_column, args.pair_column, args.lang_column, args.lang,
+                                     args.batch_size, where=f"input file {args.input}")
+    if args.output:
+        write_output_table(predicted, args.output)
+        print(f"{len(predicted)} predictions written to {args.output}")
+    else:
+        print(predicted.to_csv(index=False), end="")
+    return 0

@@ -17,7 +17,9 @@ from xprompt import stages
 from xprompt.backbone import load_backbone
 from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
-from xprompt.cache import StageRecord, describe_change, read_lockfile, record_from_manifest, write_lockfile
+from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
+                           record_from_manifest, write_lockfile)
+from xprompt.errors import CacheError
 from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,12 @@ class RunOutcome:
         return sum(not s.cached for s in self.statuses)
 
 
+def _same_record(old: StageRecord, cell: Cell) -> bool:
+    """Same version, parameters and input keys as recorded (compared in canonical form)."""
+    return (old.version == VERSIONS[cell.stage] and old.inputs == cell.input_keys
+            and canonical_json(canonical(old.params)) == canonical_json(canonical(cell.params)))
+
+
 class Runner:
     def __init__(self, plan: Plan, progress: bool = True):
         self.plan, self.config, self.card = plan, plan.config, plan.card
@@ -48,7 +56,16 @@ class Runner:
         self.progress = progress
         self._backbone = None
         self.run_dir = Path(self.config.output_dir) / self.config.name
-        self.previous = read_lockfile(self.run_dir / "xprompt.lock", missing_ok=True)
+        self.previous = self._last_record()
+
+    def _last_record(self) -> dict[str, StageRecord]:
+        """The last full run's lock file: only the reasons shown by status depend on it."""
+        path = self.run_dir / "xprompt.lock"
+        try:
+            return read_lockfile(path, missing_ok=True)
+        except CacheError as error:  # hand-edited or damaged: reasons fall back to "new cell"
+            log.warning("ignoring lock file %s (%s); it is rewritten at the end of this run", path, error)
+            return {}
 
     # -- planning view ------------------------------------------------------
     def status(self, cells: list[Cell] | None = None) -> list[CellStatus]:
@@ -65,6 +82,8 @@ class Runner:
             return "new cell"
         if old.key == cell.key:
             return "in the last run, but its cache entry is missing or damaged"
+        if cell.files and _same_record(old, cell):  # file hashes are in the key, not in the record
+            return f"content of input file {', '.join(sorted(cell.files))} changed"
         return describe_change(old.params, cell.params, old.inputs, cell.input_keys,
                                old_version=old.version, new_version=VERSIONS[cell.stage])
 
@@ -117,7 +136,8 @@ class Runner:
     def entry(self, cell: Cell) -> Path:
         path = self.cache.lookup(cell.stage, cell.key, verify="quick")
         if path is None:
-            raise RuntimeError(f"cell {cell.name} is not in the cache; run the pipeline first")
+            raise CacheError(f"cell '{cell.name}' (key {cell.key}) is not in the cache {self.cache.root}; "
+                             f"run the pipeline first")
         return path
 
     def backbone(self):

@@ -206,7 +206,7 @@ def _param_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str =
         name = f"{prefix}{key}"
         old_form, new_form = old_forms.get(key), new_forms.get(key)
         if isinstance(old_form, dict) and isinstance(new_form, dict):
-            changes += _param_changes(old_form, new_form, f"{name}.")  # `param train.lr ...`, not the whole section
+            changes += _param_changes(old_form, new_form, f"{name}.")  # `param train.lr`, not the section
         elif key not in old_forms:
             changes.append(f"param {name} set to {_short(new_form)} (was default)")
         elif key not in new_forms:
