@@ -24,15 +24,18 @@ def eval_batches(rows: list[dict], batch_size: int) -> Iterator[list[int]]:
 
 
 def train_batches(rows: list[dict], batch_size: int, seed: int, pool_factor: int = 8) -> list[list[int]]:
-    """Shuffled batches, each drawn from a pool of pool_factor batches sorted by length:
-    random order for the optimizer, little padding for the CPU."""
+    """Shuffled batches, each drawn from a pool of pool_factor batches sorted by a jittered
+    length: random order and composition for the optimizer, little padding for the CPU.
+    The jitter matters for few-shot sets smaller than one pool: sorted by exact length they
+    would form the same batches every epoch (and length can follow the label)."""
     rng = random.Random(seed)
     order = list(range(len(rows)))
     rng.shuffle(order)
+    jittered = {i: rows[i]["length"] * rng.uniform(0.75, 1.33) for i in order}
     pool = batch_size * pool_factor
     batches = []
     for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lambda i: rows[i]["length"])
+        chunk = sorted(order[start:start + pool], key=jittered.__getitem__)
         batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
