@@ -99,6 +99,17 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core machine run fastest on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def toy_card() -> ToyCard:
     return ToyCard()
 

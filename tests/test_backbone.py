@@ -17,13 +17,7 @@ from xprompt.errors import ModelError
 TEXTS = ["the film was good and great", "bad", "a terrible bad story"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models on a shared 2-core machine run fastest on one thread
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(params=["tiny_mlm_dir", "tiny_encoder_dir"])

@@ -229,7 +229,7 @@ def test_parameter_set_to_its_default_keeps_every_key(project, override):
 
 def test_version_bump_gives_new_key_to_the_stage_and_what_follows(project, monkeypatch):
     before = keys(project)
-    monkeypatch.setitem(pipeline.VERSIONS, "train", "2")
+    monkeypatch.setitem(pipeline.VERSIONS, "train", pipeline.VERSIONS["train"] + ".1")
     after = keys(project)
     assert after[TRAIN] != before[TRAIN]
     assert all(after[name] != before[name] for name in EVALUATIONS)

@@ -19,12 +19,7 @@ from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
 from xprompt.train import make_optimizer, train, trainable_state, warmup_linear
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(model_dir, **settings) -> UniPrompt:

@@ -14,12 +14,7 @@ from xprompt.methods import build_method
 from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(params=["tiny_mlm_dir", "tiny_encoder_dir"])

@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list methods and their options").set_defaults(handler=_methods)
     _add_data_and_cache(commands)
     _add_export_commands(commands)
+    _add_library_commands(commands)
+    _add_search_commands(commands)
     return parser
 
 
@@ -175,6 +177,16 @@ def _add_data_and_cache(commands) -> None:
 
 def _add_export_commands(commands) -> None:
     from xprompt.export import add_commands
+    add_commands(commands)
+
+
+def _add_library_commands(commands) -> None:
+    from xprompt.library import add_commands
+    add_commands(commands)
+
+
+def _add_search_commands(commands) -> None:
+    from xprompt.search import add_commands
     add_commands(commands)
 
 

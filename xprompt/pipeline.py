@@ -164,7 +164,7 @@ def plan(config: PipelineConfig) -> Plan:
         for shots in config.shots:
             for seed in config.seeds:
                 cells += _method_cells(builder, method, shots, seed, source, targets)
-    ordered = _topological(cells)
+    ordered = with_dependencies(cells)
     return Plan(config, card, source, targets, ordered)
 
 
@@ -200,7 +200,7 @@ def _check_unique_methods(config: PipelineConfig) -> None:
         raise ConfigError(f"methods: display name '{duplicated[0]}' is used twice; give each a distinct `label`")
 
 
-def _topological(cells: list[Cell]) -> list[Cell]:
+def with_dependencies(cells: list[Cell]) -> list[Cell]:
     """Every cell after its inputs, each once, in first-needed order."""
     ordered, seen = [], set()
 

@@ -20,7 +20,7 @@ from xprompt.evaluate import evaluate
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError
-from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for
+from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for, with_dependencies
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +120,7 @@ class Runner:
     def _cells_for(self, groups: set[str] | None) -> list[Cell]:
         if groups is None:
             return self.plan.cells
-        chosen = [c for c in self.plan.cells if c.group in groups]
-        needed, seen = [], set()
-
-        def visit(cell):
-            if id(cell) not in seen:
-                seen.add(id(cell))
-                for dependency in cell.inputs.values():
-                    visit(dependency)
-                needed.append(cell)
-        for cell in chosen:
-            visit(cell)
-        return needed
+        return with_dependencies([c for c in self.plan.cells if c.group in groups])
 
     def entry(self, cell: Cell) -> Path:
         path = self.cache.lookup(cell.stage, cell.key, verify="quick")

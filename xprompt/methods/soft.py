@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from xprompt.errors import ConfigError
+from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import base
 
 
@@ -18,19 +18,29 @@ class SoftInit(str, enum.Enum):
     RANDOM = "random"
     TEXT = "text"
     VOCAB = "vocab"
+    LIBRARY = "library"
 
 
 @dataclass
 class SoftConfig(base.PromptOptions):
     init: SoftInit = field(default=SoftInit.VOCAB, metadata={
         "help": "random, text (embeddings of init_text's tokens, repeated or cut to num_tokens) or "
-                "vocab (embeddings of sampled vocabulary rows)"})
+                "vocab (embeddings of sampled vocabulary rows) or library (init_prompt's trained prompt)"})
     init_text: str | None = field(default=None, metadata={"help": "text whose token embeddings start the prompt"})
+    init_prompt: str | None = field(default=None, metadata={
+        "help": "with init: library: a .safetensors file (e.g. from `xprompt library rank`), an export folder "
+                "or a cache train entry holding a [num_tokens, hidden] prompt; read when the config is made and "
+                "replaced by its content hash (sha256:...), so cache keys never see the path"})
 
     def __post_init__(self):
         super().__post_init__()
         if (self.init == SoftInit.TEXT) != bool(self.init_text):
             raise ConfigError("soft.init_text is needed with soft.init: text, and only with it")
+        if (self.init == SoftInit.LIBRARY) != bool(self.init_prompt):
+            raise ConfigError("soft.init_prompt is needed with soft.init: library, and only with it")
+        if self.init == SoftInit.LIBRARY:
+            from xprompt.library import load_init_prompt  # the library imports this module
+            self.library_prompt, self.init_prompt = load_init_prompt(self.init_prompt, self.num_tokens)
 
 
 class SoftTokens(nn.Module):
@@ -47,6 +57,12 @@ class SoftTokens(nn.Module):
 def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
     table = backbone.embeddings.word_embeddings.weight.detach().cpu()
     count = config.num_tokens
+    if config.init == SoftInit.LIBRARY:
+        if config.library_prompt.shape[1] != table.shape[1]:
+            raise ModelError(f"soft.init_prompt ({config.init_prompt}) has vectors of size "
+                             f"{config.library_prompt.shape[1]}, but {backbone.model_id} has hidden size "
+                             f"{table.shape[1]}; take a prompt trained on this model")
+        return config.library_prompt.to(table.dtype).clone()
     if config.init == SoftInit.RANDOM:
         return torch.randn(count, table.shape[1]) * table.std()
     if config.init == SoftInit.TEXT:

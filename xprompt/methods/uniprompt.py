@@ -18,17 +18,12 @@ from xprompt.backbone import Backbone
 from xprompt.batching import eval_batches, to_device
 from xprompt.errors import ConfigError
 from xprompt.methods import base
+from xprompt.methods.verbalizers import LabelInit
 from xprompt.templates import parse_template, render
 
 
 class PromptInit(str, enum.Enum):
     PRETRAINED = "pretrained"
-    RANDOM = "random"
-
-
-class LabelInit(str, enum.Enum):
-    DYNAMIC = "dynamic"
-    WORDS = "words"
     RANDOM = "random"
 
 

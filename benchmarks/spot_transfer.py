@@ -1,0 +1,182 @@
+"""SPoT-style prompt transfer (Vu et al. 2022) on the offline model (issue #7 item 3).
+
+1. Library: soft prompts (8 tokens, backbone frozen) trained by real `xprompt` pipelines (Runner,
+   shared cache) on MARC en, PAWS-X en, XNLI en and SIB-200 eng_Latn with another seed and sample.
+2. Probe: a fresh soft prompt trained a few steps on the target task's K-shot sample (SIB-200
+   eng_Latn, K=8, seed 13) gives the task embedding; the library is ranked by cosine ("delta" and
+   "mean" embeddings, see xprompt/library.py).
+3. Target: the SIB-200 prompt trained from the best library prompt, the best other-task prompt,
+   random init and text init, with the same data, seed and schedule; loss per step, dev accuracy
+   per epoch (epoch 0 = before training), zero-shot accuracy on 49 stratified test rows of
+   eng_Latn, deu_Latn and zho_Hans.
+
+    HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/spot_curves.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MODEL, DATA = "intfloat/multilingual-e5-small", "/work/shared/data"
+LIBRARY_SOURCES = [("marc", 13), ("pawsx", 13), ("xnli", 13), ("sib200", 21)]  # (task, seed), English source
+TARGET, TARGET_LANG, ZERO_SHOT = "sib200", "eng_Latn", ["eng_Latn", "deu_Latn", "zho_Hans"]
+SOFT = {"num_tokens": 8, "max_length": 128}
+TEXT_INIT = "Topic of the sentence:"
+
+
+def build_library(args, backbone) -> None:
+    """One cached pipeline run per source task: the library is what `from_cache` finds there."""
+    from xprompt.config import MethodConfig, ModelConfig, PipelineConfig, TaskConfig, TrainConfig
+    from xprompt.pipeline import plan
+    from xprompt.runner import Runner
+
+    for task, seed in LIBRARY_SOURCES:
+        config = PipelineConfig(
+            name=f"library-{task}-{seed}", model=ModelConfig(MODEL, device="cpu"),
+            task=TaskConfig(task, data_root=args.data_root, test_size=14), shots=[args.shots], seeds=[seed],
+            methods=[MethodConfig("soft", settings=dict(SOFT), train={"prompt_lr": args.prompt_lr})],
+            train=TrainConfig(epochs=args.library_epochs, batch_size=8),
+            cache_dir=str(args.work / "cache"), output_dir=str(args.work / "runs"))
+        runner = Runner(plan(config), progress=False)
+        runner._backbone = backbone  # one loaded model for all four runs
+        started = time.perf_counter()
+        outcome = runner.run()
+        print(f"library {task} seed {seed}: {outcome.ran} cells ran ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def rank_library(args, backbone, card, train_df) -> dict:
+    from xprompt.library import PromptLibrary, probe, task_embedding
+
+    library = PromptLibrary.from_cache(args.work / "cache")
+    library.attach_initial(backbone)
+    started = time.perf_counter()
+    initial, trained = probe(backbone, card, train_df, args.probe_steps, args.seed, dict(SOFT), lr=args.prompt_lr)
+    print(f"probe: {args.probe_steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
+    rankings = {}
+    for kind in ("delta", "mean"):
+        query = task_embedding(trained, initial if kind == "delta" else None)
+        ranked = library.rank(query, MODEL, SOFT["num_tokens"], kind)
+        rankings[kind] = [{"task": f"{e.task}/{e.lang}", "seed": e.seed, "name": e.name, "cosine": c,
+                           "entry": e} for e, c in ranked]
+        print(f"ranking ({kind}):", ", ".join(f"{r['task']} seed {r['seed']} {r['cosine']:+.3f}"
+                                              for r in rankings[kind]), flush=True)
+    return rankings
+
+
+def train_variant(args, backbone, card, settings, train_df, dev_df, tests) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from xprompt.config import TrainConfig
+    from xprompt.evaluate import evaluate
+    from xprompt.methods import build_method
+    from xprompt.train import _accuracy, train
+
+    torch.manual_seed(args.seed)  # as stages.fit: the init is drawn from the seed
+    method = build_method("soft", settings, copy.deepcopy(backbone), card)
+    losses = []
+    method.register_forward_hook(lambda module, _args, kwargs, out: losses.append(
+        F.cross_entropy(out, kwargs["labels"]).item()) if module.training else None, with_kwargs=True)
+    method.initialize(train_df)
+    dev = [{"epoch": 0, "dev_accuracy": _accuracy(method, dev_df, method.featurize(dev_df))}]
+    config = TrainConfig(epochs=args.epochs, batch_size=8, prompt_lr=args.prompt_lr)
+    started = time.perf_counter()
+    result = train(method, train_df, dev_df, config, args.seed, progress=False, initialize=False)
+    seconds = time.perf_counter() - started
+    zero_shot = {lang: evaluate(method, df)[0]["accuracy"] for lang, df in tests.items()}
+    return {"loss": losses, "dev": dev + [{"epoch": h["epoch"], "dev_accuracy": h["dev_accuracy"]}
+                                          for h in result.history],
+            "best_epoch": result.best_epoch, "zero_shot": zero_shot, "train_seconds": seconds}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, run in results.items():
+        left.plot(range(1, len(run["loss"]) + 1), run["loss"], marker=".", label=name)
+        right.plot([d["epoch"] for d in run["dev"]], [100 * d["dev_accuracy"] for d in run["dev"]],
+                   marker="o", label=name)
+    left.set(xlabel="training step (batch of 8)", ylabel="training loss (cross-entropy)",
+             title="SIB-200 eng_Latn, K=8, soft prompt (8 tokens)")
+    right.set(xlabel="epoch (0 = before training)", ylabel="dev accuracy (%), 56 English rows",
+              title="dev accuracy per epoch")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-spot"), help="cache, runs, prompts, json")
+    parser.add_argument("--data-root", default=DATA)
+    parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("spot_curves.png"))
+    parser.add_argument("--shots", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--library-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4, help="target training epochs")
+    parser.add_argument("--probe-steps", type=int, default=14)
+    parser.add_argument("--prompt-lr", type=float, default=1e-2)
+    parser.add_argument("--test-rows", type=int, default=49)
+    args = parser.parse_args(argv)
+
+    from xprompt.backbone import load_backbone
+    from xprompt.data import load_card, load_split
+    from xprompt.library import fit_tokens, save_prompt
+    from xprompt.stages import sample, stratified_subset
+
+    began = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
+    backbone = load_backbone(MODEL, None, "cpu")
+    build_library(args, backbone)
+    card = load_card(TARGET)
+    train_df, dev_df = sample(card, TARGET_LANG, args.shots, args.seed, args.shots, args.data_root)
+    rankings = rank_library(args, backbone, card, train_df)
+    best = rankings["delta"][0]
+    other = next(r for r in rankings["delta"] if not r["task"].startswith(TARGET))
+    variants = {}
+    for label, chosen in (("library (best)", best), ("library (best other task)", other)):
+        path = save_prompt(args.work / f"{label.split('(')[1][:-1].replace(' ', '-')}.safetensors",
+                           fit_tokens(chosen["entry"].prompt, SOFT["num_tokens"]), source=chosen["name"])
+        variants[f"{label}: {chosen['task']} s{chosen['seed']}"] = {"init": "library", "init_prompt": str(path)}
+    variants["random"] = {"init": "random"}
+    variants[f"text: '{TEXT_INIT}'"] = {"init": "text", "init_text": TEXT_INIT}
+    tests = {lang: stratified_subset(load_split(card, lang, "test", args.data_root), args.test_rows)
+             for lang in ZERO_SHOT}
+    results = {}
+    for name, init in variants.items():
+        results[name] = train_variant(args, backbone, card, {**SOFT, **init}, train_df, dev_df, tests)
+        run = results[name]
+        print(f"{name}: dev {[round(d['dev_accuracy'], 3) for d in run['dev']]}, zero-shot "
+              f"{ {k: round(v, 3) for k, v in run['zero_shot'].items()} } ({run['train_seconds']:.0f} s)", flush=True)
+    for ranking in rankings.values():
+        for row in ranking:
+            row.pop("entry")
+    (args.work / "spot_results.json").write_text(json.dumps({"rankings": rankings, "runs": results}, indent=2))
+    plot(results, args.plot)
+    header = "| init | dev acc. by epoch 0..E (%) | best epoch | " + " | ".join(ZERO_SHOT) + " | train s |"
+    print("\n" + header + "\n|" + "---|" * (4 + len(ZERO_SHOT)))
+    for name, run in results.items():
+        curve = " ".join(f"{100 * d['dev_accuracy']:.0f}" for d in run["dev"])
+        accuracy = " | ".join(f"{100 * run['zero_shot'][lang]:.1f}" for lang in ZERO_SHOT)
+        print(f"| {name} | {curve} | {run['best_epoch']} | {accuracy} | {run['train_seconds']:.0f} |")
+    print(f"\ntotal {time.perf_counter() - began:.0f} s; plot {args.plot}; json {args.work / 'spot_results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

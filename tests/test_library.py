@@ -1,0 +1,240 @@
+"""The prompt library (SPoT-style transfer): ranking by task-embedding cosine picks the planted
+most similar prompt, only prompts of the same base model are ranked, prompts are found in a
+real tiny pipeline's cache and in hand-written cache entries, soft `init: library` starts
+exactly from the given tensor (and keys see its content, not its path), mismatches are clear."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import ToyCard, toy_frame
+from safetensors.torch import save_file
+
+from xprompt.backbone import load_backbone
+from xprompt.cache import Cache
+from xprompt.cli import main
+from xprompt.config import load_pipeline
+from xprompt.data import load_card
+from xprompt.errors import ConfigError, ModelError
+from xprompt.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
+                             save_prompt, task_embedding)
+from xprompt.methods import build_method, method_config
+from xprompt.pipeline import _card_identity, model_identity, plan
+from xprompt.runner import Runner
+
+E5 = {"model": "intfloat/multilingual-e5-small", "revision": "r1"}
+CARD = {"description": "toy reviews", "labels": ["negative", "positive"], "languages": ["en", "de"],
+        "source_language": "en",
+        "local": {"files": {s: f"{{lang}}/{s}.csv" for s in ("train", "dev", "test")},
+                  "columns": {"text": "text", "label": "label"}},
+        "templates": {"en": "{text} It was <mask>.", "de": "{text} Es war <mask>."},
+        "verbalizers": {"en": [["bad"], ["good"]], "de": [["schlecht"], ["gut"]]}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models, shared cores
+    yield
+    torch.set_num_threads(threads)
+
+
+def planted_library(hidden: int = 32) -> tuple[PromptLibrary, torch.Tensor]:
+    """Four prompts whose token means point along four orthogonal directions."""
+    torch.manual_seed(0)
+    directions = torch.linalg.qr(torch.randn(hidden, 4))[0].T * 5
+    library = PromptLibrary()
+    for index, task in enumerate(["xnli", "pawsx", "marc", "sib200"]):
+        noise = torch.randn(6, hidden) * 0.1
+        library.add(LibraryEntry(f"train soft {task}", task, directions[index] + noise - noise.mean(0), seed=13, **E5))
+    return library, directions
+
+
+def test_ranking_picks_the_planted_most_similar_prompt():
+    library, directions = planted_library()
+    query = 0.8 * directions[2] + 0.2 * directions[0] + torch.randn(32) * 0.05
+    ranked = library.rank(query, dict(E5), num_tokens=6)
+    assert [entry.task for entry, _ in ranked][:2] == ["marc", "xnli"]
+    assert ranked[0][1] > 0.9 and ranked[0][1] > ranked[1][1] > ranked[2][1]
+    for entry in library.entries:  # "delta": what training changed, whatever the shared start
+        entry.initial = torch.full_like(entry.prompt, 3.0)
+        entry.prompt = entry.prompt + 3.0
+    assert library.rank(query, dict(E5), kind="delta")[0][0].task == "marc"
+    assert library.rank(query, dict(E5), kind="mean")[0][1] < 0.5  # the shared start hides the task
+    with pytest.raises(ConfigError, match="kind 'cosine' is unknown"):
+        library.rank(query, kind="cosine")
+
+
+def test_prompts_of_other_models_and_sizes_are_left_out():
+    library, directions = planted_library()
+    same = directions[1] + torch.zeros(4, 32)
+    library.add(LibraryEntry("other model", "pawsx", same.clone(), model="xlm-roberta-base", revision="r1"))
+    library.add(LibraryEntry("other revision", "pawsx", same.clone(), **{**E5, "revision": "r2"}))
+    library.add(LibraryEntry("unknown revision", "pawsx", same.clone(), model=E5["model"]))
+    library.add(LibraryEntry("local folder", "pawsx", same.clone(), weights="abc"))
+    library.add(LibraryEntry("other hidden size", "pawsx", torch.randn(4, 48), **E5))
+    names = [entry.name for entry, _ in library.rank(directions[1], dict(E5), num_tokens=4)]
+    assert names[:2] == ["unknown revision", "train soft pawsx"] and len(names) == 5  # ties: same length first
+    assert [e.name for e, _ in library.rank(directions[1], {"model_weights": "abc"})] == ["local folder"]
+    assert len(library.rank(directions[1])) == 8  # no model given: every prompt of this hidden size
+
+
+def test_fit_tokens_repeats_or_cuts():
+    prompt = torch.arange(6.0).view(3, 2)
+    assert fit_tokens(prompt, 2).tolist() == [[0, 1], [2, 3]]
+    assert fit_tokens(prompt, 5).tolist() == [[0, 1], [2, 3], [4, 5], [0, 1], [2, 3]]
+    torch.testing.assert_close(task_embedding(prompt, torch.ones(3, 2)), torch.tensor([1.0, 2.0]))
+
+
+# -- a real tiny pipeline's cache ------------------------------------------------------------------
+
+def write_project(root: Path, encoder: Path) -> Path:
+    positive, negative = ["the film was good and great", "a great good story", "good acting great music"], \
+        ["the film was bad and terrible", "a terrible bad story", "bad acting terrible music"]
+    for lang in ("en", "de"):
+        (root / "data" / lang).mkdir(parents=True, exist_ok=True)
+        rows = [(t, "positive") for t in positive] + [(t, "negative") for t in negative]
+        for split in ("train", "dev", "test"):
+            pd.DataFrame(rows, columns=["text", "label"]).to_csv(root / "data" / lang / f"{split}.csv", index=False)
+    (root / "reviews.yaml").write_text(yaml.safe_dump(CARD))
+    config = {"name": "toy", "model": {"name": str(encoder)},
+              "task": {"name": str(root / "reviews.yaml"), "data_root": str(root / "data")},
+              "shots": [2], "seeds": [13], "train": {"epochs": 2, "batch_size": 2, "prompt_lr": 0.05},
+              "methods": [{"name": "soft", "settings": {"num_tokens": 3}},
+                          {"name": "ptuning", "settings": {"num_tokens": 2, "encoder": "mlp"}},
+                          {"name": "deep", "settings": {"num_tokens": 2}}],
+              "cache_dir": str(root / "cache"), "output_dir": str(root / "runs")}
+    (root / "toy.yaml").write_text(yaml.safe_dump(config))
+    return root / "toy.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_encoder_dir):
+    root = tmp_path_factory.mktemp("library-run")
+    runner = Runner(plan(load_pipeline(write_project(root, tiny_encoder_dir))), progress=False)
+    runner.run()
+    return root, runner
+
+
+def test_from_cache_finds_the_prompts_a_pipeline_trained(tiny_run, tiny_encoder_dir):
+    root, runner = tiny_run
+    library = PromptLibrary.from_cache(root / "cache")
+    by_method = {entry.method: entry for entry in library.entries}
+    assert sorted(by_method) == ["ptuning", "soft"]  # deep prompts live in the layers: left out
+    cells = {c.meta["method_name"]: c for c in runner.plan.cells if c.stage == "train"}
+    for name, entry in by_method.items():
+        trained = runner.trained_method(cells[name])
+        torch.testing.assert_close(entry.prompt, trained.encoder.prompt().detach())
+        assert entry.name == cells[name].name and entry.seed == 13 and entry.lang == "en"
+        assert entry.task.startswith("card ")  # a user's card is known by its content hash
+    assert by_method["soft"].num_tokens == 3 and by_method["ptuning"].num_tokens == 2
+    identity = model_identity(str(tiny_encoder_dir), None)
+    assert len(library.rank(torch.randn(32), identity)) == 2
+    assert library.rank(torch.randn(32), dict(E5)) == []
+    backbone = runner.backbone()
+    library.attach_initial(backbone)  # the start of each prompt is redrawn from its seed, exactly
+    for name, entry in by_method.items():
+        fresh_backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+        torch.manual_seed(13)  # as stages.fit: seed, then build
+        fresh = build_method(name, runner.plan.config.methods[["soft", "ptuning"].index(name)].settings,
+                             fresh_backbone, runner.card)
+        torch.testing.assert_close(entry.initial, fresh.encoder.prompt().detach())
+        assert not torch.equal(entry.initial, entry.prompt)
+
+
+def test_from_cache_reads_hand_written_entries(tmp_path):
+    cache, sib = Cache(tmp_path), _card_identity(load_card("sib200"))
+    with cache.writing("sample", "s1", {"version": "1", "params": {"task": sib, "lang": "eng_Latn", "shots": 8,
+                                                                    "seed": 13, "dev_shots": 8}, "inputs": {}}):
+        pass
+    state = {"encoder.prompt.prompt_embeddings": torch.randn(4, 384), "verbalizer.label_vectors": torch.randn(7, 384)}
+    for key, method in (("t1", "soft"), ("t2", "finetune"), ("t3", "soft")):
+        params = {**E5, "method": method, "settings": {"num_tokens": 4}, "train": {"epochs": 3}, "seed": 13}
+        with cache.writing("train", key, {"version": "2", "params": params, "inputs": {"sample": "s1"},
+                                          "cell": f"train {method} k=8 seed=13"}) as out:
+            if key == "t3":
+                (out / "state.safetensors").write_bytes(b"not safetensors")  # damaged: skipped
+            else:
+                save_file(state if method == "soft" else {"head.weight": torch.ones(2, 2)},
+                          str(out / "state.safetensors"))
+    (entry,) = PromptLibrary.from_cache(tmp_path).entries
+    assert (entry.task, entry.lang, entry.name, entry.model, entry.revision) == \
+        ("sib200", "eng_Latn", "train soft k=8 seed=13", E5["model"], "r1")
+    torch.testing.assert_close(entry.prompt, state["encoder.prompt.prompt_embeddings"])
+    assert main(["library", "ls", "--cache-dir", str(tmp_path)]) == 0
+
+
+def test_ptuning_prompt_is_its_encoder_output(tiny_encoder_dir):
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    method = build_method("ptuning", {"num_tokens": 3}, backbone, ToyCard())
+    state = {name: p.detach() for name, p in method.named_parameters() if p.requires_grad}
+    torch.testing.assert_close(prompt_of("ptuning", {"num_tokens": 3}, state), method.encoder.prompt().detach())
+    assert prompt_of("ptuning", {"freeze_backbone": False}, state) is None
+
+
+# -- soft init: library ------------------------------------------------------------------------------
+
+def test_soft_init_library_starts_exactly_from_the_given_tensor(tmp_path, tiny_encoder_dir, tiny_run):
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    prompt = torch.randn(4, 32)
+    path = save_prompt(tmp_path / "p.safetensors", prompt, source="test")
+    method = build_method("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(path)}, backbone, ToyCard())
+    assert torch.equal(method.encoder.prompt.prompt_embeddings.detach(), prompt)
+    # a cache train entry or an export folder works as well
+    entry = next(e for e in PromptLibrary.from_cache(tiny_run[0] / "cache").entries if e.method == "soft")
+    torch.testing.assert_close(load_init_prompt(str(entry.where), 3)[0], entry.prompt)
+    # keys see the content: the same tensor elsewhere is the same setting, another tensor is not
+    copy = Path(shutil.copy(path, tmp_path / "elsewhere.safetensors"))
+    first, moved = (method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(p)}).init_prompt
+                    for p in (path, copy))
+    assert first == moved and first.startswith("sha256:") and str(tmp_path) not in first
+    other = save_prompt(tmp_path / "q.safetensors", prompt + 1)
+    assert method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(other)}).init_prompt != first
+    pipeline = tiny_run[0] / "toy.yaml"
+    train_keys = [next(c.key for c in plan(load_pipeline(pipeline, [
+        f"methods=[{{name: soft, settings: {{num_tokens: 4, init: library, init_prompt: '{p}'}}}}]"])).cells
+        if c.stage == "train") for p in (path, copy, other)]
+    assert train_keys[0] == train_keys[1] != train_keys[2]
+
+
+def test_init_prompt_mismatches_are_clear_errors(tmp_path, tiny_encoder_dir):
+    path = save_prompt(tmp_path / "p.safetensors", torch.randn(4, 48))
+    with pytest.raises(ConfigError, match=r"prompt of 4 tokens but num_tokens is 8; set num_tokens: 4"):
+        method_config("soft", {"init": "library", "init_prompt": str(path)})
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    with pytest.raises(ModelError, match="vectors of size 48, but .* has hidden size 32"):
+        build_method("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(path)}, backbone, ToyCard())
+    with pytest.raises(ConfigError, match="init_prompt is needed with soft.init: library"):
+        method_config("soft", {"init": "library"})
+    with pytest.raises(ConfigError, match="init_prompt is needed with soft.init: library, and only"):
+        method_config("soft", {"init_prompt": str(path)})
+    with pytest.raises(ConfigError, match="missing.safetensors cannot be read"):
+        method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(tmp_path / "missing.safetensors")})
+    save_file({"a": torch.zeros(4, 32), "b": torch.zeros(4, 32)}, str(tmp_path / "two.safetensors"))
+    with pytest.raises(ConfigError, match="holds no \\[num_tokens, hidden\\] soft prompt"):
+        method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(tmp_path / "two.safetensors")})
+
+
+def test_rank_command_probes_ranks_and_writes_a_usable_prompt(tiny_run, tiny_encoder_dir, tmp_path, capsys):
+    root, _ = tiny_run
+    out = tmp_path / "best.safetensors"
+    assert main(["library", "rank", "--cache-dir", str(root / "cache"), "--task", str(root / "reviews.yaml"),
+                 "--data-root", str(root / "data"), "--shots", "2", "--probe-steps", "2", "--num-tokens", "5",
+                 "--model", str(tiny_encoder_dir), "--device", "cpu", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "train soft k=2 seed=13" in printed and "train ptuning k=2 seed=13" in printed
+    assert f"init_prompt: {out}" in printed
+    prompt, _ = load_init_prompt(str(out), 5)  # fitted to --num-tokens
+    assert prompt.shape == (5, 32)
+
+
+def test_probe_moves_a_fresh_prompt(tiny_encoder_dir):
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    initial, trained = probe(backbone, ToyCard(), toy_frame(repeats=1), steps=3, seed=0, settings={"num_tokens": 2})
+    assert initial.shape == trained.shape == (2, 32) and not torch.equal(initial, trained)
+    assert not any(p.requires_grad is False and p.grad is not None for p in backbone.encoder.parameters())

@@ -1,0 +1,377 @@
+"""A library of trained soft prompts, ranked for a new task as in SPoT (Vu et al. 2022): the new
+task's prompt starts from the library prompt whose task embedding is most similar (cosine).
+
+Prompts come from the cache's `train` entries and from exported prompts of `soft` runs, and of
+`ptuning` runs with a frozen backbone (their prompt is the prompt encoder's output, in the same
+word-embedding space). `deep` prompts live in every layer, not in the input, so they are left out.
+
+Task embeddings, `kind` of `rank` (the same kind on both sides):
+- "mean": the mean of the prompt's token vectors (SPoT's cosine of average tokens); no model needed.
+- "delta": the mean of (prompt - its initial prompt). Few-shot prompts move little from their
+  start, and runs with one seed start from the same sampled vocabulary rows, so the plain mean
+  mostly measures a shared start; the delta is what training on the task wrote. Initial prompts
+  are recomputed from each entry's recorded settings and seed (the init is the first random draw
+  after `torch.manual_seed(seed)`, as `stages.fit` builds it): `attach_initial(backbone)`.
+The new task's embedding is a probe (SPoT's task embedding is a prompt after a short tuning):
+a fresh soft prompt trained for a few steps on the task's K-shot sample (`probe`).
+
+Only prompts of the same base model (id and revision, or the content hash of a local model
+folder) and hidden size are ranked. Prompts of another length compare through their token mean;
+`fit_tokens` repeats or cuts the chosen one to the new prompt's length (as `init: text` does).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xprompt.errors import ConfigError, XPromptError
+
+log = logging.getLogger(__name__)
+
+SOFT_KEY, STATE_PREFIX = "prompt_embeddings", "encoder.prompt."
+KINDS = ("delta", "mean")
+
+
+@dataclass
+class LibraryEntry:
+    name: str                    # the train cell's name, or the export folder
+    task: str
+    prompt: torch.Tensor         # [num_tokens, hidden], word-embedding space
+    lang: str | None = None
+    method: str = "soft"
+    settings: dict = field(default_factory=dict)
+    seed: int | None = None
+    model: str | None = None     # hub id or path (None for a local folder known by its hash only)
+    revision: str | None = None
+    weights: str | None = None   # content hash of a local model folder
+    where: Path | None = None
+    initial: torch.Tensor | None = None  # the prompt before training, for "delta" embeddings
+
+    @property
+    def num_tokens(self) -> int:
+        return self.prompt.shape[0]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.prompt.shape[1]
+
+    @property
+    def model_name(self) -> str:
+        return self.model or f"local model {str(self.weights)[:12]}"
+
+    def same_model(self, identity: dict) -> bool:
+        """`identity` as `pipeline.model_identity` gives it; an unknown revision matches any."""
+        if identity.get("model_weights") or (self.weights and not identity.get("model")):
+            return identity.get("model_weights") == self.weights
+        if identity.get("model") != self.model:
+            return False
+        return None in (identity.get("revision"), self.revision) or identity.get("revision") == self.revision
+
+
+def task_embedding(prompt: torch.Tensor, initial: torch.Tensor | None = None) -> torch.Tensor:
+    """[hidden]: the token mean of the prompt, or of what training changed when `initial` is given."""
+    prompt = prompt.detach().float().cpu()
+    return (prompt - initial.detach().float().cpu() if initial is not None else prompt).mean(dim=0)
+
+
+def fit_tokens(prompt: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """`prompt` repeated or cut to `num_tokens` rows."""
+    return prompt.repeat(math.ceil(num_tokens / len(prompt)), 1)[:num_tokens].clone()
+
+
+def prompt_of(method: str, settings: dict, state: dict) -> torch.Tensor | None:
+    """The input prompt of a trained soft / ptuning state, or None (other methods, or a ptuning
+    run that also trained the encoder, whose prompt only works with its own weights)."""
+    import torch
+    from xprompt.methods import method_config
+    if method == "soft":
+        return state.get(STATE_PREFIX + SOFT_KEY)
+    if method != "ptuning" or not method_config("ptuning", settings).freeze_backbone:
+        return None
+    weights = {k.removeprefix(STATE_PREFIX): v for k, v in state.items() if k.startswith(STATE_PREFIX)}
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # building it draws random weights
+        encoder = _prompt_encoder(settings, *weights["input_embeddings"].shape)
+        encoder.load_state_dict(weights)
+        return encoder()
+
+
+def _prompt_encoder(settings: dict, count: int, hidden: int):
+    from xprompt.methods import method_config
+    from xprompt.methods.ptuning import PromptEncoder
+    return PromptEncoder(count, hidden, method_config("ptuning", settings).encoder)
+
+
+def initial_prompt_of(entry: LibraryEntry, backbone) -> torch.Tensor:
+    """The entry's prompt before training, drawn as `stages.fit` drew it (seed first)."""
+    import torch
+    from xprompt.methods import method_config
+    from xprompt.methods.soft import initial_prompt
+    if entry.seed is None:
+        raise ConfigError(f"library prompt {entry.name} has no recorded seed")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(entry.seed)
+        if entry.method == "soft":
+            return initial_prompt(method_config("soft", entry.settings), backbone)
+        with torch.no_grad():
+            return _prompt_encoder(entry.settings, entry.num_tokens, entry.hidden_size)()
+
+
+class PromptLibrary:
+    def __init__(self, entries: list[LibraryEntry] | None = None):
+        self.entries: list[LibraryEntry] = list(entries or [])
+
+    def add(self, entry: LibraryEntry) -> LibraryEntry:
+        self.entries.append(entry)
+        return entry
+
+    @classmethod
+    def from_cache(cls, cache_dir) -> "PromptLibrary":
+        """Every trained soft / ptuning prompt in the cache's `train` entries (read, not verified)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        from xprompt.cache import Cache
+        cache, library, tasks = Cache(Path(cache_dir)), cls(), _known_card_ids()
+        for info in cache.entries():
+            if info.stage != "train":
+                continue
+            try:
+                manifest = cache.read_manifest("train", info.key)
+                params = manifest.get("params", {})
+                prompt = prompt_of(params.get("method"), params.get("settings", {}),
+                                   load_file(str(info.path / "state.safetensors")))
+            except (XPromptError, OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
+                log.warning("library: skipping cache entry %s (%s)", info.path, error)
+                continue
+            if prompt is None:
+                continue
+            task, lang = _sample_task(cache, manifest, tasks)
+            library.add(LibraryEntry(manifest.get("cell", info.key), task, prompt.float(), lang, params["method"],
+                                     params.get("settings", {}), params.get("seed"), params.get("model"),
+                                     params.get("revision"), params.get("model_weights"), info.path))
+        return library
+
+    @classmethod
+    def from_exports(cls, directories) -> "PromptLibrary":
+        """The soft / ptuning prompts of folders written by `xprompt export`."""
+        from safetensors.torch import load_file
+        from xprompt.predict import PROMPT_WEIGHTS, read_prompt_info
+        library = cls()
+        for directory in map(Path, directories):
+            info = read_prompt_info(directory)
+            method, base = info["method"], info["base_model"]
+            prompt = prompt_of(method["name"], method.get("settings", {}), load_file(str(directory / PROMPT_WEIGHTS)))
+            if prompt is None:
+                log.warning("library: %s holds a %s prompt, not one in the input; skipped", directory, method["name"])
+                continue
+            library.add(LibraryEntry(str(directory), info["task"]["name"], prompt.float(),
+                                     info["task"].get("source_language"), method["name"], method.get("settings", {}),
+                                     info.get("seed"), base.get("id"), base.get("revision"),
+                                     base.get("weights_sha256"), directory))
+        return library
+
+    def attach_initial(self, backbone) -> None:
+        """Recompute every entry's initial prompt ("delta" embeddings); entries whose start cannot
+        be redrawn (no seed, an init file that is gone) keep None and are left out of "delta"."""
+        for entry in self.entries:
+            try:
+                entry.initial = initial_prompt_of(entry, backbone).float().cpu()
+            except XPromptError as error:
+                log.warning("library: no initial prompt for %s (%s); it is ranked by 'mean' only", entry.name, error)
+
+    def rank(self, query: torch.Tensor, model=None, num_tokens: int | None = None,
+             kind: str = "mean") -> list[tuple[LibraryEntry, float]]:
+        """Compatible entries (same base model and hidden size) by cosine similarity of their task
+        embedding to `query`, best first; ties go to entries of length `num_tokens`, then by name.
+        `model`: a hub id / local path, or a `pipeline.model_identity` dict; None ranks all."""
+        import torch
+        if kind not in KINDS:
+            raise ConfigError(f"task embedding kind {kind!r} is unknown; accepted: {', '.join(KINDS)}")
+        identity = _identity(model)
+        scored = []
+        for entry in self.entries:
+            if entry.hidden_size != query.shape[-1] or identity is not None and not entry.same_model(identity):
+                continue
+            if kind == "delta" and entry.initial is None:
+                continue
+            vector = task_embedding(entry.prompt, entry.initial if kind == "delta" else None)
+            scored.append((entry, float(torch.nn.functional.cosine_similarity(vector, query.float(), dim=0))))
+        return sorted(scored, key=lambda pair: (-pair[1], pair[0].num_tokens != num_tokens, pair[0].name))
+
+
+def _identity(model) -> dict | None:
+    if model is None or isinstance(model, dict):
+        return model
+    from xprompt.pipeline import model_identity
+    return model_identity(str(model), None)
+
+
+def _known_card_ids() -> dict[str, str]:
+    """Card content hash (what sample cells record) -> task name, for the bundled task cards."""
+    from xprompt.data import known_tasks, load_card
+    from xprompt.pipeline import _card_identity
+    return {_card_identity(load_card(name)): name for name in known_tasks()}
+
+
+def _sample_task(cache, manifest: dict, tasks: dict[str, str]) -> tuple[str, str | None]:
+    """(task, language) of the sample the train entry was trained on."""
+    try:
+        params = cache.read_manifest("sample", manifest["inputs"]["sample"])["params"]
+    except (XPromptError, KeyError, TypeError):
+        return "unknown", None
+    return tasks.get(params.get("task"), f"card {str(params.get('task'))[:12]}"), params.get("lang")
+
+
+def probe(backbone, card, train_df, steps: int, seed: int, settings: dict | None = None,
+          batch_size: int = 8, lr: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(initial, trained) prompt of a fresh soft prompt after `steps` AdamW steps (constant `lr`)
+    on `train_df`, label vectors initialised as in training: the new task's task embedding."""
+    import torch
+    from xprompt.batching import to_device, train_batches
+    from xprompt.methods import build_method
+    torch.manual_seed(seed)
+    method = build_method("soft", settings or {}, copy.deepcopy(backbone), card)
+    initial = method.encoder.prompt.prompt_embeddings.detach().cpu().clone()
+    method.initialize(train_df)
+    method.train()
+    rows, device = method.featurize(train_df), backbone.device
+    optimizer = torch.optim.AdamW(method.new_parameters(), lr=lr, weight_decay=0.0)
+    batches = []
+    while len(batches) < steps:
+        batches += train_batches(rows, batch_size, seed + len(batches))
+    for indices in batches[:steps]:
+        batch = to_device(method.collate([rows[i] for i in indices]), device)
+        torch.nn.functional.cross_entropy(method(**batch), batch["labels"]).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return initial, method.encoder.prompt.prompt_embeddings.detach().cpu().clone()
+
+
+# -- a prompt file as soft's init_prompt ----------------------------------------------------------
+
+def save_prompt(path, prompt: torch.Tensor, **metadata) -> Path:
+    from safetensors.torch import save_file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({SOFT_KEY: prompt.detach().float().cpu().contiguous()}, str(path),
+              metadata={k: str(v) for k, v in metadata.items()})
+    return path
+
+
+def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
+    """(prompt, "sha256:<hex of its shape and float32 bytes>") from a prompt file, an export folder
+    or a cache train entry; a prompt of another length than `num_tokens` is a ConfigError."""
+    from safetensors import SafetensorError
+    path = Path(where).expanduser()
+    if str(where).startswith("sha256:") and not path.exists():
+        raise ConfigError(f"soft.init_prompt {where!r} is only the content hash a cache key records; "
+                          f"give the prompt file it was made from")
+    try:
+        prompt = _read_prompt(path)
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as error:
+        raise ConfigError(f"soft.init_prompt {where} cannot be read ({error})") from None
+    if prompt is None or prompt.dim() != 2:
+        raise ConfigError(f"soft.init_prompt {where} holds no [num_tokens, hidden] soft prompt; give a file with "
+                          f"'{SOFT_KEY}', an export folder or a cache train entry of a soft or ptuning run")
+    if len(prompt) != num_tokens:
+        raise ConfigError(f"soft.init_prompt {where} holds a prompt of {len(prompt)} tokens but num_tokens is "
+                          f"{num_tokens}; set num_tokens: {len(prompt)}, or write a fitted copy with "
+                          f"`xprompt library rank --num-tokens {num_tokens}`")
+    prompt = prompt.detach().float().contiguous()
+    digest = hashlib.sha256(f"{list(prompt.shape)}".encode() + prompt.numpy().tobytes()).hexdigest()
+    return prompt, f"sha256:{digest}"
+
+
+def _read_prompt(path: Path) -> torch.Tensor | None:
+    from safetensors.torch import load_file
+    if not path.exists():
+        raise OSError("no such file or folder")
+    if path.is_file():
+        tensors = load_file(str(path))
+        for name in (SOFT_KEY, STATE_PREFIX + SOFT_KEY):
+            if name in tensors:
+                return tensors[name]
+        return next(iter(tensors.values())) if len(tensors) == 1 else None
+    if (path / "prompt.json").is_file():  # an export
+        method = json.loads((path / "prompt.json").read_text())["method"]
+        return prompt_of(method["name"], method.get("settings", {}), load_file(str(path / "prompt.safetensors")))
+    params = json.loads((path / "manifest.json").read_text())["params"]  # a cache train entry
+    return prompt_of(params["method"], params.get("settings", {}), load_file(str(path / "state.safetensors")))
+
+
+# -- `xprompt library ls | rank` -------------------------------------------------------------------
+
+def add_commands(subparsers) -> None:
+    library = subparsers.add_parser("library", help="trained soft prompts to start new tasks from (SPoT)")
+    commands = library.add_subparsers(dest="library_command", required=True)
+    listing = commands.add_parser("ls", help="list the prompts of the cache (and of exports)")
+    rank = commands.add_parser("rank", help="rank the library for a task by a short probe; write the best prompt")
+    for command in (listing, rank):
+        command.add_argument("--cache-dir", default=".xprompt-cache")
+        command.add_argument("--export", action="append", default=[], help="an exported prompt folder (repeat)")
+    rank.add_argument("--task", required=True, help="known task or task card YAML")
+    rank.add_argument("--lang", help="language of the probe's sample (default: the task's source language)")
+    rank.add_argument("--shots", type=int, default=8, help="K per class of the probe's sample")
+    rank.add_argument("--seed", type=int, default=13, help="seed of the sample and of the probe prompt")
+    rank.add_argument("--probe-steps", type=int, default=10, help="training steps of the probe prompt")
+    rank.add_argument("--probe-lr", type=float, default=1e-2, help="learning rate of the probe prompt")
+    rank.add_argument("--data-root")
+    rank.add_argument("--model", default="intfloat/multilingual-e5-small")
+    rank.add_argument("--device", default="auto")
+    rank.add_argument("--num-tokens", type=int, default=8, help="length of the probe and of the written prompt")
+    rank.add_argument("--embedding", choices=KINDS, default="delta", help="task embedding (see xprompt.library)")
+    rank.add_argument("-o", "--output", default="library-prompt.safetensors", help="where the best prompt goes")
+    listing.set_defaults(handler=_ls_command)
+    rank.set_defaults(handler=_rank_command)
+
+
+def _library(args) -> PromptLibrary:
+    library = PromptLibrary.from_cache(args.cache_dir)
+    library.entries += PromptLibrary.from_exports(args.export).entries
+    return library
+
+
+def _describe(entry: LibraryEntry) -> str:
+    return (f"{entry.task}/{entry.lang or '-'}  {entry.method}  {entry.model_name}  "
+            f"{entry.num_tokens}x{entry.hidden_size}  seed={entry.seed}  {entry.name}")
+
+
+def _ls_command(args) -> int:
+    library = _library(args)
+    for index, entry in enumerate(library.entries):
+        print(f"{index:>3}  {_describe(entry)}")
+    print(f"{len(library.entries)} prompts")
+    return 0
+
+
+def _rank_command(args) -> int:
+    from xprompt.backbone import load_backbone
+    from xprompt.data import load_card
+    from xprompt.stages import sample
+
+    library, card = _library(args), load_card(args.task)
+    train_df, _ = sample(card, args.lang or card.source_language, args.shots, args.seed, args.shots, args.data_root)
+    backbone = load_backbone(args.model, None, args.device)
+    initial, trained = probe(backbone, card, train_df, args.probe_steps, args.seed, {"num_tokens": args.num_tokens},
+                             lr=args.probe_lr)
+    if args.embedding == "delta":
+        library.attach_initial(backbone)
+    query = task_embedding(trained, initial if args.embedding == "delta" else None)
+    ranked = library.rank(query, args.model, args.num_tokens, args.embedding)
+    if not ranked:
+        raise ConfigError(f"none of the {len(library.entries)} library prompts fits {args.model} "
+                          f"(hidden size {backbone.hidden_size}) with '{args.embedding}' embeddings")
+    for entry, cosine in ranked:
+        print(f"{cosine:+.4f}  {_describe(entry)}")
+    best, cosine = ranked[0]
+    out = save_prompt(args.output, fit_tokens(best.prompt, args.num_tokens), source=best.name, task=best.task,
+                      cosine=f"{cosine:.6f}", embedding=args.embedding)
+    print(f"{len(library.entries) - len(ranked)} prompts of other models or without a seed left out\n"
+          f"best: {best.name} ({best.task}/{best.lang}); written to {out}\n"
+          f"use it: settings: {{init: library, init_prompt: {out}, num_tokens: {args.num_tokens}}}")
+    return 0
