@@ -5,10 +5,12 @@
 2. Probe: a fresh soft prompt trained a few steps on the target task's K-shot sample (SIB-200
    eng_Latn, K=8, seed 13) gives the task embedding; the library is ranked by cosine ("delta" and
    "mean" embeddings, see xprompt/library.py).
-3. Target: the SIB-200 prompt trained from the best library prompt, the best other-task prompt,
+3. Target: the SIB-200 prompt trained from the library prompt ranked best ("delta" embeddings), from
+   the same-task library prompt (SIB-200, other seed and sample: what a perfect ranking would pick),
    random init and text init, with the same data, seed and schedule; loss per step, dev accuracy
    per epoch (epoch 0 = before training), zero-shot accuracy on 49 stratified test rows of
-   eng_Latn, deu_Latn and zho_Hans.
+   eng_Latn, deu_Latn and zho_Hans. Also printed: the "delta" ranking after subtracting the mean
+   library embedding from every embedding (a direction all prompts move along), as a diagnostic.
 
     HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/spot_curves.png]
 """
@@ -57,19 +59,36 @@ def build_library(args, backbone) -> None:
 def rank_library(args, backbone, card, train_df) -> dict:
     from xprompt.library import PromptLibrary, probe, task_embedding
 
+    import torch
+    from safetensors.torch import load_file, save_file
+
     library = PromptLibrary.from_cache(args.work / "cache")
     library.attach_initial(backbone)
-    started = time.perf_counter()
-    initial, trained = probe(backbone, card, train_df, args.probe_steps, args.seed, dict(SOFT), lr=args.prompt_lr)
-    print(f"probe: {args.probe_steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
+    saved = args.work / f"probe-k{args.shots}-s{args.seed}-n{args.probe_steps}-lr{args.prompt_lr}.safetensors"
+    if saved.exists():  # a rerun reuses the probe (it is deterministic)
+        initial, trained = load_file(str(saved))["initial"], load_file(str(saved))["trained"]
+    else:
+        started = time.perf_counter()
+        initial, trained = probe(backbone, card, train_df, args.probe_steps, args.seed, dict(SOFT), lr=args.prompt_lr)
+        print(f"probe: {args.probe_steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
+        save_file({"initial": initial.contiguous(), "trained": trained.contiguous()}, str(saved))
     rankings = {}
     for kind in ("delta", "mean"):
         query = task_embedding(trained, initial if kind == "delta" else None)
         ranked = library.rank(query, MODEL, SOFT["num_tokens"], kind)
         rankings[kind] = [{"task": f"{e.task}/{e.lang}", "seed": e.seed, "name": e.name, "cosine": c,
                            "entry": e} for e, c in ranked]
-        print(f"ranking ({kind}):", ", ".join(f"{r['task']} seed {r['seed']} {r['cosine']:+.3f}"
-                                              for r in rankings[kind]), flush=True)
+    entries = [r["entry"] for r in rankings["delta"]]
+    embeddings = torch.stack([task_embedding(e.prompt, e.initial) for e in entries])
+    centre = embeddings.mean(dim=0)
+    query = task_embedding(trained, initial) - centre
+    rankings["delta, centred (diagnostic)"] = sorted(
+        [{"task": r["task"], "seed": r["seed"], "name": r["name"], "entry": r["entry"],
+          "cosine": float(torch.nn.functional.cosine_similarity(e - centre, query, dim=0))}
+         for r, e in zip(rankings["delta"], embeddings)], key=lambda r: -r["cosine"])
+    for kind, ranking in rankings.items():
+        print(f"ranking ({kind}):", ", ".join(f"{r['task']} seed {r['seed']} {r['cosine']:+.3f}" for r in ranking),
+              flush=True)
     return rankings
 
 
@@ -128,7 +147,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--library-epochs", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4, help="target training epochs")
+    parser.add_argument("--epochs", type=int, default=3, help="target training epochs")
     parser.add_argument("--probe-steps", type=int, default=14)
     parser.add_argument("--prompt-lr", type=float, default=1e-2)
     parser.add_argument("--test-rows", type=int, default=49)
@@ -147,10 +166,12 @@ def main(argv=None) -> int:
     train_df, dev_df = sample(card, TARGET_LANG, args.shots, args.seed, args.shots, args.data_root)
     rankings = rank_library(args, backbone, card, train_df)
     best = rankings["delta"][0]
-    other = next(r for r in rankings["delta"] if not r["task"].startswith(TARGET))
+    same_task = next(r for r in rankings["delta"] if r["task"].startswith(TARGET))
     variants = {}
-    for label, chosen in (("library (best)", best), ("library (best other task)", other)):
-        path = save_prompt(args.work / f"{label.split('(')[1][:-1].replace(' ', '-')}.safetensors",
+    for label, chosen in (("library, ranked best", best), ("library, same task", same_task)):
+        if label.endswith("same task") and chosen is best:
+            continue
+        path = save_prompt(args.work / f"{label.split(', ')[1].replace(' ', '-')}.safetensors",
                            fit_tokens(chosen["entry"].prompt, SOFT["num_tokens"]), source=chosen["name"])
         variants[f"{label}: {chosen['task']} s{chosen['seed']}"] = {"init": "library", "init_prompt": str(path)}
     variants["random"] = {"init": "random"}

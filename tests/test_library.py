@@ -21,6 +21,7 @@ from xprompt.cli import main
 from xprompt.config import load_pipeline
 from xprompt.data import load_card
 from xprompt.errors import ConfigError, ModelError
+from xprompt.export import export_prompt
 from xprompt.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
                              save_prompt, task_embedding)
 from xprompt.methods import build_method, method_config
@@ -116,9 +117,9 @@ def write_project(root: Path, encoder: Path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_encoder_dir):
     root = tmp_path_factory.mktemp("library-run")
-    runner = Runner(plan(load_pipeline(write_project(root, tiny_encoder_dir))), progress=False)
-    runner.run()
-    return root, runner
+    pipeline = write_project(root, tiny_encoder_dir)
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    return root, Runner(plan(load_pipeline(pipeline)), progress=False)  # everything cached
 
 
 def test_from_cache_finds_the_prompts_a_pipeline_trained(tiny_run, tiny_encoder_dir):
@@ -145,6 +146,16 @@ def test_from_cache_finds_the_prompts_a_pipeline_trained(tiny_run, tiny_encoder_
                              fresh_backbone, runner.card)
         torch.testing.assert_close(entry.initial, fresh.encoder.prompt().detach())
         assert not torch.equal(entry.initial, entry.prompt)
+
+
+def test_from_exports_reads_exported_prompts(tiny_run, tmp_path):
+    root, _ = tiny_run
+    cached = next(e for e in PromptLibrary.from_cache(root / "cache").entries if e.method == "soft")
+    folder = export_prompt(root / "runs" / "toy", "soft", tmp_path / "exported")
+    (entry,) = PromptLibrary.from_exports([folder]).entries
+    torch.testing.assert_close(entry.prompt, cached.prompt)
+    assert (entry.weights, entry.seed, entry.lang, entry.where) == (cached.weights, 13, "en", folder)
+    torch.testing.assert_close(load_init_prompt(str(folder), 3)[0], cached.prompt)
 
 
 def test_from_cache_reads_hand_written_entries(tmp_path):

@@ -12,6 +12,7 @@ from xprompt.methods.base import Method, parameter_counts
 from xprompt.methods.deep import DeepConfig, build_deep
 from xprompt.methods.discrete import DiscreteConfig, build_discrete
 from xprompt.methods.finetune import FineTune, FineTuneConfig
+from xprompt.methods.probe import LinearProbe, ProbeConfig
 from xprompt.methods.ptuning import PTuningConfig, build_ptuning
 from xprompt.methods.soft import SoftConfig, build_soft
 from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
@@ -31,6 +32,7 @@ REGISTRY: dict[str, MethodSpec] = {
     "soft": MethodSpec(SoftConfig, build_soft, "trainable virtual tokens in the input (prompt tuning)"),
     "ptuning": MethodSpec(PTuningConfig, build_ptuning, "virtual tokens from a prompt encoder (P-tuning)"),
     "deep": MethodSpec(DeepConfig, build_deep, "trainable prompts at every layer (prefix tuning / P-tuning v2)"),
+    "probe": MethodSpec(ProbeConfig, LinearProbe, "baseline: logistic regression on mean-pooled frozen states"),
 }
 
 

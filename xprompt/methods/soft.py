@@ -24,7 +24,7 @@ class SoftInit(str, enum.Enum):
 @dataclass
 class SoftConfig(base.PromptOptions):
     init: SoftInit = field(default=SoftInit.VOCAB, metadata={
-        "help": "random, text (embeddings of init_text's tokens, repeated or cut to num_tokens) or "
+        "help": "random, text (embeddings of init_text's tokens, repeated or cut to num_tokens), "
                 "vocab (embeddings of sampled vocabulary rows) or library (init_prompt's trained prompt)"})
     init_text: str | None = field(default=None, metadata={"help": "text whose token embeddings start the prompt"})
     init_prompt: str | None = field(default=None, metadata={
@@ -40,6 +40,7 @@ class SoftConfig(base.PromptOptions):
             raise ConfigError("soft.init_prompt is needed with soft.init: library, and only with it")
         if self.init == SoftInit.LIBRARY:
             from xprompt.library import load_init_prompt  # the library imports this module
+            self.library_path = self.init_prompt  # not a field: keys see the content hash only
             self.library_prompt, self.init_prompt = load_init_prompt(self.init_prompt, self.num_tokens)
 
 
@@ -59,7 +60,7 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
     count = config.num_tokens
     if config.init == SoftInit.LIBRARY:
         if config.library_prompt.shape[1] != table.shape[1]:
-            raise ModelError(f"soft.init_prompt ({config.init_prompt}) has vectors of size "
+            raise ModelError(f"soft.init_prompt {config.library_path} has vectors of size "
                              f"{config.library_prompt.shape[1]}, but {backbone.model_id} has hidden size "
                              f"{table.shape[1]}; take a prompt trained on this model")
         return config.library_prompt.to(table.dtype).clone()
