@@ -5,12 +5,11 @@
 2. Probe: a fresh soft prompt trained a few steps on the target task's K-shot sample (SIB-200
    eng_Latn, K=8, seed 13) gives the task embedding; the library is ranked by cosine ("delta" and
    "mean" embeddings, see xprompt/library.py).
-3. Target: the SIB-200 prompt trained from the library prompt ranked best ("delta" embeddings), from
-   the same-task library prompt (SIB-200, other seed and sample: what a perfect ranking would pick),
-   random init and text init, with the same data, seed and schedule; loss per step, dev accuracy
-   per epoch (epoch 0 = before training), zero-shot accuracy on 49 stratified test rows of
-   eng_Latn, deu_Latn and zho_Hans. Also printed: the "delta" ranking after subtracting the mean
-   library embedding from every embedding (a direction all prompts move along), as a diagnostic.
+3. Target: the SIB-200 prompt trained from the library prompt ranked best by "delta" embeddings,
+   from the one ranked best by centred "delta" embeddings (if another), from random init and from
+   text init, with the same data, seed and schedule; loss per step, dev accuracy per epoch (epoch 0
+   = before training), zero-shot accuracy on 49 stratified test rows of eng_Latn, deu_Latn and
+   zho_Hans. `--rank-only` stops after the rankings.
 
     HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/spot_curves.png]
 """
@@ -59,7 +58,6 @@ def build_library(args, backbone) -> None:
 def rank_library(args, backbone, card, train_df) -> dict:
     from xprompt.library import PromptLibrary, probe, task_embedding
 
-    import torch
     from safetensors.torch import load_file, save_file
 
     library = PromptLibrary.from_cache(args.work / "cache")
@@ -73,19 +71,12 @@ def rank_library(args, backbone, card, train_df) -> dict:
         print(f"probe: {args.probe_steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
         save_file({"initial": initial.contiguous(), "trained": trained.contiguous()}, str(saved))
     rankings = {}
-    for kind in ("delta", "mean"):
+    for label, kind, center in (("delta", "delta", False), ("delta, centred", "delta", True),
+                                ("mean", "mean", False), ("mean, centred", "mean", True)):
         query = task_embedding(trained, initial if kind == "delta" else None)
-        ranked = library.rank(query, MODEL, SOFT["num_tokens"], kind)
-        rankings[kind] = [{"task": f"{e.task}/{e.lang}", "seed": e.seed, "name": e.name, "cosine": c,
-                           "entry": e} for e, c in ranked]
-    entries = [r["entry"] for r in rankings["delta"]]
-    embeddings = torch.stack([task_embedding(e.prompt, e.initial) for e in entries])
-    centre = embeddings.mean(dim=0)
-    query = task_embedding(trained, initial) - centre
-    rankings["delta, centred (diagnostic)"] = sorted(
-        [{"task": r["task"], "seed": r["seed"], "name": r["name"], "entry": r["entry"],
-          "cosine": float(torch.nn.functional.cosine_similarity(e - centre, query, dim=0))}
-         for r, e in zip(rankings["delta"], embeddings)], key=lambda r: -r["cosine"])
+        ranked = library.rank(query, MODEL, SOFT["num_tokens"], kind, center)
+        rankings[label] = [{"task": f"{e.task}/{e.lang}", "seed": e.seed, "name": e.name, "cosine": c,
+                            "entry": e} for e, c in ranked]
     for kind, ranking in rankings.items():
         print(f"ranking ({kind}):", ", ".join(f"{r['task']} seed {r['seed']} {r['cosine']:+.3f}" for r in ranking),
               flush=True)
@@ -151,6 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument("--probe-steps", type=int, default=14)
     parser.add_argument("--prompt-lr", type=float, default=1e-2)
     parser.add_argument("--test-rows", type=int, default=49)
+    parser.add_argument("--rank-only", action="store_true", help="stop after the rankings")
     args = parser.parse_args(argv)
 
     from xprompt.backbone import load_backbone
@@ -165,15 +157,18 @@ def main(argv=None) -> int:
     card = load_card(TARGET)
     train_df, dev_df = sample(card, TARGET_LANG, args.shots, args.seed, args.shots, args.data_root)
     rankings = rank_library(args, backbone, card, train_df)
-    best = rankings["delta"][0]
-    same_task = next(r for r in rankings["delta"] if r["task"].startswith(TARGET))
-    variants = {}
-    for label, chosen in (("library, ranked best", best), ("library, same task", same_task)):
-        if label.endswith("same task") and chosen is best:
+    if args.rank_only:
+        return 0
+    variants, chosen_names = {}, set()
+    for ranking in ("delta", "delta, centred"):
+        chosen = rankings[ranking][0]
+        if chosen["name"] + chosen["task"] in chosen_names:
             continue
-        path = save_prompt(args.work / f"{label.split(', ')[1].replace(' ', '-')}.safetensors",
+        chosen_names.add(chosen["name"] + chosen["task"])
+        path = save_prompt(args.work / f"best-{ranking.replace(', ', '-')}.safetensors",
                            fit_tokens(chosen["entry"].prompt, SOFT["num_tokens"]), source=chosen["name"])
-        variants[f"{label}: {chosen['task']} s{chosen['seed']}"] = {"init": "library", "init_prompt": str(path)}
+        variants[f"library, best by {ranking}: {chosen['task']} s{chosen['seed']}"] = {
+            "init": "library", "init_prompt": str(path)}
     variants["random"] = {"init": "random"}
     variants[f"text: '{TEXT_INIT}'"] = {"init": "text", "init_text": TEXT_INIT}
     tests = {lang: stratified_subset(load_split(card, lang, "test", args.data_root), args.test_rows)

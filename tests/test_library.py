@@ -67,6 +67,11 @@ def test_ranking_picks_the_planted_most_similar_prompt():
         entry.prompt = entry.prompt + 3.0
     assert library.rank(query, dict(E5), kind="delta")[0][0].task == "marc"
     assert library.rank(query, dict(E5), kind="mean")[0][1] < 0.5  # the shared start hides the task
+    common = torch.randn(32) * 20  # a direction every prompt moved along: centring removes it
+    for entry, direction in zip(library.entries, directions):
+        entry.prompt = entry.initial + common + direction
+    assert min(c for _, c in library.rank(common + directions[3], kind="delta")) > 0.9  # all look alike
+    assert library.rank(common + directions[3], kind="delta", center=True)[0][0].task == "sib200"
     with pytest.raises(ConfigError, match="kind 'cosine' is unknown"):
         library.rank(query, kind="cosine")
 

@@ -12,6 +12,8 @@ Task embeddings, `kind` of `rank` (the same kind on both sides):
   mostly measures a shared start; the delta is what training on the task wrote. Initial prompts
   are recomputed from each entry's recorded settings and seed (the init is the first random draw
   after `torch.manual_seed(seed)`, as `stages.fit` builds it): `attach_initial(backbone)`.
+- `center=True` subtracts the mean embedding of the ranked prompts first: on the offline model
+  every delta shares a large task-independent direction (benchmarks/spot_transfer.py).
 The new task's embedding is a probe (SPoT's task embedding is a prompt after a short tuning):
 a fresh soft prompt trained for a few steps on the task's K-shot sample (`probe`).
 
@@ -184,24 +186,28 @@ class PromptLibrary:
             except XPromptError as error:
                 log.warning("library: no initial prompt for %s (%s); it is ranked by 'mean' only", entry.name, error)
 
-    def rank(self, query: torch.Tensor, model=None, num_tokens: int | None = None,
-             kind: str = "mean") -> list[tuple[LibraryEntry, float]]:
+    def rank(self, query: torch.Tensor, model=None, num_tokens: int | None = None, kind: str = "mean",
+             center: bool = False) -> list[tuple[LibraryEntry, float]]:
         """Compatible entries (same base model and hidden size) by cosine similarity of their task
         embedding to `query`, best first; ties go to entries of length `num_tokens`, then by name.
-        `model`: a hub id / local path, or a `pipeline.model_identity` dict; None ranks all."""
+        `model`: a hub id / local path, or a `pipeline.model_identity` dict; None ranks all.
+        `center`: subtract the mean embedding of the ranked entries from each and from the query,
+        so a direction every prompt moves along (whatever its task) does not decide the ranking."""
         import torch
         if kind not in KINDS:
             raise ConfigError(f"task embedding kind {kind!r} is unknown; accepted: {', '.join(KINDS)}")
-        identity = _identity(model)
-        scored = []
-        for entry in self.entries:
-            if entry.hidden_size != query.shape[-1] or identity is not None and not entry.same_model(identity):
-                continue
-            if kind == "delta" and entry.initial is None:
-                continue
-            vector = task_embedding(entry.prompt, entry.initial if kind == "delta" else None)
-            scored.append((entry, float(torch.nn.functional.cosine_similarity(vector, query.float(), dim=0))))
-        return sorted(scored, key=lambda pair: (-pair[1], pair[0].num_tokens != num_tokens, pair[0].name))
+        identity, query = _identity(model), query.detach().float().cpu()
+        entries = [e for e in self.entries if e.hidden_size == query.shape[-1]
+                   and (identity is None or e.same_model(identity)) and (kind == "mean" or e.initial is not None)]
+        if not entries:
+            return []
+        vectors = torch.stack([task_embedding(e.prompt, e.initial if kind == "delta" else None) for e in entries])
+        if center:
+            centre = vectors.mean(dim=0)
+            vectors, query = vectors - centre, query - centre
+        cosines = torch.nn.functional.cosine_similarity(vectors, query.unsqueeze(0), dim=1).tolist()
+        return sorted(zip(entries, cosines), key=lambda pair: (-pair[1], pair[0].num_tokens != num_tokens,
+                                                               pair[0].name))
 
 
 def _identity(model) -> dict | None:
@@ -325,6 +331,7 @@ def add_commands(subparsers) -> None:
     rank.add_argument("--device", default="auto")
     rank.add_argument("--num-tokens", type=int, default=8, help="length of the probe and of the written prompt")
     rank.add_argument("--embedding", choices=KINDS, default="delta", help="task embedding (see xprompt.library)")
+    rank.add_argument("--center", action="store_true", help="subtract the library's mean embedding before the cosine")
     rank.add_argument("-o", "--output", default="library-prompt.safetensors", help="where the best prompt goes")
     listing.set_defaults(handler=_ls_command)
     rank.set_defaults(handler=_rank_command)
@@ -362,7 +369,7 @@ def _rank_command(args) -> int:
     if args.embedding == "delta":
         library.attach_initial(backbone)
     query = task_embedding(trained, initial if args.embedding == "delta" else None)
-    ranked = library.rank(query, args.model, args.num_tokens, args.embedding)
+    ranked = library.rank(query, args.model, args.num_tokens, args.embedding, args.center)
     if not ranked:
         raise ConfigError(f"none of the {len(library.entries)} library prompts fits {args.model} "
                           f"(hidden size {backbone.hidden_size}) with '{args.embedding}' embeddings")
