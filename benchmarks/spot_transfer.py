@@ -122,7 +122,8 @@ def plot(results: dict, path: Path) -> None:
     left.set(xlabel="training step (batch of 8)", ylabel="training loss (cross-entropy)",
              title="SIB-200 eng_Latn, K=8, soft prompt (8 tokens)")
     right.set(xlabel="epoch (0 = before training)", ylabel="dev accuracy (%), 56 English rows",
-              title="dev accuracy per epoch")
+              title="dev accuracy per epoch (same data, seed and batches)")
+    right.set_xticks(sorted({d["epoch"] for run in results.values() for d in run["dev"]}))
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

@@ -104,12 +104,16 @@ def _legend(figure: Figure, ax, title: str) -> None:
                   frameon=False)
 
 
-def _focus(axes, values: np.ndarray) -> None:
-    """Start score bars just below the lowest score so differences between methods show."""
-    values = values[np.isfinite(values)]
+def _focus(axes, values: np.ndarray, spread: np.ndarray | None = None) -> None:
+    """Start score bars just below the lowest score so differences between methods show;
+    the top leaves room for the seed-spread whiskers."""
+    finite = np.isfinite(values)
+    spread = np.zeros_like(values) if spread is None else np.nan_to_num(spread)
+    high_end = (values + spread)[finite]
+    values = values[finite]
     if len(values) and values.min() > 0:
         bottom = max(0.0, 10 * np.floor(values.min() / 10) - 10)
-        top = values.max() + 0.08 * (values.max() - bottom)
+        top = high_end.max() + 0.08 * (high_end.max() - bottom)
         for ax in axes:
             ax.set_ylim(bottom, top)
 
@@ -212,7 +216,7 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
         ax.set_title(method, fontsize=10, loc="left")
         ax.set_ylabel(ctx.unit())
     axes[-1].set_xlabel("target language")
-    _focus(axes, (data["mean"] * ctx.scale()).to_numpy(float))
+    _focus(axes, (data["mean"] * ctx.scale()).to_numpy(float), (data["std"] * ctx.scale()).to_numpy(float))
     _legend(figure, axes[0], "target data")
     figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots} source shots)")
     _save(figure, out_dir / file)
@@ -263,7 +267,8 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
         data = ctx.select(metric, adapt_shots=0, shots=shots)
         data = data[data["target"].isin(targets)]
         _grouped_bars(ax, data, targets, "label", methods, ctx.scale(metric))
-        _focus([ax], (data["mean"] * ctx.scale(metric)).to_numpy(float))
+        _focus([ax], (data["mean"] * ctx.scale(metric)).to_numpy(float),
+               (data["std"] * ctx.scale(metric)).to_numpy(float))
         ax.set_ylabel(ctx.unit(metric))
         ax.set_title(metric, fontsize=10, loc="left")
     axes[-1].set_xlabel("target language")
