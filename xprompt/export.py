@@ -53,7 +53,7 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     info = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "xprompt_version": _version(),
         "base_model": base_identity(runner.backbone()),
-        "method": {"name": cell.meta["method_name"], "display_name": display, "settings": cell.meta["settings"]},
+        "method": {"name": cell.meta["method_name"], "display_name": display, "settings": _portable_settings(cell.meta["settings"])},
         "task": ExportedCard.record(the_plan.card), "labels": list(the_plan.card.labels),
         "templates": _templates(method, the_plan), "shots": shots, "seed": seed,
         "languages": language_scores(results, display, shots, seed),
@@ -383,3 +383,13 @@ def _export_command(args) -> int:
 
 
 __all__ = ["add_commands", "export_peft", "export_prompt", "soft_prompt_tensor", "write_peft"]
+
+
+def _portable_settings(settings: dict) -> dict:
+    """Settings to rebuild the method at load time. A prompt started from a library file
+    is rebuilt from its trained tensors, so the start file is not needed: any init will do."""
+    portable = dict(settings or {})
+    if portable.get("init") == "library":
+        portable["init"] = "vocab"
+        portable.pop("init_prompt", None)
+    return portable
