@@ -7,6 +7,7 @@ process must die or two must race."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -504,3 +505,21 @@ def test_set_overrides_the_pipeline_file(project):
     assert config.train.lr == 1e-4 and config.train.epochs == 2
     assert config.task.targets == ["de", "fr"] and config.seeds == [1, 2] and config.shots == [4]
     assert config.name == "toy"
+
+
+def test_consistency_is_written_for_parallel_tasks_only(warm, capsys):
+    from xprompt.cli import main
+
+    assert main(["run", str(warm), "--quiet"]) == 0
+    results = pd.read_csv(warm.parent / "runs" / "toy" / "results.csv")
+    assert "consistency" not in set(results["metric"])
+    notes = json.loads((warm.parent / "runs" / "toy" / "run.json").read_text())["notes"]
+    assert any("not applicable" in line for line in notes)
+    assert "not applicable" in (warm.parent / "runs" / "toy" / "report.md").read_text()
+
+    card = yaml.safe_load((warm.parent / "reviews.yaml").read_text())
+    (warm.parent / "reviews.yaml").write_text(yaml.safe_dump({**card, "parallel": "row"}, allow_unicode=True))
+    assert main(["run", str(warm), "--quiet"]) == 0
+    results = pd.read_csv(warm.parent / "runs" / "toy" / "results.csv")
+    consistency = results[results["metric"] == "consistency"]
+    assert list(consistency["target"]) == ["de"] and 0.0 <= consistency["value"].iloc[0] <= 1.0

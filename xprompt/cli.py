@@ -40,7 +40,11 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.results import atomic_write_text, write_results
 
     run_dir = runner.run_dir
-    write_results(outcome.rows, run_dir, {"config": config_dict})
+    notes = [] if runner.card.parallel else [
+        f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
+    write_results(outcome.rows, run_dir, {"config": config_dict, "notes": notes})
+    for line in notes:
+        print(line)
     rows = _frame(outcome.rows)
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):

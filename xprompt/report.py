@@ -315,6 +315,7 @@ def _header(ctx: Context, run_info: dict, note: str) -> list[tuple]:
              f"measurements: {len(rows)}"]
     versions = run_info.get("versions") or {}
     items += [f"{key}: {run_info[key]}" for key in ("date", "git_hash") if run_info.get(key)]
+    items += [str(line) for line in run_info.get("notes") or []]
     if versions:
         items.append("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
     blocks = [("h1", f"xprompt report: {listed('task')} · {listed('model')}"), ("ul", items)]
