@@ -12,6 +12,7 @@ from xprompt.errors import XPromptError
 
 
 def _run(args) -> int:
+    from xprompt import distributed
     from xprompt.config import load_pipeline, to_dict
     from xprompt.pipeline import plan, shard_of
     from xprompt.runner import Runner
@@ -22,9 +23,14 @@ def _run(args) -> int:
     shard = _parse_shard(args.shard) if args.shard else None
     groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
+        if not distributed.is_main():
+            return 0
         _print_status(runner.status(runner._cells_for(groups)))
         return 0
+    distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
     outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
+    if not distributed.is_main():
+        return 0  # rank 0 reports and writes the outputs
     print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {len(outcome.statuses) - outcome.ran} cached "
           f"({outcome.seconds:.1f} s)")
     if groups is not None:

@@ -13,7 +13,7 @@ import pandas as pd
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from xprompt import stages
+from xprompt import distributed, stages
 from xprompt.backbone import load_backbone
 from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
@@ -23,6 +23,7 @@ from xprompt.errors import CacheError
 from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for, with_dependencies
 
 log = logging.getLogger(__name__)
+TRAINED = ("train", "adapt")  # the stages trained data-parallel under a launcher (distributed.py)
 
 
 @dataclass
@@ -93,15 +94,22 @@ class Runner:
         file per shard, so N shards sharing a run folder do not overwrite each other's record."""
         started = time.perf_counter()
         wanted = self._cells_for(groups)
+        if distributed.is_distributed() and not distributed.is_main():
+            return self._follow(wanted)
         outcome = RunOutcome(statuses=self.status(wanted))
         records = []
         todo = tqdm(outcome.statuses, desc="cells", unit="cell", disable=not self.progress)
         for status in todo:
             todo.set_postfix_str(status.cell.name[:60])
+            compute = lambda out, c=status.cell: self._compute(c, out)  # noqa: E731
+            if distributed.is_distributed() and status.cell.stage in TRAINED:
+                compute = self._lead(compute)
             path, computed = self.cache.get_or_compute(
-                status.cell.stage, status.cell.key, lambda out, c=status.cell: self._compute(c, out),
+                status.cell.stage, status.cell.key, compute,
                 {"version": VERSIONS[status.cell.stage], "params": status.cell.params,
                  "inputs": status.cell.input_keys, "cell": status.cell.name})
+            if distributed.is_distributed() and status.cell.stage in TRAINED and not compute.called:
+                distributed.broadcast(False)  # cached: the other ranks skip this cell
             status.cached = not computed
             manifest = json.loads((path / "manifest.json").read_text())
             records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
@@ -116,6 +124,26 @@ class Runner:
             write_lockfile(self.run_dir / (lock_name or "xprompt.shard.lock"), records)
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    # -- data-parallel training (WORLD_SIZE > 1; see distributed.py) ---------
+    @staticmethod
+    def _lead(compute):
+        """Rank 0: tell the other ranks to join just before training (holding the entry's lock)."""
+        def lead(out: Path) -> None:
+            lead.called = True
+            distributed.broadcast(True)
+            compute(out)
+        lead.called = False
+        return lead
+
+    def _follow(self, wanted: list[Cell]) -> RunOutcome:
+        """Ranks other than 0 touch no cache entry: for each train/adapt cell they learn from
+        rank 0 whether it is being computed and, if so, train alongside and discard the result."""
+        self.progress = False
+        for cell in wanted:
+            if cell.stage in TRAINED and distributed.broadcast():
+                self._compute(cell, None)
+        return RunOutcome()
 
     def _cells_for(self, groups: set[str] | None) -> list[Cell]:
         if groups is None:
@@ -160,6 +188,8 @@ class Runner:
                              pd.read_parquet(sample_dir / "train.parquet"),
                              pd.read_parquet(sample_dir / "dev.parquet"),
                              checkpoint, start_state, self.progress)
+        if out is None:  # a rank other than 0 in data-parallel training: rank 0 writes the entry
+            return
         save_file(trained.state, str(out / "state.safetensors"))
         (out / "train.json").write_text(json.dumps(trained.info, indent=2, sort_keys=True))
         checkpoint.unlink(missing_ok=True)

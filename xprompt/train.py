@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from xprompt import distributed
 from xprompt.batching import to_device, train_batches
 from xprompt.config import TrainConfig
 from xprompt.evaluate import predict_proba
@@ -77,6 +78,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         if initialize:
             method.initialize(train_df)
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
+    distributed.broadcast_parameters(p for p in method.parameters() if p.requires_grad)
     result, started = state["result"], time.perf_counter() - state["result"].seconds
     last_loss = state.get("loss", float("nan"))  # a run resumed at an epoch's end has taken no step yet
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=result.steps, desc="train", unit="step",
@@ -87,24 +89,23 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         for number, indices in enumerate(batches):
             if epoch == state["epoch"] and number < state["batch"]:
                 continue  # resumed mid-epoch: these batches were already taken
-            batch = to_device(method.collate([rows[i] for i in indices]), device)
-            loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
-            loss.backward()
+            loss = _backward(method, rows, indices, device)
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             bar.update(1)
-            last_loss = loss.item()
+            last_loss = loss if isinstance(loss, float) else loss.item()
             bar.set_postfix(loss=f"{last_loss:.3f}")
-            if checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0:
+            if (checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0
+                    and distributed.is_main()):
                 result.seconds = time.perf_counter() - started
                 _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state["best"],
                       last_loss)
         state["batch"] = 0
         if dev_rows and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-            accuracy = _accuracy(method, dev_df, dev_rows)
+            accuracy = distributed.broadcast(_accuracy(method, dev_df, dev_rows) if distributed.is_main() else None)
             result.history.append({"epoch": epoch + 1, "step": result.steps, "loss": last_loss,
                                    "dev_accuracy": accuracy})
             if not accuracy <= result.best_dev_accuracy:  # also true for the first (NaN) comparison
@@ -115,6 +116,24 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         method.load_state_dict(state["best"], strict=False)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _backward(method, rows: list[dict], indices: list[int], device):
+    """Forward and backward of one batch; returns the loss tensor. Data-parallel: this rank's
+    slice of the batch, gradients averaged over ranks (the full-batch mean), loss as a float."""
+    if not distributed.is_distributed():
+        batch = to_device(method.collate([rows[i] for i in indices]), device)
+        loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
+        loss.backward()
+        return loss
+    mine = indices[distributed.rank()::distributed.world_size()]
+    loss = torch.zeros((), device=device)
+    if mine:  # a batch smaller than the number of ranks leaves some ranks without rows
+        batch = to_device(method.collate([rows[i] for i in mine]), device)
+        loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
+        loss.backward()
+    return distributed.all_reduce_gradients([p for p in method.parameters() if p.requires_grad],
+                                            len(mine) / len(indices), loss)
 
 
 def _accuracy(method, df: pd.DataFrame, rows: list[dict]) -> float:

@@ -1,0 +1,48 @@
+"""(c) Train once and evaluate N languages (xprompt) vs retrain per target language (what the
+UniPrompt paper's released code does), on the demo pipeline, each from an empty cache.
+
+    HF_HUB_OFFLINE=1 python -m benchmarks.retrain [--targets deu_Latn,fra_Latn,...] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def timed_run(pipeline: str, cache: Path, runs: Path, targets: list[str]) -> float:
+    command = [sys.executable, "-m", "xprompt.cli", "run", pipeline, "--quiet",
+               "--set", f"cache_dir={cache}", "--set", f"output_dir={runs}",
+               "--set", f"task.targets=[{', '.join(targets)}]"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", default="pipelines/demo.yaml")
+    parser.add_argument("--targets", default="deu_Latn,fra_Latn,rus_Cyrl,zho_Hans,hin_Deva")
+    parser.add_argument("--work", default="/tmp/xprompt-retrain")
+    args = parser.parse_args()
+    targets, work = args.targets.split(","), Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    once = timed_run(args.pipeline, work / "once-cache", work / "once-runs", targets)
+    per_language = [timed_run(args.pipeline, work / f"{t}-cache", work / f"{t}-runs", [t]) for t in targets]
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"load {' '.join(load_before)} -> {' '.join(load_after)}")
+    print("| variant | trainings | wall (s) | ratio |\n|---|---|---|---|")
+    print(f"| train once, evaluate {len(targets)} targets + source | 1 | {once:.1f} | 1 |")
+    total = sum(per_language)
+    print(f"| retrain per target ({', '.join(f'{t} {s:.0f}' for t, s in zip(targets, per_language))}) "
+          f"| {len(targets)} | {total:.1f} | {total / once:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Data-parallel training under a standard launcher (torchrun, accelerate launch).
+
+The launcher sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; with
+WORLD_SIZE > 1 every train/adapt cell is trained by all processes in lockstep (each
+takes its slice of every batch, gradients are averaged), and everything else (cache,
+other stages, outputs) is done by rank 0. Without those variables nothing here runs."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import torch
+
+# Non-zero ranks wait in a collective while rank 0 alone computes other cells
+# (an evaluation of a large test set), so the default 30-minute timeout is too short.
+TIMEOUT = timedelta(minutes=float(os.environ.get("XPROMPT_DIST_TIMEOUT_MIN", 24 * 60)))
+
+
+def is_distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0")) if is_distributed() else 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def setup() -> None:
+    """Join the process group once (nccl on GPUs, else gloo); a no-op in a single process."""
+    if not is_distributed() or torch.distributed.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "auto"/"cuda" now mean this GPU
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend, timeout=TIMEOUT)
+
+
+def barrier() -> None:
+    if is_distributed():
+        torch.distributed.barrier()
+
+
+def broadcast(obj=None):
+    """Rank 0's `obj` on every rank (any picklable object)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def broadcast_parameters(params) -> None:
+    """Rank 0's values in every rank's parameters (guards against any drift at the start)."""
+    if is_distributed():
+        with torch.no_grad():
+            for p in params:
+                torch.distributed.broadcast(p.data, src=0)
+
+
+def all_reduce_gradients(params, weight: float, loss: torch.Tensor) -> float:
+    """Sum over ranks of `weight` x (this rank's gradient), with weight = this rank's share of
+    the batch, so every rank ends with the full-batch mean gradient; returns the full-batch
+    mean loss. A gradient missing on every rank stays None, as in a single process."""
+    params = list(params)
+    device = params[0].device
+    flat = [(p.grad.detach() * weight).reshape(-1) if p.grad is not None
+            else torch.zeros(p.numel(), device=device, dtype=p.dtype) for p in params]
+    present = torch.tensor([float(p.grad is not None) for p in params], device=device)
+    buffer = torch.cat([torch.cat(flat).float(), present, (loss.detach().float() * weight).reshape(1).to(device)])
+    torch.distributed.all_reduce(buffer)
+    offset = 0
+    for index, p in enumerate(params):
+        if buffer[-1 - len(params) + index] > 0:
+            p.grad = buffer[offset:offset + p.numel()].view_as(p).to(p.dtype).clone()
+        else:
+            p.grad = None
+        offset += p.numel()
+    return float(buffer[-1])
