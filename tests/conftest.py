@@ -98,7 +98,7 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_thread():
     """Tiny models on a shared 2-core machine run fastest on one thread."""
     import torch

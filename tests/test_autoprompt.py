@@ -25,12 +25,7 @@ from xprompt.templates import parse_template, render
 SEARCH = dict(iterations=6, candidates=5, batch_size=12, init_word="a")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models, shared cores
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -49,12 +49,7 @@ TEXTS = {"en": ["a good story", "terrible acting", "the music was great", "bad"]
          "de": ["der film war gut", "schlecht", "gut und schlecht"]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models, shared cores
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _save_model(path: Path, hidden: int = 32, kind: str = "xlmr") -> Path:

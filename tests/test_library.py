@@ -37,12 +37,7 @@ CARD = {"description": "toy reviews", "labels": ["negative", "positive"], "langu
         "verbalizers": {"en": [["bad"], ["good"]], "de": [["schlecht"], ["gut"]]}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models, shared cores
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def planted_library(hidden: int = 32) -> tuple[PromptLibrary, torch.Tensor]:

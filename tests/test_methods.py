@@ -19,13 +19,7 @@ from xprompt.methods import REGISTRY, build_method, method_config, parameter_cou
 from xprompt.train import make_optimizer, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny models run fastest on one thread, and the test machine's cores are shared
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
