@@ -109,6 +109,26 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def lively(tmp_path_factory):
+    """The tiny models with weights drawn 15x wider. At BERT's 0.02 init a 32-wide random
+    encoder barely mixes tokens: the <mask> state is its own embedding plus ~1e-3 of context,
+    so no prompt can move it and toy-task losses stall for reasons that are not the method's."""
+    import torch
+    from transformers import BertModel, XLMRobertaForMaskedLM
+
+    tokenizer, paths = _tiny_tokenizer(), {}
+    for model, kind, build_model in [("mlm", "xlmr", XLMRobertaForMaskedLM),
+                                     ("encoder", "bert", lambda c: BertModel(c, add_pooling_layer=False))]:
+        torch.manual_seed(0)
+        config = _tiny_config(kind, len(tokenizer))
+        config.initializer_range = 0.3
+        paths[model] = tmp_path_factory.mktemp(f"lively-{model}")
+        build_model(config).save_pretrained(paths[model])
+        tokenizer.save_pretrained(paths[model])
+    return paths
+
+
 @pytest.fixture
 def toy_card() -> ToyCard:
     return ToyCard()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ToyCard, _tiny_config, _tiny_tokenizer, toy_frame
+from conftest import ToyCard, toy_frame
 
 from xprompt.backbone import load_backbone
 from xprompt.cli import main
@@ -26,24 +26,6 @@ SEARCH = dict(iterations=6, candidates=5, batch_size=12, init_word="a")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def lively(tmp_path_factory):
-    """The tiny models with weights drawn 15x wider, so that trigger words move the <mask> state
-    (at BERT's 0.02 init a 32-wide random encoder barely mixes tokens)."""
-    from transformers import BertModel, XLMRobertaForMaskedLM
-
-    tokenizer, paths = _tiny_tokenizer(), {}
-    for name, kind, build_model in [("mlm", "xlmr", XLMRobertaForMaskedLM),
-                                    ("encoder", "bert", lambda c: BertModel(c, add_pooling_layer=False))]:
-        torch.manual_seed(0)
-        config = _tiny_config(kind, len(tokenizer))
-        config.initializer_range = 0.3
-        paths[name] = tmp_path_factory.mktemp(f"lively-{name}")
-        build_model(config).save_pretrained(paths[name])
-        tokenizer.save_pretrained(paths[name])
-    return paths
 
 
 def search(path, **settings):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ToyCard, _tiny_config, _tiny_tokenizer, toy_frame
+from conftest import ToyCard, toy_frame
 
 from xprompt.backbone import load_backbone
 from xprompt.config import TrainConfig
@@ -25,25 +25,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def paths(tiny_mlm_dir, tiny_encoder_dir):
     return {"mlm": tiny_mlm_dir, "encoder": tiny_encoder_dir}
-
-
-@pytest.fixture(scope="module")
-def lively(tmp_path_factory):
-    """The tiny models with weights drawn 15x wider. At BERT's 0.02 init a 32-wide random
-    encoder barely mixes tokens: the <mask> state is its own embedding plus ~1e-3 of context,
-    so no prompt can move it and toy-task losses stall for reasons that are not the method's."""
-    from transformers import BertModel, XLMRobertaForMaskedLM
-
-    tokenizer, paths = _tiny_tokenizer(), {}
-    for model, kind, build_model in [("mlm", "xlmr", XLMRobertaForMaskedLM),
-                                     ("encoder", "bert", lambda c: BertModel(c, add_pooling_layer=False))]:
-        torch.manual_seed(0)
-        config = _tiny_config(kind, len(tokenizer))
-        config.initializer_range = 0.3
-        paths[model] = tmp_path_factory.mktemp(f"lively-{model}")
-        build_model(config).save_pretrained(paths[model])
-        tokenizer.save_pretrained(paths[model])
-    return paths
 
 
 def build(paths, name, settings=None, model="mlm", card=None, seed=0):

@@ -5,7 +5,6 @@ it looks each cell up in the cache, computes what is missing, and records why.""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -226,7 +225,3 @@ def shard_of(plan_: Plan, index: int, count: int) -> set[str]:
 
 def cache_for(config: PipelineConfig) -> Cache:
     return Cache(Path(config.cache_dir))
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())

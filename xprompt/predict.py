@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xprompt.data.cards import with_source_fallback
 from xprompt.errors import DataError, ModelError, XPromptError
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,9 @@ class ExportedCard:
         return [list(words) for words in self._lookup(self.verbalizers, "verbalizers", lang)]
 
     def _lookup(self, table: dict, key: str, lang: str):
-        if lang in table:
-            return table[lang]
-        if self.source_language in table:
-            return table[self.source_language]
-        raise DataError(f"the exported task {self.name} has no {key} for {lang!r} nor for its source "
-                        f"language {self.source_language!r}")
+        return with_source_fallback(table, lang, self.source_language,
+                                    f"the exported task {self.name} has no {key} for {lang!r} nor for its "
+                                    f"source language {self.source_language!r}")
 
     @staticmethod
     def record(card) -> dict:

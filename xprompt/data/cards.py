@@ -143,12 +143,18 @@ class TaskCard:
 
 
 def _with_fallback(card: TaskCard, table: Mapping[str, Any], key: str, lang: str) -> Any:
+    return with_source_fallback(table, lang, card.source_language,
+                                f"task card {card.path} has no {key} for {lang!r} nor for the source "
+                                f"language {card.source_language!r}; add them under '{key}'")
+
+
+def with_source_fallback(table: Mapping[str, Any], lang: str, source: str, missing: str) -> Any:
+    """table[lang], else table[source] (English usually); DataError(missing) when neither exists."""
     if lang in table:
         return table[lang]
-    if card.source_language in table:
-        return table[card.source_language]
-    raise DataError(f"task card {card.path} has no {key} for {lang!r} nor for the source "
-                    f"language {card.source_language!r}; add them under '{key}'")
+    if source in table:
+        return table[source]
+    raise DataError(missing)
 
 
 def known_tasks() -> list[str]:
