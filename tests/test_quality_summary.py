@@ -1,0 +1,42 @@
+"""The cross-run quality summary reads a run's aggregate.csv and reports its own numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks.quality_summary import load_aggregate, markdown, summary_rows
+from xprompt.errors import ConfigError
+
+COLUMNS = ["method", "model", "task", "source", "target", "shots", "adapt_shots", "metric",
+           "mean", "std", "n_seeds", "n_targets"]
+
+
+def _aggregate() -> pd.DataFrame:
+    rows = [
+        ("uniprompt", "m", "sib200", "eng", "eng", 16, 0, "accuracy", 0.90, 0.01, 3, 1),
+        ("uniprompt", "m", "sib200", "eng", "avg", 16, 0, "accuracy", 0.80, 0.02, 3, 2),
+        ("probe", "m", "sib200", "eng", "eng", 16, 0, "accuracy", 0.95, 0.00, 3, 1),
+        ("probe", "m", "sib200", "eng", "avg", 16, 0, "accuracy", 0.70, 0.05, 3, 2),
+        ("probe", "m", "sib200", "eng", "avg", 16, 0, "macro_f1", 0.99, 0.00, 3, 2),
+        ("probe", "m", "sib200", "eng", "avg", 16, 4, "accuracy", 0.99, 0.00, 3, 2),
+        ("probe", "m", "sib200", "eng", "avg", 48, 0, "accuracy", 0.75, float("nan"), 1, 2),
+    ]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_summary_takes_the_target_average_and_names_the_best_method():
+    rows = summary_rows(_aggregate())
+    assert [(r["task"], r["K"]) for r in rows] == [("sib200", 16), ("sib200", 48)]
+    first, second = rows
+    assert first["uniprompt"] == "80.0 ± 2.0" and first["probe"] == "70.0 ± 5.0"  # not macro_f1, not adapted
+    assert first["best on targets"] == "uniprompt" and first["its source accuracy"] == "90.0 ± 1.0"
+    assert second["probe"] == "75.0" and "uniprompt" not in second
+    table = markdown(rows)
+    assert table.splitlines()[0].startswith("| task | K | targets | uniprompt | probe |")
+    assert "| sib200 | 48 | 2 | – | 75.0 | probe |" in table
+
+
+def test_a_folder_without_aggregate_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="aggregate.csv"):
+        load_aggregate(tmp_path)
