@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quality runs behind RESULTS.md (item 1), as run on 2026-11-22 on the 2-core machine.
-# Two shard processes with one torch thread each share the cache (about 1.4x the throughput
-# of one process with two threads here); the final unsharded run finds every cell cached
+# Two shard processes with one torch thread each share the cache (not compared with one
+# process with two threads); the final unsharded run finds every cell cached
 # and writes runs/<name>/report.md, aggregate.csv and the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
