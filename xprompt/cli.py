@@ -28,15 +28,19 @@ def _run(args) -> int:
         _print_status(runner.status(runner._cells_for(groups)))
         return 0
     distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
-    outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
-    if not distributed.is_main():
-        return 0  # rank 0 reports and writes the outputs
-    print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {len(outcome.statuses) - outcome.ran} cached "
-          f"({outcome.seconds:.1f} s)")
-    if groups is not None:
-        print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
-        return 0
-    _write_outputs(runner, outcome, to_dict(config))
+    finished = False
+    try:
+        outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
+        if distributed.is_main():  # rank 0 reports and writes the outputs
+            print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, "
+                  f"{len(outcome.statuses) - outcome.ran} cached ({outcome.seconds:.1f} s)")
+            if groups is not None:
+                print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
+            else:
+                _write_outputs(runner, outcome, to_dict(config))
+        finished = True
+    finally:
+        distributed.teardown(finished)
     return 0
 
 

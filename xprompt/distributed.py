@@ -43,6 +43,18 @@ def setup() -> None:
     torch.distributed.init_process_group(backend, timeout=TIMEOUT)
 
 
+def teardown(finished: bool = True) -> None:
+    """Leave the process group before exiting: a gloo group still alive at interpreter exit can
+    abort the process ("terminate called without an active exception"). After a normal finish
+    every rank first waits for the others (rank 0 writes the outputs); after an error it does not,
+    since the other ranks may be inside a different collective."""
+    if not is_distributed() or not torch.distributed.is_initialized():
+        return
+    if finished:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def barrier() -> None:
     if is_distributed():
         torch.distributed.barrier()
