@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.aggregate import AVG, format_mean_std
+from benchmarks.common import markdown_table
+from xprompt.aggregate import AVG, MISSING_CELL, format_mean_std
 from xprompt.errors import ConfigError
 
 
@@ -42,7 +43,7 @@ def summary_rows(frame: pd.DataFrame, metric: str = "accuracy") -> list[dict]:
         row["best on targets"] = best["method"]
         source = sources[sources["method"] == best["method"]]
         row["its source accuracy"] = (format_mean_std(source["mean"].iloc[0], source["std"].iloc[0], 100.0)
-                                      if len(source) else "–")
+                                      if len(source) else MISSING_CELL)
         rows.append(row)
     return rows
 
@@ -51,9 +52,7 @@ def markdown(rows: list[dict]) -> str:
     methods = list(dict.fromkeys(k for r in rows for k in r
                                  if k not in {"task", "K", "targets", "best on targets", "its source accuracy"}))
     columns = ["task", "K", "targets", *methods, "best on targets", "its source accuracy"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "–")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(columns, [[r.get(c, MISSING_CELL) for c in columns] for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import loadavg, markdown_table
+
 
 def timed_run(pipeline: str, cache: Path, runs: Path, targets: list[str]) -> float:
     command = [sys.executable, "-m", "xprompt.cli", "run", pipeline, "--quiet",
@@ -32,16 +34,15 @@ def main() -> None:
     args = parser.parse_args()
     targets, work = args.targets.split(","), Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = loadavg()
     once = timed_run(args.pipeline, work / "once-cache", work / "once-runs", targets)
     per_language = [timed_run(args.pipeline, work / f"{t}-cache", work / f"{t}-runs", [t]) for t in targets]
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-    print(f"load {' '.join(load_before)} -> {' '.join(load_after)}")
-    print("| variant | trainings | wall (s) | ratio |\n|---|---|---|---|")
-    print(f"| train once, evaluate {len(targets)} targets + source | 1 | {once:.1f} | 1 |")
+    print(f"load {load_before} -> {loadavg()}")
     total = sum(per_language)
-    print(f"| retrain per target ({', '.join(f'{t} {s:.0f}' for t, s in zip(targets, per_language))}) "
-          f"| {len(targets)} | {total:.1f} | {total / once:.2f} |")
+    print(markdown_table(["variant", "trainings", "wall (s)", "ratio"], [
+        [f"train once, evaluate {len(targets)} targets + source", 1, f"{once:.1f}", 1],
+        [f"retrain per target ({', '.join(f'{t} {s:.0f}' for t, s in zip(targets, per_language))})",
+         len(targets), f"{total:.1f}", f"{total / once:.2f}"]]))
 
 
 if __name__ == "__main__":
