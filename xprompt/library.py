@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xprompt.errors import ConfigError, XPromptError
+from xprompt.errors import ConfigError, DataError, XPromptError
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
                           f"give the prompt file it was made from")
     try:
         prompt = _read_prompt(path)
-    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as error:
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError, DataError) as error:
         raise ConfigError(f"soft.init_prompt {where} cannot be read ({error})") from None
     if prompt is None or prompt.dim() != 2:
         raise ConfigError(f"soft.init_prompt {where} holds no [num_tokens, hidden] soft prompt; give a file with "
@@ -295,6 +295,7 @@ def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
 
 def _read_prompt(path: Path) -> torch.Tensor | None:
     from safetensors.torch import load_file
+    from xprompt.predict import PROMPT_CONFIG, PROMPT_WEIGHTS, read_prompt_info
     if not path.exists():
         raise OSError("no such file or folder")
     if path.is_file():
@@ -303,9 +304,9 @@ def _read_prompt(path: Path) -> torch.Tensor | None:
             if name in tensors:
                 return tensors[name]
         return next(iter(tensors.values())) if len(tensors) == 1 else None
-    if (path / "prompt.json").is_file():  # an export
-        method = json.loads((path / "prompt.json").read_text())["method"]
-        return prompt_of(method["name"], method.get("settings", {}), load_file(str(path / "prompt.safetensors")))
+    if (path / PROMPT_CONFIG).is_file():  # an export
+        method = read_prompt_info(path)["method"]
+        return prompt_of(method["name"], method.get("settings", {}), load_file(str(path / PROMPT_WEIGHTS)))
     params = json.loads((path / "manifest.json").read_text())["params"]  # a cache train entry
     return prompt_of(params["method"], params.get("settings", {}), load_file(str(path / "state.safetensors")))
 
