@@ -89,14 +89,13 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         for number, indices in enumerate(batches):
             if epoch == state["epoch"] and number < state["batch"]:
                 continue  # resumed mid-epoch: these batches were already taken
-            loss = _backward(method, rows, indices, device)
+            last_loss = _backward(method, rows, indices, device)
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             bar.update(1)
-            last_loss = loss if isinstance(loss, float) else loss.item()
             bar.set_postfix(loss=f"{last_loss:.3f}")
             if (checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0
                     and distributed.is_main()):
@@ -118,20 +117,17 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
     return result
 
 
-def _backward(method, rows: list[dict], indices: list[int], device):
-    """Forward and backward of one batch; returns the loss tensor. Data-parallel: this rank's
-    slice of the batch, gradients averaged over ranks (the full-batch mean), loss as a float."""
-    if not distributed.is_distributed():
-        batch = to_device(method.collate([rows[i] for i in indices]), device)
-        loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
-        loss.backward()
-        return loss
-    mine = indices[distributed.rank()::distributed.world_size()]
+def _backward(method, rows: list[dict], indices: list[int], device) -> float:
+    """Forward and backward of one batch; returns its mean loss. Data-parallel: this rank's
+    slice of the batch, gradients averaged over ranks (the full-batch mean)."""
+    mine = indices[distributed.rank()::distributed.world_size()]  # all of them in one process
     loss = torch.zeros((), device=device)
     if mine:  # a batch smaller than the number of ranks leaves some ranks without rows
         batch = to_device(method.collate([rows[i] for i in mine]), device)
         loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
         loss.backward()
+    if not distributed.is_distributed():
+        return loss.item()
     return distributed.all_reduce_gradients([p for p in method.parameters() if p.requires_grad],
                                             len(mine) / len(indices), loss)
 
