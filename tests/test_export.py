@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -22,7 +23,7 @@ from xprompt.cli import main
 from xprompt.config import PipelineConfig, from_dict, to_dict
 from xprompt.errors import CacheError, ConfigError, DataError, ModelError
 from xprompt.evaluate import predict_proba
-from xprompt.export import export_prompt, soft_prompt_tensor
+from xprompt.export import export_prompt
 from xprompt.pipeline import plan
 from xprompt.predict import check_base_model, load_prompt
 from xprompt.results import read_results, write_results
@@ -44,7 +45,8 @@ CARD = {
     "templates": {"en": "{text} It was <mask>.", "de": "{text} Es war <mask>."},
     "verbalizers": {"en": [["bad"], ["good"]], "de": [["schlecht"], ["gut"]]},
 }
-METHODS = {"uniprompt": {"fused_layers": 2, "language_templates": True}, "soft": {"num_tokens": 3}, "finetune": {}}
+METHODS = {"uniprompt": {"fused_layers": 2, "language_templates": True}, "soft": {"num_tokens": 3}, "finetune": {},
+           "prefix": {"num_tokens": 2, "reparameterize": True, "mlp_hidden": 8}, "lora": {"rank": 2}}
 TEXTS = {"en": ["a good story", "terrible acting", "the music was great", "bad"],
          "de": ["der film war gut", "schlecht", "gut und schlecht"]}
 
@@ -290,29 +292,67 @@ def test_predict_api_checks_pairs_and_returns_probabilities(toy_run):
         prompt.predict_frame(pd.DataFrame({"text": ["a"]}), text_column="sentence")
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside PEFT/transformers
-def test_export_command_with_peft_writes_files_peft_loads(toy_run, tmp_path, capsys):
+def _peft_model(out: Path, model_dir: Path):
     peft = pytest.importorskip("peft")
     from transformers import AutoModel
 
+    return peft.PeftModel.from_pretrained(AutoModel.from_pretrained(model_dir), str(out)).eval()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside PEFT/transformers
+def test_soft_prompt_in_peft_format_gives_xprompt_predictions(toy_run, tmp_path, capsys):
+    peft = pytest.importorskip("peft")
     out = tmp_path / "soft-peft"
     assert main(["export", str(toy_run.run_dir), "--method", "soft", "--seed", "1", "-o", str(out), "--peft"]) == 0
     assert "exported soft (k=3, seed=1)" in capsys.readouterr().out
-    assert {"prompt.json", "prompt.safetensors", "adapter_config.json", "adapter_model.safetensors"} <= {
-        p.name for p in out.iterdir()}
     config = peft.PeftConfig.from_pretrained(str(out))
     assert (config.peft_type, config.num_virtual_tokens, config.token_dim) == ("PROMPT_TUNING", 3, 32)
     assert config.base_model_name_or_path == str(toy_run.model)
-    model = peft.PeftModel.from_pretrained(AutoModel.from_pretrained(toy_run.model), str(out))
-    ours = soft_prompt_tensor(toy_run.runner.trained_method(_train_cell(toy_run, "soft")))
-    torch.testing.assert_close(model.get_prompt_embedding_to_save("default"), ours)
-    with torch.no_grad():  # PEFT runs the encoder with the prompt in front of the input
-        hidden = model(input_ids=torch.tensor([[0, 5, 6, 2]]), attention_mask=torch.ones(1, 4)).last_hidden_state
-    assert hidden.shape == (1, 3 + 4, 32)
+    assert "note" not in _info(out)["peft"]  # position: prepend is what PEFT does
+    model = _peft_model(out, toy_run.model)
+    method = toy_run.runner.trained_method(_train_cell(toy_run, "soft")).eval()
+    frame = _frame(TEXTS)
+    rows = method.featurize(frame)
+    with torch.no_grad():
+        ours = predict_proba(method, frame)
+        for row, expected in zip(rows, ours):
+            ids = torch.tensor([row["input_ids"][3:]])  # PEFT adds the 3 virtual tokens itself
+            hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+            logits = method.verbalizer(hidden[:, row["mask_index"]], torch.tensor([row["language"]]))
+            torch.testing.assert_close(logits.softmax(-1)[0], torch.as_tensor(expected), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_lora_exports_adapter_that_peft_loads_with_identical_predictions(toy_run, tmp_path):
+    peft = pytest.importorskip("peft")
+    out = export_prompt(toy_run.run_dir, "lora", tmp_path / "lora-peft", seed=1, peft=True)
+    config = peft.PeftConfig.from_pretrained(str(out))
+    assert (config.peft_type, config.r, sorted(config.target_modules)) == ("LORA", 2, ["query", "value"])
+    ours = load_file(str(out / "prompt.safetensors"))
+    assert ours and all("lora_" in name or name.startswith("verbalizer.") for name in ours)  # adapters + head only
+    model = _peft_model(out, toy_run.model)
+    method = toy_run.runner.trained_method(_train_cell(toy_run, "lora")).eval()
+    loaded = load_prompt(out, device="cpu")
+    frame = _frame(TEXTS)
+    expected = predict_proba(method, frame)
+    np.testing.assert_allclose(loaded.predict_proba(frame["text"].tolist(), langs=frame["lang"].tolist()),
+                               expected, atol=1e-6)
+    with torch.no_grad():
+        for text, row in zip(frame["text"], expected):
+            ids = method.inputs.tokenizer(text, return_tensors="pt")["input_ids"]
+            first = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[:, 0]
+            torch.testing.assert_close(method.verbalizer(first).softmax(-1)[0], torch.as_tensor(row),
+                                       atol=1e-5, rtol=1e-4)
+
+
+def test_reparameterised_prefixes_are_folded_at_export(toy_run):
+    info = _info(toy_run.exports["prefix"])
+    assert info["method"]["settings"]["reparameterize"] is False
+    names = set(load_file(str(toy_run.exports["prefix"] / "prompt.safetensors")))
+    assert "encoder.prefixes" in names and not any("prefix_mlp" in n for n in names)
 
 
 def test_peft_format_is_refused_for_methods_without_an_input_soft_prompt(toy_run, tmp_path):
-    with pytest.raises(ConfigError, match="PEFT's prompt-tuning format holds a soft prompt in the input; the "
-                                          "uniprompt method has none"):
+    with pytest.raises(ConfigError, match="PEFT has no format for the uniprompt method"):
         export_prompt(toy_run.run_dir, "uniprompt", tmp_path / "x", seed=1, peft=True)
     assert not (tmp_path / "x").exists()

@@ -66,6 +66,11 @@ TRAINING_CASES = [
     ("deep", {"label_init": "random"}, "encoder"),
     ("deep", {"reparameterize": True, "mlp_hidden": 16, "verbalizer": "label_words"}, "mlm"),
     ("uniprompt", {"trained": "prompt", "label_init": "random"}, "encoder"),
+    ("prefix", {}, "encoder"),
+    ("prefix", {"readout": "mask", "reparameterize": True, "mlp_hidden": 16, "label_init": "random"}, "mlm"),
+    ("lora", {"rank": 4}, "encoder"),
+    ("lora", {"readout": "mask", "target_modules": ["query", "key", "value"], "label_init": "random"}, "mlm"),
+    ("soft", {"position": "after_cls", "label_init": "random"}, "encoder"),
 ]
 
 
@@ -172,7 +177,7 @@ def test_deep_materialized_prompts_load_into_a_plain_deep_method(paths):
     method, _ = build(paths, "deep", {"reparameterize": True, "mlp_hidden": 8, "label_init": "random"})
     fit(method, df, epochs=2)
     expected = logits(method, df)
-    method.encoder.materialize()
+    method.encoder.fold()
     torch.testing.assert_close(logits(method, df), expected)
     plain, backbone = build(paths, "deep", {"label_init": "random"}, seed=3)
     plain.load_state_dict(method.state_dict())
@@ -250,8 +255,8 @@ def test_unlisted_language_reads_the_source_label_words(paths):
 
 # -- soft prompts and templates ----------------------------------------------------------------
 
-def test_soft_tokens_follow_the_first_special_token_by_default(paths):
-    method, _ = build(paths, "soft", {"num_tokens": 4})
+def test_soft_tokens_follow_the_first_special_token_with_after_cls(paths):
+    method, _ = build(paths, "soft", {"num_tokens": 4, "position": "after_cls"})
     row = method.featurize(toy_frame(repeats=1))[0]
     assert row["soft_positions"] == [1, 2, 3, 4]
     assert row["input_ids"][row["mask_index"]] == method.inputs.tokenizer.mask_token_id
@@ -262,12 +267,12 @@ def test_soft_tokens_at_template_positions(paths):
     row = method.featurize(toy_frame(repeats=1))[0]
     assert row["soft_positions"] == [row["mask_index"] - 2, row["mask_index"] - 1, row["mask_index"] + 1]
     with pytest.raises(ConfigError, match="2 soft tokens but num_tokens is 4"):
-        method_config("soft", {"num_tokens": 4, "template": "{text} [soft:2] <mask>"})
+        method_config("soft", {"num_tokens": 4, "position": "after_cls", "template": "{text} [soft:2] <mask>"})
     for name in ("deep", "discrete"):
         with pytest.raises(ConfigError, match="places no tokens in the input"):
             method_config(name, {"template": "{text} [soft:2] <mask>"})
     with pytest.raises(ConfigError, match="no {text} slot"):
-        build(paths, "soft", {"template": "[soft:8] It was <mask>."})
+        build(paths, "soft", {"template": "It was <mask>."})
 
 
 def test_soft_init_from_text_and_vocabulary(paths):

@@ -236,6 +236,35 @@ def test_dev_selection_restores_the_best_epoch(tiny_mlm_dir, monkeypatch, script
     assert_close(predict_proba(method, dev_df), probabilities[best - 1])
 
 
+def test_step_budget_and_step_evaluation(tiny_mlm_dir, monkeypatch):
+    """max_steps runs exactly that many steps across passes; eval_every_steps evaluates at its
+    multiples and at the end, and keeps the best step's weights."""
+    train_df, dev_df = toy_frame(repeats=2), toy_frame(split="dev", repeats=1)  # 12 rows: 3 steps a pass
+    script = iter([0.5, 0.9, 0.6])
+    real_accuracy, kept = training._accuracy, []
+
+    def scripted(method, df, rows):
+        real_accuracy(method, df, rows)
+        kept.append(trainable_state(method))
+        return next(script)
+
+    monkeypatch.setattr(training, "_accuracy", scripted)
+    method = build(tiny_mlm_dir)
+    result = train(method, train_df, dev_df, short_config(epochs=1, max_steps=7, eval_every_steps=3),
+                   seed=13, progress=False)
+    assert result.steps == 7
+    assert [(e["step"], e["epoch"]) for e in result.history] == [(3, 1), (6, 2), (7, 3)]
+    assert (result.best_step, result.best_epoch, result.best_dev_accuracy) == (6, 2, 0.9)
+    assert_states_equal(trainable_state(method), kept[1])
+
+
+def test_max_steps_sets_the_schedule_length(tiny_mlm_dir, monkeypatch):
+    seen = []
+    monkeypatch.setattr(training, "warmup_linear", lambda total, ratio: seen.append(total) or (lambda step: 1.0))
+    train(build(tiny_mlm_dir), toy_frame(repeats=1), None, short_config(max_steps=5), seed=13, progress=False)
+    assert seen == [5]
+
+
 # ------------------------------------------------------------------ evaluate
 
 def test_scores_by_hand():

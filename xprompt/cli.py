@@ -104,6 +104,8 @@ def _methods(args) -> int:
     from xprompt.methods import REGISTRY
     for name, spec in sorted(REGISTRY.items()):
         print(f"{name}: {spec.summary}")
+        print(f"    paper: {spec.paper}")
+        print(f"    trained: {spec.trained}")
         for f in dataclasses.fields(spec.config_class):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             default = getattr(default, "value", default)

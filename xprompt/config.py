@@ -46,6 +46,10 @@ class TrainConfig:
     warmup_ratio: float = _help("fraction of steps with linear warmup", default=0.1)
     max_grad_norm: float = _help("gradient clipping norm", default=1.0)
     eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
+    max_steps: int = _help("train for exactly this many optimizer steps, passing over the data as often as "
+                           "needed (0 = train.epochs decides)", default=0)
+    eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "
+                                  "eval_every epochs (0 = by epochs)", default=0)
     checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
 
     def __post_init__(self):
@@ -53,6 +57,8 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_ratio is {self.warmup_ratio}; accepted: 0 <= value < 1")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be at least 1")
+        if self.max_steps < 0 or self.eval_every_steps < 0 or self.eval_every < 1:
+            raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, train.eval_every 1 or more")
 
 
 @dataclass

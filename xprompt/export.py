@@ -48,21 +48,30 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     runner = Runner(the_plan, progress=False)
     cell = _cached(runner, cell, run_dir)
     method = runner.trained_method(cell)
-    peft_prompt = soft_prompt_tensor(method, cell.meta["method_name"]) if peft else None  # refuse before writing
-    tensors, tensor_info = exported_tensors(method, the_plan.card)
+    identity = base_identity(runner.backbone())
+    peft_files = method_peft_files(method, cell.meta["method_name"], identity) if peft else None  # refuse first
+    languages = list(dict.fromkeys([the_plan.card.source_language, *the_plan.card.languages]))
+    settings = {**_portable_settings(cell.meta["settings"]), **method.export_form(languages)}
+    tensors, tensor_info = exported_tensors(method)
     info = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "xprompt_version": _version(),
-        "base_model": base_identity(runner.backbone()),
-        "method": {"name": cell.meta["method_name"], "display_name": display, "settings": _portable_settings(cell.meta["settings"])},
+        "base_model": identity,
+        "method": {"name": cell.meta["method_name"], "display_name": display, "settings": settings},
         "task": ExportedCard.record(the_plan.card), "labels": list(the_plan.card.labels),
         "templates": _templates(method, the_plan), "shots": shots, "seed": seed,
         "languages": language_scores(results, display, shots, seed),
         "run": _run_record(runner, cell, config), "tensors": tensor_info,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    if peft_prompt is not None:
-        info["peft"] = {"files": [PEFT_CONFIG, PEFT_WEIGHTS], "peft_type": "PROMPT_TUNING"}
-        write_peft(peft_prompt, runner.backbone(), out_dir)
+    if peft_files is not None:
+        adapter, adapter_tensors = peft_files
+        info["peft"] = {"files": [PEFT_CONFIG, PEFT_WEIGHTS], "peft_type": adapter["peft_type"],
+                        "holds": "the encoder-side change only; the head or label vectors are in "
+                                 f"{PROMPT_WEIGHTS}"}
+        if adapter.get("xprompt_note"):
+            info["peft"]["note"] = adapter.pop("xprompt_note")
+        _save_safetensors(adapter_tensors, out_dir / PEFT_WEIGHTS)
+        _write_json(out_dir / PEFT_CONFIG, adapter)
     else:
         for stale in (PEFT_CONFIG, PEFT_WEIGHTS):  # from an earlier export with --peft
             (out_dir / stale).unlink(missing_ok=True)
@@ -224,23 +233,19 @@ def _cached(runner, cell, run_dir: Path):
 
 # -- what is written ---------------------------------------------------------------------
 
-def exported_tensors(method, card) -> tuple[dict, dict]:
-    """(tensors by plain name, prompt.json's description of each). A method with a prompt
-    tower gets its output per template precomputed and the tower dropped first."""
+def exported_tensors(method) -> tuple[dict, dict]:
+    """(tensors by plain name, prompt.json's description of each) of a method already in its
+    export form: what it trained, plus the precomputed prompt states of a prompt tower it dropped."""
     tensors, info = {}, {}
-    if hasattr(method, "precompute"):
-        by_template = {}
-        for lang in dict.fromkeys([card.source_language, *card.languages]):
-            by_template.setdefault(method.template_text(lang), lang)
-        method.precompute(list(by_template.values()), drop_prompt_tower=True)
-        for index, (template, states) in enumerate(method.precomputed.items()):
-            name = f"{PROMPT_STATES}{index}"
-            tensors[name] = states
-            info[name] = {"template": template, "what": "prompt tower output for this template (the tower "
-                                                          "itself is not exported: it never sees the input)"}
+    for index, (template, states) in enumerate(getattr(method, "precomputed", {}).items()):
+        name = f"{PROMPT_STATES}{index}"
+        tensors[name] = states
+        info[name] = {"template": template, "what": "prompt tower output for this template (the tower "
+                                                      "itself is not exported: it never sees the input)"}
     new = {id(p) for p in method.new_parameters()}
+    dropped = getattr(method, "prompt_tower", True) is None
     for name, parameter in method.named_parameters():
-        if parameter.requires_grad and name not in PROMPT_TOWER_INPUTS:
+        if parameter.requires_grad and not (dropped and name in PROMPT_TOWER_INPUTS):
             tensors[name] = parameter
             info[name] = {"what": "parameter the method adds" if id(parameter) in new
                           else "base model weight as trained (replaces the base model's)"}
@@ -296,42 +301,13 @@ def _write_json(path: Path, data: dict) -> None:
 
 # -- PEFT ------------------------------------------------------------------------------------
 
-def soft_prompt_tensor(method, name: str | None = None):
-    """[num_tokens, hidden] virtual-token embeddings of a method whose only change is a soft
-    prompt in the input (soft; ptuning with a frozen encoder: its prompt encoder's output).
-    `name` is the method's registry name, for the error message."""
-    import torch
-    from xprompt.methods.base import VirtualTokenEncoder
-
-    encoder = getattr(method, "encoder", None)
-    if not isinstance(encoder, VirtualTokenEncoder):
-        raise ConfigError(f"PEFT's prompt-tuning format holds a soft prompt in the input; the "
-                          f"{name or type(method).__name__} method has none (export it without --peft)")
-    changed = [n for n, p in method.named_parameters()
-               if p.requires_grad and not n.startswith(("encoder.prompt.", "verbalizer."))]
-    if changed:
-        raise ConfigError(f"the method also trained base model weights ({changed[0]}, ...), which PEFT's "
-                          f"prompt-tuning format cannot hold; export it without --peft")
-    with torch.no_grad():
-        return encoder.prompt().detach().to("cpu").contiguous()
-
-
-def write_peft(prompt, backbone, out_dir: Path) -> None:
-    """adapter_config.json + adapter_model.safetensors as PEFT's PromptTuningConfig writes them.
-    PEFT puts the virtual tokens before the whole input; xprompt's template and label vectors
-    (prompt.json, prompt.safetensors) are not part of PEFT's format."""
-    identity, config = base_identity(backbone), backbone.config
-    adapter = {
-        "peft_type": "PROMPT_TUNING", "task_type": "FEATURE_EXTRACTION", "inference_mode": True,
-        "base_model_name_or_path": identity["id"], "revision": identity["revision"],
-        "num_virtual_tokens": int(prompt.shape[0]), "token_dim": int(prompt.shape[1]),
-        "num_transformer_submodules": 1, "num_attention_heads": config.num_attention_heads,
-        "num_layers": config.num_hidden_layers, "prompt_tuning_init": "RANDOM",
-        "prompt_tuning_init_text": None, "tokenizer_name_or_path": None, "tokenizer_kwargs": None,
-        "modules_to_save": None, "auto_mapping": None,
-    }
-    _save_safetensors({"prompt_embeddings": prompt}, out_dir / PEFT_WEIGHTS)
-    _write_json(out_dir / PEFT_CONFIG, adapter)
+def method_peft_files(method, name: str, identity: dict) -> tuple[dict, dict]:
+    """PEFT's adapter_config.json and adapter tensors for `method` (soft prompts, LoRA)."""
+    files = getattr(method, "peft_files", None)
+    if files is None:
+        raise ConfigError(f"PEFT has no format for the {name} method (soft prompts and LoRA have one); "
+                          f"export it without --peft")
+    return files(identity)
 
 
 def export_peft(run_dir, method_display_name: str, out_dir, shots: int | None = None,
@@ -349,7 +325,7 @@ def add_commands(subparsers) -> None:
     export.add_argument("--shots", type=int, help="K of the trained model (default: best average target accuracy)")
     export.add_argument("--seed", type=int, help="seed of the trained model (default: best average target accuracy)")
     export.add_argument("-o", "--output", required=True, help="folder to write")
-    export.add_argument("--peft", action="store_true", help="also write PEFT's prompt-tuning files (soft prompts)")
+    export.add_argument("--peft", action="store_true", help="also write PEFT's adapter files (soft prompts, LoRA)")
     export.set_defaults(handler=_export_command)
 
     predict = subparsers.add_parser("predict", help="classify texts with an exported prompt")
@@ -382,7 +358,7 @@ def _export_command(args) -> int:
     return 0
 
 
-__all__ = ["add_commands", "export_peft", "export_prompt", "soft_prompt_tensor", "write_peft"]
+__all__ = ["add_commands", "export_peft", "export_prompt", "exported_tensors", "method_peft_files"]
 
 
 def _portable_settings(settings: dict) -> dict:

@@ -17,7 +17,7 @@ from xprompt.errors import ConfigError
 from xprompt.methods import method_config
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
-VERSIONS = {"prepare": "1", "sample": "1", "train": "2", "adapt": "2", "evaluate": "1"}
+VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "1"}
 # Fields that change how fast or how verbosely work is done, never its result.
 NOT_IN_KEYS = {"checkpoint_every"}
 # Files of a local model folder that its key hashes: weights, configs, tokenizer files

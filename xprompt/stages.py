@@ -69,7 +69,8 @@ def fit(backbone, card, method_name: str, settings: dict, train_config: TrainCon
     result = train(method, train_rows, dev_rows, train_config, seed, checkpoint, progress,
                    initialize=start_state is None)
     info = {"parameters": parameter_counts(method), "history": result.history, "steps": result.steps,
-            "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy,
+            "best_epoch": result.best_epoch, "best_step": result.best_step,
+            "best_dev_accuracy": result.best_dev_accuracy,
             "train_seconds": result.seconds, "train_rows": len(train_rows), "dev_rows": len(dev_rows),
             "train_ids": [str(i) for i in train_rows["id"]]}
     return Trained(trainable_state(method), info)

@@ -161,9 +161,13 @@ class PromptInputs:
     """The card's template (or the method's) filled with each row's text, with the index of
     its <mask>, the positions of its soft tokens and the row's verbalizer language."""
 
-    def __init__(self, tokenizer, card, template: str | None, soft_tokens: int, max_length: int):
+    def __init__(self, tokenizer, card, template: str | None, soft_tokens: int, max_length: int,
+                 prepend: bool = False):
         self.tokenizer, self.card, self.template = tokenizer, card, template
         self.soft_tokens, self.max_length = soft_tokens, max_length
+        # prepend: the soft tokens go before the whole input, first special token included (Lester et al.,
+        # PEFT); otherwise they sit in the template, right after the first special token by default
+        self.prepend = prepend and soft_tokens > 0
         self.languages = list(dict.fromkeys([card.source_language, *card.languages]))
         self.parsed: dict[str, object] = {}
         for lang in self.languages:
@@ -171,7 +175,7 @@ class PromptInputs:
 
     def template_text(self, lang: str) -> str:
         text = self.template if self.template is not None else self.card.template(lang)
-        if self.soft_tokens and "[soft" not in text:
+        if self.soft_tokens and not self.prepend and "[soft" not in text:
             text = f"[soft:{self.soft_tokens}] {text}"  # prompt tokens right after the first special token
         return text
 
@@ -181,8 +185,9 @@ class PromptInputs:
             template = parse_template(text, f"template of '{lang}'")
             if "text" not in template.slots:
                 raise ConfigError(f"template {text!r} of '{lang}' has no {{text}} slot for the input")
-            if template.soft_count != self.soft_tokens:
-                raise ConfigError(f"'{lang}': " + soft_count_message(text, template.soft_count, self.soft_tokens))
+            in_template = 0 if self.prepend else self.soft_tokens
+            if template.soft_count != in_template:
+                raise ConfigError(f"'{lang}': " + soft_count_message(text, template.soft_count, in_template))
             self.parsed[text] = template
         return self.parsed[text]
 
@@ -197,11 +202,14 @@ class PromptInputs:
             if isinstance(pair, str) and "text_pair" not in template.slots:
                 raise ConfigError(f"template {template.source!r} of '{lang}' has no {{text_pair}} slot but "
                                   f"the rows have a second text; add {{text_pair}} to the template")
+            prefix = self.soft_tokens if self.prepend else 0
             rendered = render(template, self.tokenizer, text, pair if isinstance(pair, str) else None,
-                              self.max_length)
-            rows.append({"input_ids": rendered.input_ids, "length": len(rendered.input_ids),
-                         "mask_index": rendered.mask_index, "soft_positions": rendered.soft_positions,
-                         "language": self.language_index(lang), "label": int(label)})
+                              self.max_length - prefix)
+            ids = [self.tokenizer.unk_token_id] * prefix + rendered.input_ids  # placeholders for the prompt
+            soft_positions = list(range(prefix)) if prefix else rendered.soft_positions
+            rows.append({"input_ids": ids, "length": len(ids), "mask_index": rendered.mask_index + prefix,
+                         "soft_positions": soft_positions, "language": self.language_index(lang),
+                         "label": int(label)})
         return rows
 
     def collate(self, rows: list[dict]) -> dict:
@@ -223,6 +231,9 @@ class MaskEncoder(nn.Module):
     def new_parameters(self) -> list[nn.Parameter]:
         return []
 
+    def fold(self) -> dict:
+        return {}
+
     def forward(self, input_ids, attention_mask, mask_index, soft_positions=None):
         return gather_rows(encode(self.backbone, self.layers, attention_mask, input_ids=input_ids), mask_index)
 
@@ -238,6 +249,34 @@ class VirtualTokenEncoder(nn.Module):
 
     def new_parameters(self) -> list[nn.Parameter]:
         return list(self.prompt.parameters())
+
+    def fold(self) -> dict:
+        return {}
+
+    def peft_files(self, identity: dict, method: "PromptMethod") -> tuple[dict, dict]:
+        """PEFT's prompt-tuning files: the virtual tokens alone (label vectors or words stay in
+        xprompt's files). PEFT puts them before the whole input, as `position: prepend` does."""
+        changed = [n for n, p in method.named_parameters()
+                   if p.requires_grad and not n.startswith(("encoder.prompt.", "verbalizer."))]
+        if changed:
+            raise ConfigError(f"the method also trained base model weights ({changed[0]}, ...), which PEFT's "
+                              f"prompt-tuning format cannot hold; export it without --peft")
+        with torch.no_grad():
+            prompt = self.prompt().detach().to("cpu").contiguous()
+        config = self.backbone.config
+        adapter = {
+            "peft_type": "PROMPT_TUNING", "task_type": "FEATURE_EXTRACTION", "inference_mode": True,
+            "base_model_name_or_path": identity["id"], "revision": identity["revision"],
+            "num_virtual_tokens": int(prompt.shape[0]), "token_dim": int(prompt.shape[1]),
+            "num_transformer_submodules": 1, "num_attention_heads": config.num_attention_heads,
+            "num_layers": config.num_hidden_layers, "prompt_tuning_init": "RANDOM",
+            "prompt_tuning_init_text": None, "tokenizer_name_or_path": None, "tokenizer_kwargs": None,
+            "modules_to_save": None, "auto_mapping": None,
+        }
+        if not method.inputs.prepend:
+            adapter["xprompt_note"] = ("trained after the first special token (position: after_cls); PEFT "
+                                       "prepends the tokens to the whole input, so its states differ")
+        return adapter, {"prompt_embeddings": prompt}
 
     def forward(self, input_ids, attention_mask, mask_index, soft_positions):
         embeds = self.embeddings.word_embeddings(input_ids)
@@ -272,6 +311,19 @@ class PromptMethod(nn.Module):
     def initialize(self, train_df: pd.DataFrame) -> None:
         self.verbalizer.initialize(self, train_df)
 
+    def export_form(self, languages: list[str]) -> dict:
+        """Turn into the form an export stores (e.g. reparameterised prompts folded into plain
+        ones); returns the settings that rebuild that form at load time."""
+        return self.encoder.fold()
+
+    def peft_files(self, identity: dict) -> tuple[dict, dict]:
+        """PEFT's adapter_config.json and adapter tensors, where PEFT can express this method."""
+        files = getattr(self.encoder, "peft_files", None)
+        if files is None:
+            raise ConfigError(f"PEFT has no format for the {type(self.encoder).__name__} of this method; "
+                              f"export it without --peft")
+        return files(identity, self)
+
     @torch.no_grad()
     def mask_states(self, df: pd.DataFrame, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
         """<mask> states of every row of `df` (eval mode) and their labels, in row order."""
@@ -289,11 +341,12 @@ class PromptMethod(nn.Module):
         return torch.stack(states), labels
 
 
-def build_prompt_method(config: PromptOptions, backbone, card, encoder: nn.Module, method: str) -> PromptMethod:
+def build_prompt_method(config: PromptOptions, backbone, card, encoder: nn.Module, method: str,
+                        prepend: bool = False) -> PromptMethod:
     """The filled card template, `encoder` and the configured verbalizer, composed; only the
     method's new parameters are left trainable (the backbone is frozen)."""
     soft_tokens = config.num_tokens if config.input_tokens else 0
-    inputs = PromptInputs(backbone.tokenizer, card, config.template, soft_tokens, config.max_length)
+    inputs = PromptInputs(backbone.tokenizer, card, config.template, soft_tokens, config.max_length, prepend)
     verbalizer = make_verbalizer(config.verbalizer, backbone, card, inputs.languages, config.label_init,
                                  f"{method} with verbalizer: label_words")
     prompt_method = PromptMethod(inputs, encoder, verbalizer, card)

@@ -1,12 +1,12 @@
-"""Deep prompts (prefix tuning, Li & Liang 2021; P-tuning v2, Liu et al. 2022): trainable
-prompt vectors at every layer of a frozen encoder.
+"""Deep prompt positions (the "deep" form of visual prompt tuning, VPT-deep, Jia et al. 2022):
+trainable prompt states prepended as extra positions before every layer of a frozen encoder.
 
-Formulation: before layer l, `num_tokens` prompt states P_l are prepended to the hidden states
-as extra positions, the layer runs over [P_l; hidden] (every real token attends to the prompt),
-and the prompt positions are stripped from its output; the next layer gets fresh prompts. This
-is the "deep prompt" form of P-tuning v2, run with `backbone.run_layers` one layer at a time;
-it needs no knowledge of the attention implementation, unlike key/value prefixes. Positions of
-the real tokens are unchanged, so the <mask> index of the template holds."""
+Before layer l, `num_tokens` prompt states P_l join the hidden states, the layer runs over
+[P_l; hidden] (every real token attends to the prompt, and the prompt positions also pay for
+queries and the feed-forward layer), and the prompt positions are stripped from its output; the
+next layer gets fresh prompts. Keys and values of the prompt come from P_l through the frozen
+projections. This is not prefix tuning / P-tuning v2, whose free key/value prefixes are the
+`prefix` method. Positions of the real tokens are unchanged, so the <mask> index holds."""
 
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from xprompt.methods import base
 class DeepConfig(base.PromptOptions):
     input_tokens: ClassVar[bool] = False  # the prompts live in the layers, not in the template
     reparameterize: bool = field(default=False, metadata={
-        "help": "produce the prompts with an MLP while training (prefix tuning); `materialize()` then "
-                "stores them as plain vectors and drops the MLP"})
+        "help": "produce the prompts with an MLP while training; the export stores them as plain vectors"})
     mlp_hidden: int = field(default=512, metadata={"help": "hidden width of the reparameterisation MLP"})
 
     def __post_init__(self):
@@ -69,12 +68,13 @@ class DeepPromptEncoder(nn.Module):
         return self.prompts if self.prefix_mlp is None else self.prefix_mlp()
 
     @torch.no_grad()
-    def materialize(self) -> None:
-        """Store the MLP's prompts as plain vectors and drop the MLP; the state dict then loads
-        into a method built with reparameterize: false."""
+    def fold(self) -> dict:
+        """Store the MLP's prompts as plain vectors and drop the MLP; returns the settings that
+        rebuild this form (reparameterize: false)."""
         if self.prefix_mlp is not None:
             self.prompts = nn.Parameter(self.prefix_mlp().detach().clone())
             self.prefix_mlp = None
+        return {"reparameterize": False}
 
     def forward(self, input_ids, attention_mask, mask_index, soft_positions=None):
         hidden = self.backbone.embed(attention_mask, input_ids=input_ids)

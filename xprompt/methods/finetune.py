@@ -1,8 +1,13 @@
-"""Fine-tuning, the standard baseline: a classification head (dropout + linear) on the first
-token's final state, every weight trained except, by default, the word embeddings."""
+"""Fine-tuning, the standard baseline: a classification head on the first token's final state,
+every weight trained except, by default, the word embeddings.
+
+Heads: `linear` (dropout + linear, xprompt's default) or `standard` (dropout, dense + tanh,
+dropout, linear: the head of RoBERTa / XLM-R's sequence classification, and BERT's pooler +
+classifier), which with `freeze_word_embeddings: false` is the fine-tuning papers compare with."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -12,8 +17,16 @@ from xprompt.errors import ConfigError
 from xprompt.methods import base
 
 
+class Head(str, enum.Enum):
+    LINEAR = "linear"
+    STANDARD = "standard"
+
+
 @dataclass
 class FineTuneConfig:
+    head: Head = field(default=Head.LINEAR, metadata={
+        "help": "linear: dropout + linear; standard: dropout, dense + tanh, dropout, linear (XLM-R's / BERT's "
+                "sequence-classification head)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout before the classification layer"})
     freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
     max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
@@ -31,7 +44,11 @@ class FineTune(nn.Module):
         self.num_labels = len(card.labels)
         # the pooler is never used (the first token is read before it), so it is not owned
         self.embeddings, self.layers = backbone.embeddings, backbone.layers
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(backbone.hidden_size, self.num_labels))
+        hidden = backbone.hidden_size
+        layers = [nn.Dropout(config.dropout), nn.Linear(hidden, self.num_labels)]
+        if config.head == Head.STANDARD:
+            layers = [nn.Dropout(config.dropout), nn.Linear(hidden, hidden), nn.Tanh(), *layers]
+        self.head = nn.Sequential(*layers)
         base.reinitialise(self.head, backbone.config.initializer_range)
         if config.freeze_word_embeddings:
             base.freeze_word_embeddings(backbone)
@@ -53,3 +70,6 @@ class FineTune(nn.Module):
 
     def initialize(self, train_df: pd.DataFrame) -> None:
         pass
+
+    def export_form(self, languages: list[str]) -> dict:
+        return {}

@@ -68,3 +68,6 @@ class LinearProbe(nn.Module):
 
     def initialize(self, train_df: pd.DataFrame) -> None:
         pass
+
+    def export_form(self, languages: list[str]) -> dict:
+        return {}

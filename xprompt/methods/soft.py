@@ -1,5 +1,7 @@
 """Prompt tuning (Lester et al. 2021): n trainable virtual tokens in the input of a frozen
-encoder, read at the template's <mask> by label vectors or label words."""
+encoder, read at the template's <mask> by label vectors or label words. By default the tokens
+go before the whole input, as in the paper and in PEFT, so a `--peft` export reproduces the
+encoder states xprompt computes."""
 
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import base
 
 
+class SoftPosition(str, enum.Enum):
+    PREPEND = "prepend"
+    AFTER_CLS = "after_cls"
+
+
 class SoftInit(str, enum.Enum):
     RANDOM = "random"
     TEXT = "text"
@@ -23,6 +30,9 @@ class SoftInit(str, enum.Enum):
 
 @dataclass
 class SoftConfig(base.PromptOptions):
+    position: SoftPosition = field(default=SoftPosition.PREPEND, metadata={
+        "help": "prepend: before the whole input (Lester et al., PEFT); after_cls: right after the first "
+                "special token (or where the template puts [soft:N])"})
     init: SoftInit = field(default=SoftInit.VOCAB, metadata={
         "help": "random, text (embeddings of init_text's tokens, repeated or cut to num_tokens), "
                 "vocab (embeddings of sampled vocabulary rows) or library (init_prompt's trained prompt)"})
@@ -34,6 +44,9 @@ class SoftConfig(base.PromptOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.position == SoftPosition.PREPEND and self.template and "[soft" in self.template:
+            raise ConfigError(f"soft.template {self.template!r} places [soft] tokens, but position: prepend puts "
+                              f"them before the input; drop [soft:N] from the template or use position: after_cls")
         if (self.init == SoftInit.TEXT) != bool(self.init_text):
             raise ConfigError("soft.init_text is needed with soft.init: text, and only with it")
         if (self.init == SoftInit.LIBRARY) != bool(self.init_prompt):
@@ -80,4 +93,5 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
 
 def build_soft(config: SoftConfig, backbone, card) -> base.PromptMethod:
     encoder = base.VirtualTokenEncoder(backbone, SoftTokens(initial_prompt(config, backbone)))
-    return base.build_prompt_method(config, backbone, card, encoder, "soft")
+    return base.build_prompt_method(config, backbone, card, encoder, "soft",
+                                    prepend=config.position == SoftPosition.PREPEND)

@@ -32,6 +32,18 @@ class Trained(str, enum.Enum):
     PROMPT = "prompt"
 
 
+class Recipe(str, enum.Enum):
+    XPROMPT = "xprompt"
+    PAPER = "paper"
+
+
+RECIPE_HELP = ("xprompt: class-mean label vectors taken after the MLM transform with bias -|mean|^2/2 (the "
+               "untrained scorer is nearest-class-mean), word embeddings frozen unless freeze_word_embeddings: "
+               "false; paper: as the released code, label vectors = mean raw <mask> state with bias 0, word "
+               "embeddings trained, inputs up to 512 tokens (pair it with the paper's training: "
+               "pipelines/uniprompt-paper-marc.yaml)")
+
+
 @dataclass
 class UniPromptConfig:
     fused_layers: int = field(default=3, metadata={"help": "top layers that see [prompt; context]"})
@@ -45,8 +57,14 @@ class UniPromptConfig:
         "help": "all weights (paper) or prompt tower + label vectors only (base model unchanged)"})
     freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
     max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
+    recipe: Recipe = field(default=Recipe.XPROMPT, metadata={"help": RECIPE_HELP})
 
     def __post_init__(self):
+        if self.recipe == Recipe.PAPER:
+            if self.max_length not in (256, 512):
+                raise ConfigError(f"uniprompt.max_length is {self.max_length}, but recipe: paper reads inputs up "
+                                  f"to 512 tokens as the released code does; drop max_length or the recipe")
+            self.freeze_word_embeddings, self.max_length = False, 512
         if self.fused_layers < 1:
             raise ConfigError(f"uniprompt.fused_layers is {self.fused_layers}; it must be at least 1")
         if self.template is not None:
@@ -155,8 +173,10 @@ class UniPrompt(nn.Module):
         # the mask sits in the prompt, which comes first in [prompt; context]
         return render(self.templates_for(template), self.tokenizer).mask_index
 
-    def mask_features(self, input_ids, attention_mask, template: str, token_type_ids=None) -> torch.Tensor:
-        """Representation of the <mask> after the fused layers, through the MLM transform."""
+    def mask_features(self, input_ids, attention_mask, template: str, token_type_ids=None,
+                      transform: bool = True) -> torch.Tensor:
+        """Representation of the <mask> after the fused layers, through the MLM transform
+        (`transform=False`: the raw state)."""
         context = self.backbone.embed(attention_mask, input_ids=input_ids, token_type_ids=token_type_ids)
         context = self.backbone.run_layers(self.context_tower, context, attention_mask)
         prompt = self.prompt_states(template)
@@ -164,7 +184,8 @@ class UniPrompt(nn.Module):
         fused = torch.cat([prompt.expand(batch, -1, -1), context], dim=1)
         mask = torch.cat([attention_mask.new_ones(batch, prompt.shape[1]), attention_mask], dim=1)
         fused = self.backbone.run_layers(self.fused_layers, fused, mask)
-        return self.mask_transform(fused[:, self.mask_index(template)])
+        state = fused[:, self.mask_index(template)]
+        return self.mask_transform(state) if transform else state
 
     def forward(self, input_ids, attention_mask, template: str, token_type_ids=None, labels=None):
         features = self.mask_features(input_ids, attention_mask, template, token_type_ids)
@@ -180,7 +201,9 @@ class UniPrompt(nn.Module):
 
     def _init_from_class_means(self, train_df: pd.DataFrame) -> None:
         """Each class vector = mean mask feature of its training examples; the bias
-        -|mean|^2/2 makes the untrained scorer exactly nearest-class-mean."""
+        -|mean|^2/2 makes the untrained scorer exactly nearest-class-mean. The paper's recipe
+        averages the raw mask states (before the MLM transform) and leaves the bias at 0."""
+        paper = self.config.recipe == Recipe.PAPER
         was_training = self.training
         self.eval()
         rows = self.featurize(train_df)
@@ -189,12 +212,12 @@ class UniPrompt(nn.Module):
         for indices in eval_batches(rows, 16):
             batch = to_device(self.collate([rows[i] for i in indices]), sums.device)
             features = self.mask_features(batch["input_ids"], batch["attention_mask"], batch["template"],
-                                          batch.get("token_type_ids"))
+                                          batch.get("token_type_ids"), transform=not paper)
             sums.index_add_(0, batch["labels"], features)
             counts.index_add_(0, batch["labels"], torch.ones_like(batch["labels"], dtype=counts.dtype))
         means = sums / counts.clamp(min=1).unsqueeze(1)
         self.label_vectors.copy_(means)
-        self.label_bias.copy_(-0.5 * means.pow(2).sum(dim=1))
+        self.label_bias.copy_(torch.zeros_like(self.label_bias) if paper else -0.5 * means.pow(2).sum(dim=1))
         self.train(was_training)
 
     def _init_from_words(self) -> None:
@@ -204,6 +227,14 @@ class UniPrompt(nn.Module):
         for label, label_words in enumerate(words):
             ids = [i for piece in self.backbone.word_embedding_ids(label_words) for i in piece]
             self.label_vectors[label] = table[ids].mean(dim=0)
+
+    def export_form(self, languages: list[str]) -> dict:
+        """The prompt tower never sees the input: its output per template replaces it."""
+        by_template = {}
+        for lang in languages:
+            by_template.setdefault(self.template_text(lang), lang)
+        self.precompute(list(by_template.values()), drop_prompt_tower=True)
+        return {}
 
     @torch.no_grad()
     def precompute(self, languages: list[str], drop_prompt_tower: bool = False) -> None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from xprompt.errors import DataError, ModelError
 
-NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning or deep with verbalizer: vectors, or finetune"
+NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning, deep, prefix or lora with verbalizer: vectors, or finetune"
 
 
 class Verbalizer(str, enum.Enum):
