@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xprompt.config import (PipelineConfig, TrainConfig, apply_overrides, from_dict, load_pipeline,
-                            non_default)
+                            key_params)
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
 from xprompt.methods.uniprompt import LabelInit, UniPromptConfig
@@ -200,11 +200,14 @@ def test_missing_file(tmp_path):
         load_pipeline(tmp_path / "nope.yaml")
 
 
-def test_non_default():
-    assert non_default(TrainConfig()) == {}
-    assert non_default(TrainConfig(lr=1e-4, epochs=10)) == {"lr": 1e-4}  # 10 is the default
-    assert non_default(UniPromptConfig()) == {}
-    assert non_default(UniPromptConfig(label_init=LabelInit.RANDOM, fused_layers=2)) == {
-        "label_init": "random", "fused_layers": 2}
+def test_key_params_hold_every_resolved_value_but_neutral_ones():
+    resolved = key_params(TrainConfig())
+    assert resolved["lr"] == TrainConfig().lr and resolved["epochs"] == 10  # defaults are in the key too
+    assert "max_steps" not in resolved and "eval_every_steps" not in resolved  # neutral: as before they existed
+    assert key_params(TrainConfig(max_steps=5))["max_steps"] == 5
+    assert "checkpoint_every" not in key_params(TrainConfig(), {"checkpoint_every"})
     coerced = method_config("uniprompt", {"label_init": "dynamic", "trained": "prompt"})
-    assert non_default(coerced) == {"trained": "prompt"}  # enums as their values, defaults dropped
+    params = key_params(coerced)
+    assert params["trained"] == "prompt" and params["label_init"] == "dynamic"  # enums as their values
+    assert "recipe" not in params and key_params(method_config("uniprompt", {"recipe": "paper"}))["recipe"] == "paper"
+

@@ -7,6 +7,7 @@ process must die or two must race."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -75,7 +76,10 @@ if os.environ.get("PAUSE_AT_STEP"):
         result = next(a for a in args if isinstance(a, train.TrainResult))
         if result.steps == int(os.environ["PAUSE_AT_STEP"]):
             Path(os.environ["PAUSED_MARKER"]).touch()
-            time.sleep(600)
+            go_on = os.environ.get("CONTINUE_MARKER")
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not (go_on and Path(go_on).exists()):
+                time.sleep(0.05)
     train._save = save_then_pause
 from xprompt.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -226,6 +230,25 @@ def test_irrelevant_change_keeps_every_key(project, override):
 ])
 def test_parameter_set_to_its_default_keeps_every_key(project, override):
     assert keys(project, override) == keys(project)
+
+
+def test_changed_default_changes_the_key(project, monkeypatch):
+    """A default that changes meaning must not keep serving entries made under the old one."""
+    import dataclasses as dc
+
+    from xprompt import methods
+    from xprompt.methods.soft import SoftConfig
+
+    before = keys(project)
+
+    @dc.dataclass
+    class NewDefault(SoftConfig):
+        num_tokens: int = 5  # was 8
+
+    monkeypatch.setitem(methods.REGISTRY, "soft", dc.replace(methods.REGISTRY["soft"], config_class=NewDefault))
+    after = keys(project)
+    assert after[TRAIN] != before[TRAIN]
+    assert all(after[name] == before[name] for name in UPSTREAM)
 
 
 def test_version_bump_gives_new_key_to_the_stage_and_what_follows(project, monkeypatch):
@@ -523,3 +546,138 @@ def test_consistency_is_written_for_parallel_tasks_only(warm, capsys):
     results = pd.read_csv(warm.parent / "runs" / "toy" / "results.csv")
     consistency = results[results["metric"] == "consistency"]
     assert list(consistency["target"]) == ["de"] and 0.0 <= consistency["value"].iloc[0] <= 1.0
+
+
+# ---------------------------------------------------------------- keys that cannot be stale
+
+
+def test_fixed_split_key_hashes_the_file_that_is_read(project):
+    card = yaml.safe_load((project.parent / "reviews.yaml").read_text())
+    card["fixed_shots"] = {"train": "fixed/{lang}/{k}-{seed}/train.csv", "dev": "fixed/{lang}/{k}-{seed}/dev.csv",
+                           "shots": [2], "seeds": [13]}
+    (project.parent / "reviews.yaml").write_text(yaml.safe_dump(card))
+    rows = "text,label\nthe film was good and great,positive\na great good story,positive\n" \
+           "the film was bad and terrible,negative\na terrible bad story,negative\n"
+    read, shadowed = project.parent / "data" / "fixed" / "en" / "2-13", project.parent / "fixed" / "en" / "2-13"
+    for folder in (read, shadowed):  # the data root comes first, the card's own folder second
+        folder.mkdir(parents=True)
+        for split in ("train", "dev"):
+            (folder / f"{split}.csv").write_text(rows)
+    sample = "sample en k=2 seed=13"
+    before = keys(project)[sample]
+    (shadowed / "train.csv").write_text(rows + "bad bad,negative\n")
+    assert keys(project)[sample] == before  # a file nobody reads does not matter
+    (read / "train.csv").write_text(rows + "good good,positive\n")
+    assert keys(project)[sample] != before
+
+
+def _fake_hub_cache(root: Path, commit: str) -> None:
+    repo = root / "models--org--tiny"
+    (repo / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_model_revision_is_resolved_to_a_commit_also_from_a_branch(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    first, second = "a" * 40, "b" * 40
+    _fake_hub_cache(tmp_path, first)
+    assert pipeline.model_identity("org/tiny", None)["revision"] == first
+    assert pipeline.model_identity("org/tiny", "main")["revision"] == first
+    _fake_hub_cache(tmp_path, second)  # the branch moved: keys must follow it
+    assert pipeline.model_identity("org/tiny", "main")["revision"] == second
+    assert pipeline.model_identity("org/tiny", first)["revision"] == first
+
+
+def test_hub_dataset_revision_enters_the_keys_of_cells_that_read_the_hub(project, monkeypatch):
+    card = yaml.safe_load((project.parent / "reviews.yaml").read_text())
+    card["hub"] = {"dataset": "org/reviews", "columns": {"text": "text", "label": "label"}}
+    card["local"]["files"].pop("test")  # test sets now come from the Hub
+    (project.parent / "reviews.yaml").write_text(yaml.safe_dump(card))
+    commits = iter(["c" * 40, "d" * 40])
+    monkeypatch.setattr(pipeline, "resolve_revision", lambda repo, revision, kind: next(commits))
+    before, after = keys(project), keys(project)
+    assert after["prepare de test"] != before["prepare de test"]
+    assert after["prepare en train"] == before["prepare en train"]  # read from a local file
+
+
+def test_gc_during_a_running_pipeline_leaves_it_able_to_finish_with_identical_results(warm, tmp_path, cli,
+                                                                                      tiny_encoder_dir):
+    paused, go_on = tmp_path / "paused", tmp_path / "continue"
+    changed = ["--set", "shots=[3]", "--set", "train.checkpoint_every=1", "--set", "train.batch_size=1"]
+    process = cli("run", str(warm), "--quiet", *changed,
+                  env={"PAUSE_AT_STEP": "2", "PAUSED_MARKER": str(paused), "CONTINUE_MARKER": str(go_on)})
+    reference = write_project(tmp_path / "reference", tiny_encoder_dir)
+    run(reference, "shots=[3]", "train.batch_size=1")
+    deadline = time.monotonic() + 240
+    while not paused.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "training never reached step 2"
+        time.sleep(0.05)
+    config = load_pipeline(warm, [changed[1], changed[3], changed[5]])
+    cache = Cache(config.cache_dir)
+    sample = cell_of(warm, "sample en k=3 seed=13", "shots=[3]")
+    train = next(c for c in plan(config).cells if c.stage == "train")
+    checkpoint = cache.root / "checkpoints" / f"train-{train.key}.pt"
+    assert cache.lookup("sample", sample.key) is not None and checkpoint.is_file()
+    # the old run's lock file references neither the new sample nor the training in progress
+    assert main(["cache", "gc", "--cache-dir", str(cache.root), "--runs", str(warm.parent / "runs")]) == 0
+    assert cache.lookup("sample", sample.key) is not None and checkpoint.is_file()
+    assert list((cache.root / "train").glob(f"{train.key}.incomplete-*"))  # its work in progress too
+    go_on.touch()
+    finish(process)
+    lock = read_lockfile(warm.parent / "runs" / "toy" / "xprompt.lock")
+    assert all(cache.lookup(r.stage, r.key) is not None for r in lock.values())
+    ours = pd.read_csv(warm.parent / "runs" / "toy" / "results.csv")
+    theirs = pd.DataFrame(run(reference, "shots=[3]", "train.batch_size=1").rows)
+    merged = ours.merge(theirs, on=["method", "target", "metric", "seed"], suffixes=("", "_ref"))
+    assert len(merged) == len(theirs) and (merged["value"] == merged["value_ref"]).all()
+    # once the run is over, gc collects its checkpoint leftovers and stale registrations only
+    assert not list((cache.root / "live").glob("*.json"))
+
+
+def test_gc_collects_checkpoints_and_temp_files_of_dead_writers(warm):
+    config = load_pipeline(warm)
+    cache = Cache(config.cache_dir)
+    folder = cache.root / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    dead = folder / "train-0123456789abcdef.pt"
+    dead.write_bytes(b"x")
+    leftover = folder / "train-0123456789abcdef.pt.tmp-999999"
+    leftover.write_bytes(b"x")
+    mine = folder / f"train-{cell_of(warm, TRAIN).key}.pt"
+    mine.write_bytes(b"x")
+    removed = set(cache.gc({(c.stage, c.key) for c in plan(config).cells}))
+    assert removed == {dead, leftover} and mine.exists()
+
+
+def test_status_and_dry_run_only_read(warm, capsys):
+    config = load_pipeline(warm)
+    cache = Cache(config.cache_dir)
+    train = cell_of(warm, TRAIN)
+    state = cache.entry_dir("train", train.key) / "state.safetensors"
+    state.write_bytes(state.read_bytes()[:-4] + b"junk")
+    assert main(["status", str(warm)]) == 0
+    assert re.search(rf"{TRAIN}\s+to run", capsys.readouterr().out)
+    assert state.exists()  # reported, not removed
+    assert main(["run", str(warm), "--dry-run"]) == 0 and state.exists()
+    assert TRAIN in ran(run(warm)) and cache.lookup("train", train.key) is not None
+
+
+@pytest.mark.parametrize("code, cause", [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"),
+                                         (errno.EROFS, "the file system is read-only")])
+def test_disk_errors_end_the_run_with_one_sentence_and_leave_no_entry(project, monkeypatch, capsys, code, cause):
+    import xprompt.cache.store as store
+
+    def fail(temp, *args):
+        raise OSError(code, os.strerror(code), str(temp / "manifest.json"))
+
+    monkeypatch.setattr(store, "_write_manifest", fail)
+    assert main(["run", str(project), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and cause in error and "manifest.json" in error and "cache_dir" in error
+    cache = Cache(load_pipeline(project).cache_dir)
+    assert not cache.entries()
+    assert not [p for p in cache.root.rglob("*") if ".incomplete-" in p.name]

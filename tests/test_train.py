@@ -210,6 +210,25 @@ def test_unreadable_checkpoint_restarts(tiny_mlm_dir, tmp_path):
     assert_states_equal(trainable_state(fresh), trainable_state(reference))
 
 
+class _Planted:
+    """Unpickling this would run code: a shared cache must never do that."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_checkpoint_that_would_run_code_is_refused_and_training_restarts(tiny_mlm_dir, tmp_path):
+    checkpoint, marker = tmp_path / "train.ckpt", tmp_path / "unpickled"
+    torch.save({"model": {}, "payload": _Planted(marker)}, checkpoint)
+    train_df = toy_frame(repeats=1)
+    fresh = build(tiny_mlm_dir)
+    result = train(fresh, train_df, None, short_config(epochs=1), seed=13, checkpoint_path=checkpoint, progress=False)
+    assert not marker.exists() and result.steps == 2
+
+
 # ------------------------------------------------------------ model selection
 
 @pytest.mark.parametrize("script, best", [([0.5, 1.0, 0.75], 2), ([0.5, 0.5, 0.25], 1)])

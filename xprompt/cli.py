@@ -48,6 +48,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.aggregate import summary_table
     from xprompt.report import build_report
     from xprompt.results import atomic_write_text, write_results
+    from xprompt.significance import best_method_lines, interval_table, write_uncertainty
 
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
@@ -56,13 +57,18 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     for line in notes:
         print(line)
     rows = _frame(outcome.rows)
+    spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels))
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):
-        table = summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt))
+        table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)
         kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
-        print(f"\naccuracy (%), {runner.plan.source} k={shots} per class, {kind}:")
+        print(f"\naccuracy (%) [95% bootstrap interval over test items and seeds], {runner.plan.source} "
+              f"k={shots} per class, {kind}:")
         print(table.to_string())
-        atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv", table.to_csv())
+        for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
+            print(line)
+        atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv",
+                          summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
     report = build_report(rows, run_dir)
     print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}")
 
@@ -143,7 +149,8 @@ def _cache(args) -> int:
     for lock in locks:
         referenced |= {(r.stage, r.key) for r in read_lockfile(lock).values()}
     removed = cache.gc(referenced)
-    print(f"removed {len(removed)} entries not referenced by any lock file under {args.runs}")
+    print(f"removed {len(removed)} entries, checkpoints and leftovers used by no lock file under {args.runs} "
+          f"and by no run in progress")
     return 0
 
 
@@ -214,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except XPromptError as error:
         print(f"xprompt: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        from xprompt.cache.store import DISK_ERRORS
+        if error.errno not in DISK_ERRORS:
+            raise
+        print(f"xprompt: error: cannot write {error.filename or 'the output'} ({DISK_ERRORS[error.errno]}); free "
+              f"space or fix permissions there, or choose another output_dir / cache_dir", file=sys.stderr)
         return 2
 
 

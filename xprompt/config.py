@@ -15,8 +15,18 @@ import yaml
 from xprompt.errors import ConfigError
 
 
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
+NEUTRAL = "neutral"
+
+
+def neutral(value):
+    """Metadata for an option added after caches were filled: `value` is what xprompt did before
+    the option existed. Cache keys leave the option out while it holds that value, so adding it
+    keeps every old entry valid; any other value (including a later default) enters the keys."""
+    return {NEUTRAL: value}
+
+
+def _help(text: str, added: dict | None = None, **kwargs):
+    return field(metadata={"help": text, **(added or {})}, **kwargs)
 
 
 @dataclass
@@ -47,9 +57,9 @@ class TrainConfig:
     max_grad_norm: float = _help("gradient clipping norm", default=1.0)
     eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
     max_steps: int = _help("train for exactly this many optimizer steps, passing over the data as often as "
-                           "needed (0 = train.epochs decides)", default=0)
+                           "needed (0 = train.epochs decides)", neutral(0), default=0)
     eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "
-                                  "eval_every epochs (0 = by epochs)", default=0)
+                                  "eval_every epochs (0 = by epochs)", neutral(0), default=0)
     checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
 
     def __post_init__(self):
@@ -209,13 +219,14 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
 
-def non_default(config) -> dict:
-    """Fields that differ from their defaults: what a cache key should see."""
+def key_params(config, skip: frozenset[str] | set[str] = frozenset()) -> dict:
+    """What a cache key sees of a config: the resolved value of every field, so that changing a
+    default can never serve an old entry under the new meaning. Fields holding their declared
+    neutral value (see `neutral`) and fields in `skip` (speed, verbosity) are left out."""
     result = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
-        if value != default:
-            result[f.name] = value.value if isinstance(value, enum.Enum) else value
+        if f.name in skip or (NEUTRAL in f.metadata and value == f.metadata[NEUTRAL]):
+            continue
+        result[f.name] = value.value if isinstance(value, enum.Enum) else value
     return result

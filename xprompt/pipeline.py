@@ -5,16 +5,22 @@ it looks each cell up in the cache, computes what is missing, and records why.""
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from xprompt.cache import Cache, canonical_json, file_hash, path_hash, stage_key
-from xprompt.config import PipelineConfig, method_train_config, non_default
+from xprompt.config import PipelineConfig, key_params, method_train_config
 from xprompt.data import load_card
-from xprompt.data.loaders import candidate_paths, check_language, local_candidates
+from xprompt.data.loaders import candidate_paths, check_language, first_existing, local_candidates
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
+
+log = logging.getLogger(__name__)
+_UNSET = object()
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "1"}
@@ -69,20 +75,43 @@ class Plan:
 
 
 def model_identity(name: str, revision: str | None) -> dict:
-    """What identifies the weights: a local folder's content hash, else id + cached revision."""
+    """What identifies the weights: a local folder's content hash, else the id and the commit the
+    revision (a branch, a tag, a commit, or None for main) resolves to."""
     path = Path(name).expanduser()
     if path.is_dir():
         weights = sorted(p for p in path.iterdir() if p.suffix in MODEL_FILE_SUFFIXES)
         digest = hashlib.sha256("".join(path_hash(p) for p in weights).encode()).hexdigest()[:20]
         return {"model_weights": digest}
-    if revision is None:
+    return {"model": name, "revision": resolve_revision(name, revision, "model")}
+
+
+def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | None:
+    """The commit hash `revision` of a Hub repository stands for: from the local cache's refs when it
+    holds the repository, else from the Hub (unless HF_HUB_OFFLINE=1). Unresolvable: as given, with
+    a warning, since a branch may move under the cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(repo_id, "config.json" if kind == "model" else "README.md",
+                                       cache_dir=os.environ.get("HF_HUB_CACHE"), revision=revision,
+                                       repo_type=kind)
+        if isinstance(found, str):
+            return Path(found).parent.name
+    except Exception:  # an id the cache has never seen
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") != "1":
         try:
-            from huggingface_hub import try_to_load_from_cache
-            found = try_to_load_from_cache(name, "config.json")
-            revision = Path(found).parent.name if isinstance(found, str) else None
-        except Exception:  # an id the cache has never seen: the id alone identifies it
-            revision = None
-    return {"model": name, "revision": revision}
+            from huggingface_hub import HfApi
+            info = (HfApi().model_info if kind == "model" else HfApi().dataset_info)(repo_id, revision=revision)
+            return info.sha
+        except Exception:
+            pass
+    if revision is None or not _COMMIT.fullmatch(revision):
+        log.warning("cannot resolve revision %s of %s %s to a commit (not cached, Hub unreachable); "
+                    "cache keys hold it as given", revision or "main", kind, repo_id)
+    return revision
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def _card_identity(card) -> str:
@@ -100,6 +129,7 @@ class _Builder:
         self.card_id = _card_identity(self.card)
         self.model = model_identity(config.model.name, config.model.revision)
         self.made: dict[tuple, Cell] = {}
+        self.hub_revision = _UNSET
 
     def once(self, key: tuple, make: Callable[[], Cell]) -> Cell:
         if key not in self.made:
@@ -108,10 +138,15 @@ class _Builder:
 
     def source_files(self, lang: str, split: str) -> dict[str, str]:
         root = self.config.task.data_root
-        for path in local_candidates(self.card, lang, self.card.source_split(split), root):
-            if path.is_file():
-                return {f"{lang}/{split}": file_hash(path)}
-        return {}  # read from the Hub: the card's dataset id (in card_id) names it
+        path = first_existing(local_candidates(self.card, lang, self.card.source_split(split), root))
+        if path is not None:
+            return {f"{lang}/{split}": file_hash(path)}
+        if self.card.hub is None:
+            return {}  # nothing to read: the prepare stage says so
+        # read from the Hub: the dataset id is in card_id; the commit its revision resolves to goes here
+        if self.hub_revision is _UNSET:
+            self.hub_revision = resolve_revision(self.card.hub.dataset, self.card.hub.revision, "dataset")
+        return {"hub_revision": str(self.hub_revision)}
 
     def prepare(self, lang: str, split: str) -> Cell:
         size = self.config.task.test_size if split == "test" else None
@@ -136,15 +171,14 @@ class _Builder:
         hashes = {}
         for split, pattern in (("train", self.card.fixed_shots.train), ("dev", self.card.fixed_shots.dev)):
             relative = pattern.format(lang=lang, k=shots, seed=seed)
-            for path in candidate_paths(self.card, relative, self.config.task.data_root):
-                if path.is_file():
-                    hashes[split] = file_hash(path)
+            path = first_existing(candidate_paths(self.card, relative, self.config.task.data_root))
+            if path is not None:  # the file sampling reads, and only that one
+                hashes[split] = file_hash(path)
         return hashes
 
     def train_params(self, method, adapt: bool = False) -> dict:
-        settings = non_default(method_config(method.name, method.settings, f"methods[{method.display}]"))
-        training = {k: v for k, v in non_default(method_train_config(self.config, method, adapt)).items()
-                    if k not in NOT_IN_KEYS}
+        settings = key_params(method_config(method.name, method.settings, f"methods[{method.display}]"))
+        training = key_params(method_train_config(self.config, method, adapt), NOT_IN_KEYS)
         return {**self.model, "method": method.name, "settings": settings, "train": training}
 
 

@@ -335,6 +335,28 @@ def _figure_blocks(plots: list[Plot]) -> list[tuple]:
     return blocks + ([("ul", skipped)] if skipped else [])
 
 
+def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
+    """Accuracy with 95% intervals and the best method's paired comparisons, when the run wrote them."""
+    from xprompt.significance import best_method_lines, interval_table, read_uncertainty
+
+    spans, comparisons = read_uncertainty(out_dir)
+    if spans is None or spans.empty:
+        return []
+    blocks = [("h2", "Accuracy with 95% intervals"),
+              ("p", "Percentile bootstrap over test items (per language) and seeds, 2,000 resamples; *avg* "
+                    "averages the targets without the source. Differences are paired (same items, same "
+                    "seeds); a method is called ahead only when the interval of the difference excludes 0.")]
+    settings = spans[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
+    for shots, adapt in settings.itertuples(index=False):
+        setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
+        blocks += [("h3", f"{shots} source shots per class, {setting}"),
+                   ("table", interval_table(spans, int(shots), int(adapt), order=target_order(ctx.rows)))]
+        lines = best_method_lines(spans, comparisons, int(shots), int(adapt))
+        if lines:
+            blocks.append(("p", lines[0] + " " + "; ".join(line.strip() for line in lines[1:])))
+    return blocks
+
+
 def _table_blocks(ctx: Context) -> list[tuple]:
     blocks = [("h2", "Tables"), ("p", "Mean ± sample std over seeds (the mean alone for a single "
                "seed); *avg* averages the target languages without the source, per seed, then "
@@ -440,7 +462,7 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
     ctx = _context(rows)
     atomic_write_text(out_dir / "aggregate.csv", ctx.table.drop(columns="label").to_csv(index=False))
     plots = [draw(ctx, out_dir) for draw in FIGURES]
-    blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _table_blocks(ctx)
+    blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx)
     atomic_write_text(out_dir / "report.md", _render(blocks, markdown=True))
     page = HTML_PAGE.format(title=html.escape(blocks[0][1]), body=_render(blocks, markdown=False))
     atomic_write_text(out_dir / "report.html", page)

@@ -17,6 +17,8 @@ from xprompt import distributed, stages
 from xprompt.backbone import load_backbone
 from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
+from xprompt.cache.live import registered
+from xprompt.cache.store import disk_errors
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError
@@ -69,11 +71,12 @@ class Runner:
             return {}
 
     # -- planning view ------------------------------------------------------
-    def status(self, cells: list[Cell] | None = None) -> list[CellStatus]:
-        """Each cell: cached, or to run and why (compared with the last run's lock file)."""
+    def status(self, cells: list[Cell] | None = None, repair: bool = False) -> list[CellStatus]:
+        """Each cell: cached, or to run and why (compared with the last run's lock file). Only
+        reads: a damaged entry is reported as to run and left for `run` (repair=True) to remove."""
         result = []
         for cell in self.plan.cells if cells is None else cells:  # an empty shard has no cells
-            cached = self.cache.lookup(cell.stage, cell.key, verify="quick") is not None
+            cached = self.cache.lookup(cell.stage, cell.key, verify="quick", repair=repair) is not None
             result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell)))
         return result
 
@@ -96,7 +99,11 @@ class Runner:
         wanted = self._cells_for(groups)
         if distributed.is_distributed() and not distributed.is_main():
             return self._follow(wanted)
-        outcome = RunOutcome(statuses=self.status(wanted))
+        with disk_errors(self.cache.root), registered(self.cache.root, {(c.stage, c.key) for c in wanted}):
+            return self._run(wanted, groups, lock_name, started)
+
+    def _run(self, wanted: list[Cell], groups, lock_name, started: float) -> RunOutcome:
+        outcome = RunOutcome(statuses=self.status(wanted, repair=True))
         records = []
         todo = tqdm(outcome.statuses, desc="cells", unit="cell", disable=not self.progress)
         for status in todo:
@@ -220,6 +227,19 @@ class Runner:
         metrics.pop("n", None)
         metrics.update(self._consistency(cell))
         return [{**base, "metric": name, "value": value} for name, value in sorted(metrics.items())]
+
+    def items(self) -> pd.DataFrame:
+        """Every evaluated item of the plan: method, shots, adapt_shots, seed, target, id, label, prediction."""
+        frames = []
+        for cell in self.plan.evaluations():
+            path = self.entry(cell) / "predictions.parquet"
+            if not path.is_file():
+                continue
+            table = pd.read_parquet(path, columns=["id", "label", "prediction"])
+            meta = cell.meta
+            frames.append(table.assign(method=meta["method"], shots=meta["shots"], adapt_shots=meta["adapt_shots"],
+                                       seed=meta["seed"], target=meta["target"]))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _consistency(self, cell: Cell) -> dict:
         """Agreement with the source-language predictions of the same trained model, on

@@ -38,7 +38,12 @@ from xprompt.errors import CacheError
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-LOCKS_DIR = "locks"
+LOCKS_DIR, CHECKPOINTS_DIR, LIVE_DIR = "locks", "checkpoints", "live"
+RESERVED_DIRS = (LOCKS_DIR, CHECKPOINTS_DIR, LIVE_DIR)
+DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "the file system is read-only"}
+_CHECKPOINT = re.compile(r"(?P<stage>[A-Za-z0-9_]+)-(?P<key>[A-Za-z0-9_-]+)\.pt(\.tmp-(?P<pid>\d+))?")
 VERIFY_MODES = ("auto", "full", "quick")
 # "auto" hashes every file of entries up to this size and does the quick check above it:
 # hashing 64 MiB takes well under a second, while hashing multi-GB checkpoints on every
@@ -71,17 +76,18 @@ class Cache:
         for what, name in (("stage", stage), ("key", key)):
             if not _NAME.fullmatch(name):
                 raise CacheError(f"Cache {what} {name!r} is not a valid name; use letters, digits, '_' or '-'.")
-        if stage == LOCKS_DIR:
-            raise CacheError(f"Cache stage name {stage!r} is reserved for lock files; choose another stage name.")
+        if stage in RESERVED_DIRS:
+            raise CacheError(f"Cache stage name {stage!r} is reserved by the cache; choose another stage name.")
         return self.root / stage / key
 
-    def lookup(self, stage: str, key: str, verify: str = "auto") -> Path | None:
+    def lookup(self, stage: str, key: str, verify: str = "auto", repair: bool = True) -> Path | None:
         """The entry's directory if it is complete and intact, else None.
 
         verify="full" re-hashes every file; "quick" checks sizes and re-hashes only files
         whose mtime changed since they were written; "auto" is "full" for entries up to
         FULL_VERIFY_MAX_BYTES and "quick" above. An untrusted entry is moved aside and
-        deleted, with a warning, so the next writer can publish in its place.
+        deleted, with a warning, so the next writer can publish in its place; with
+        repair=False (status, dry runs) it is only reported and left where it is.
         """
         if verify not in VERIFY_MODES:
             raise CacheError(f"Cache verify mode {verify!r} is unknown; use one of {', '.join(VERIFY_MODES)}.")
@@ -91,6 +97,9 @@ class Cache:
         problem = _entry_problem(entry, stage, key, verify)
         if problem is None:
             return entry
+        if not repair:
+            log.warning("Cache entry %s is damaged (%s); the next run computes it again.", entry, problem)
+            return None
         log.warning("Cache entry %s is not trusted (%s); removing it so it is computed again.", entry, problem)
         discard_path(entry)
         return None
@@ -108,13 +117,15 @@ class Cache:
         """
         extra = _checked_extra(manifest_extra)
         final = self.entry_dir(stage, key)
-        final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.parent / f"{key}.incomplete-{owner_tag()}"
-        temp.mkdir()
+        with disk_errors(final):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp.mkdir()
         try:
-            yield temp
-            _write_manifest(temp, stage, key, extra)
-            self._publish(temp, final, stage, key)
+            with disk_errors(final):
+                yield temp
+                _write_manifest(temp, stage, key, extra)
+                self._publish(temp, final, stage, key)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
@@ -192,11 +203,24 @@ class Cache:
         return found
 
     def gc(self, referenced: Set[tuple[str, str]]) -> list[Path]:
-        """Delete entries whose (stage, key) is not in `referenced`, and temp dirs of dead writers.
+        """Delete entries whose (stage, key) is neither in `referenced` nor used by a live run,
+        checkpoints of such cells, and temp files and dirs of dead writers. Holds the gc lock.
 
-        Returns the paths removed. Temp dirs of live processes are left alone.
+        Returns the paths removed. Work in progress of live processes is left alone.
         """
+        from xprompt.cache.live import gc_lock, live_entries
+
+        with gc_lock(self.root, exclusive=True):
+            live, _runs = live_entries(self.root)
+            return self._collect(set(referenced) | live)
+
+    def _collect(self, referenced: set[tuple[str, str]]) -> list[Path]:
         removed = []
+        checkpoints = self.root / CHECKPOINTS_DIR
+        for path in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else []:
+            if _checkpoint_is_garbage(path, referenced):
+                path.unlink(missing_ok=True)
+                removed.append(path)
         for stage_dir in self._stage_dirs():
             for path in sorted(stage_dir.iterdir()):
                 if _is_garbage(stage_dir.name, path, referenced):
@@ -217,7 +241,7 @@ class Cache:
     def _stage_dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != LOCKS_DIR)
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name not in RESERVED_DIRS)
 
 
 def _entry_problem(entry: Path, stage: str, key: str, verify: str) -> str | None:
@@ -313,3 +337,28 @@ def _is_garbage(stage: str, path: Path, referenced: Set[tuple[str, str]]) -> boo
     if TEMP_NAME.fullmatch(path.name):
         return owner_is_gone(path)
     return path.is_dir() and (stage, path.name) not in referenced
+
+
+def _checkpoint_is_garbage(path: Path, referenced: set[tuple[str, str]]) -> bool:
+    """A checkpoint of a cell no lock file and no live run uses, or the temp file of a dead writer."""
+    from xprompt.cache.live import pid_alive
+
+    name = _CHECKPOINT.fullmatch(path.name)
+    if name is None:
+        return False
+    if name["pid"] is not None:
+        return not pid_alive(int(name["pid"]))
+    return (name["stage"], name["key"]) not in referenced
+
+
+@contextlib.contextmanager
+def disk_errors(path: Path) -> Iterator[None]:
+    """A full disk, a read-only or forbidden cache: one sentence naming the path and the cause."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        where = error.filename or path
+        raise CacheError(f"cannot write the cache entry {path} ({DISK_ERRORS[error.errno]} at {where}); free "
+                         f"space or fix permissions there, or set cache_dir to a writable folder") from None

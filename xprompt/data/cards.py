@@ -67,6 +67,7 @@ class HubSource:
     config: str | None = None  # pattern with `{lang}`
     splits: dict[str, str] = field(default_factory=dict)
     label_map: dict[str, str] | None = None
+    revision: str | None = None  # commit, tag or branch of the dataset repository (default: main)
 
 
 @dataclass(frozen=True)

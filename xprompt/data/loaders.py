@@ -84,6 +84,11 @@ def candidate_paths(card: TaskCard, relative: str, data_root: str | Path | None)
     return [base / path for base in bases]
 
 
+def first_existing(paths: list[Path]) -> Path | None:
+    """The file that is read among candidate paths (the first that exists): what cache keys hash."""
+    return next((path for path in paths if path.is_file()), None)
+
+
 def read_table(card: TaskCard, path: Path, lang: str, split: str, source: str) -> pd.DataFrame:
     """One local file of the card's layout as the table."""
     local = card.local
@@ -201,7 +206,7 @@ def _from_hub(card: TaskCard, lang: str, split: str, source: str, looked: list[P
     try:
         import datasets  # imported here: a run on local files should not pay for it
 
-        dataset = datasets.load_dataset(hub.dataset, config, split=hub_split)
+        dataset = datasets.load_dataset(hub.dataset, config, split=hub_split, revision=hub.revision)
     except Exception as error:  # the Hub fails in many ways (offline, no config, no split)
         raise DataError(f"no data for {what}: {local}, and the Hub dataset {hub.dataset} "
                         f"(config {config}, split {hub_split}) could not be loaded: {error}") from error

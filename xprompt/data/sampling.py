@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from xprompt.data.cards import TaskCard
-from xprompt.data.loaders import candidate_paths, check_language, read_table
+from xprompt.data.loaders import candidate_paths, check_language, first_existing, read_table
 from xprompt.errors import DataError
 
 
@@ -78,10 +78,10 @@ def _read_fixed(card: TaskCard, pattern: str, lang: str, k: int, seed: int, spli
                 data_root: str | Path | None) -> pd.DataFrame:
     relative = pattern.format(lang=lang, k=k, seed=seed)
     looked = candidate_paths(card, relative, data_root)
-    for path in looked:
-        if path.is_file():
-            # the source split name keeps ids of rows without an id column apart per file
-            return read_table(card, path, lang, split, source=f"{k}-{seed}-{split}")
+    path = first_existing(looked)
+    if path is not None:
+        # the source split name keeps ids of rows without an id column apart per file
+        return read_table(card, path, lang, split, source=f"{k}-{seed}-{split}")
     where = " and ".join(map(str, looked)) or f"{relative} (no data root: argument or $XPROMPT_DATA)"
     raise DataError(f"the fixed {split} split of {card.name} for {lang!r}, k={k}, seed={seed} "
                     f"is not at {where}")

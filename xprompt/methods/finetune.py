@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from torch import nn
 
+from xprompt.config import neutral
 from xprompt.errors import ConfigError
 from xprompt.methods import base
 
@@ -24,7 +25,7 @@ class Head(str, enum.Enum):
 
 @dataclass
 class FineTuneConfig:
-    head: Head = field(default=Head.LINEAR, metadata={
+    head: Head = field(default=Head.LINEAR, metadata={**neutral(Head.LINEAR),
         "help": "linear: dropout + linear; standard: dropout, dense + tanh, dropout, linear (XLM-R's / BERT's "
                 "sequence-classification head)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout before the classification layer"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from xprompt.config import neutral
 from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import base
 
@@ -30,7 +31,7 @@ class SoftInit(str, enum.Enum):
 
 @dataclass
 class SoftConfig(base.PromptOptions):
-    position: SoftPosition = field(default=SoftPosition.PREPEND, metadata={
+    position: SoftPosition = field(default=SoftPosition.PREPEND, metadata={**neutral(SoftPosition.AFTER_CLS),
         "help": "prepend: before the whole input (Lester et al., PEFT); after_cls: right after the first "
                 "special token (or where the template puts [soft:N])"})
     init: SoftInit = field(default=SoftInit.VOCAB, metadata={

@@ -16,6 +16,7 @@ from torch import nn
 
 from xprompt.backbone import Backbone
 from xprompt.batching import eval_batches, to_device
+from xprompt.config import neutral
 from xprompt.errors import ConfigError
 from xprompt.methods import base
 from xprompt.methods.verbalizers import LabelInit
@@ -57,7 +58,7 @@ class UniPromptConfig:
         "help": "all weights (paper) or prompt tower + label vectors only (base model unchanged)"})
     freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
     max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
-    recipe: Recipe = field(default=Recipe.XPROMPT, metadata={"help": RECIPE_HELP})
+    recipe: Recipe = field(default=Recipe.XPROMPT, metadata={**neutral(Recipe.XPROMPT), "help": RECIPE_HELP})
 
     def __post_init__(self):
         if self.recipe == Recipe.PAPER:

@@ -1,0 +1,76 @@
+"""Bootstrap intervals and paired comparisons against closed forms and planted differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xprompt.statistics import AVG, intervals, paired
+
+
+def _items(method: str, correct: np.ndarray, seed: int = 13, target: str = "de", classes: int = 2,
+           rng=None) -> pd.DataFrame:
+    rng = rng or np.random.default_rng(0)
+    labels = rng.integers(0, classes, len(correct))
+    wrong = (labels + 1 + rng.integers(0, classes - 1, len(correct))) % classes
+    return pd.DataFrame({"method": method, "shots": 16, "adapt_shots": 0, "seed": seed, "target": target,
+                         "id": [str(i) for i in range(len(correct))], "label": labels,
+                         "prediction": np.where(correct, labels, wrong)})
+
+
+def test_one_seed_interval_matches_the_binomial_normal_interval():
+    rng = np.random.default_rng(3)
+    correct = rng.random(900) < 0.62
+    spans = intervals(_items("a", correct), source="en", classes=2, resamples=4000)
+    row = spans[(spans["metric"] == "accuracy") & (spans["target"] == "de")].iloc[0]
+    p = correct.mean()
+    half = 1.96 * np.sqrt(p * (1 - p) / len(correct))
+    assert row["estimate"] == pytest.approx(p)
+    assert row["ci_low"] == pytest.approx(p - half, abs=0.006)
+    assert row["ci_high"] == pytest.approx(p + half, abs=0.006)
+    assert (row["n"], row["n_seeds"]) == (900, 1)
+
+
+def test_seeds_widen_the_interval_when_they_disagree():
+    rng = np.random.default_rng(4)
+    agree = pd.concat([_items("a", rng.random(300) < 0.7, seed=s) for s in (1, 2, 3)])
+    shared = rng.random(300) < 0.7
+    spread = pd.concat([_items("a", shared | (rng.random(300) < bump), seed=s)
+                        for s, bump in ((1, 0.0), (2, 0.5), (3, 0.9))])
+    width = {}
+    for name, table in (("agree", agree), ("spread", spread)):
+        row = intervals(table, "en", 2).query("metric == 'accuracy' and target == 'de'").iloc[0]
+        width[name] = row["ci_high"] - row["ci_low"]
+    assert width["spread"] > 1.5 * width["agree"]
+
+
+def test_average_over_targets_leaves_the_source_out_and_has_an_interval():
+    rng = np.random.default_rng(5)
+    table = pd.concat([_items("a", rng.random(200) < p, target=t) for t, p in (("en", 0.95), ("de", 0.6), ("fr", 0.7))])
+    spans = intervals(table, "en", 2).query("metric == 'accuracy'").set_index("target")
+    assert spans.loc[AVG, "estimate"] == pytest.approx((spans.loc["de", "estimate"] + spans.loc["fr", "estimate"]) / 2)
+    assert spans.loc[AVG, "n"] == 2
+    assert spans.loc[AVG, "ci_high"] - spans.loc[AVG, "ci_low"] < spans.loc["de", "ci_high"] - spans.loc["de", "ci_low"]
+
+
+def test_macro_f1_interval_contains_its_estimate():
+    rng = np.random.default_rng(6)
+    spans = intervals(_items("a", rng.random(300) < 0.5, classes=4, rng=rng), "en", 4)
+    row = spans.query("metric == 'macro_f1'").iloc[0]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+
+
+def test_paired_test_finds_a_planted_difference_and_not_a_null_one():
+    rng = np.random.default_rng(7)
+    base = rng.random(500) < 0.6
+    better = base | (rng.random(500) < 0.15)          # B fixes ~6 points of A's errors, on the same items
+    same = np.where(rng.random(500) < 0.5, base, rng.permutation(base))  # same accuracy, shuffled errors
+    table = pd.concat([_items(name, correct, seed=seed, rng=np.random.default_rng(1))
+                       for seed in (13, 21) for name, correct in (("a", base), ("b", better), ("c", same))])
+    result = paired(table, "en").query("target == 'de'").set_index(["method", "versus"])
+    planted = result.loc[("a", "b")]
+    assert planted["difference"] < 0 and planted["ci_high"] < 0 and planted["significant"]
+    assert planted["p_value"] < 0.01
+    null = result.loc[("a", "c")]
+    assert null["ci_low"] < 0 < null["ci_high"] and not null["significant"] and null["p_value"] > 0.05

@@ -1,0 +1,160 @@
+"""Uncertainty of every result: 95% bootstrap intervals over test items and seeds, and paired
+comparisons of methods on the same items.
+
+The input is the items table: one row per (method, shots, adapt_shots, seed, target, item) with
+the item's label and the prediction. Conventions:
+- A resample draws the test items of each target language with replacement (independently per
+  language) and, when there are several, the seeds with replacement (the same seeds for every
+  language, since one seed's model made all of its predictions). The statistic is the mean over
+  the drawn seeds of the metric on the drawn items; the interval is the 2.5 and 97.5 percentiles
+  of B resamples (percentile bootstrap, B = 2,000 by default, a fixed generator seed).
+- The average over targets ("avg", without the source language) is resampled the same way and
+  averaged per resample, so its interval accounts for every language's items at once.
+- A paired comparison of methods A and B uses only the seeds both have and only the items both
+  were tested on, and resamples the per-item difference (A correct - B correct); its two-sided
+  p-value is twice the share of resamples on the far side of 0 (at least 1/B). A difference is
+  called a win only when its interval excludes 0.
+Resampling is done with multinomial counts, so the cost is one matrix product per language."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+AVG = "avg"
+GROUP = ["method", "shots", "adapt_shots"]
+ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
+INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
+PAIRED_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", "difference", "ci_low",
+                  "ci_high", "p_value", "significant", "n_seeds"]
+
+
+def _draws(rng: np.random.Generator, size: int, resamples: int) -> np.ndarray:
+    """[resamples, size] counts of each index in a draw of `size` with replacement."""
+    return rng.multinomial(size, np.full(size, 1.0 / size), size=resamples).astype(np.float64)
+
+
+def _matrices(items: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """[seeds, items] labels and predictions of one target, items aligned by id across seeds."""
+    by_seed = {seed: frame.set_index("id") for seed, frame in items.groupby("seed")}
+    ids = sorted(set.intersection(*(set(by_seed[s].index) for s in seeds)))
+    labels = np.stack([by_seed[s].loc[ids, "label"].to_numpy() for s in seeds])
+    predictions = np.stack([by_seed[s].loc[ids, "prediction"].to_numpy() for s in seeds])
+    return labels, predictions, ids
+
+
+def _accuracy(correct: np.ndarray, item_counts: np.ndarray) -> np.ndarray:
+    """[resamples, seeds] accuracy of each seed on each resample of items."""
+    return item_counts @ correct.T / correct.shape[1]
+
+
+def _macro_f1(labels: np.ndarray, predictions: np.ndarray, item_counts: np.ndarray, classes: int) -> np.ndarray:
+    """[resamples, seeds] macro-F1 (classes absent from labels and predictions skipped)."""
+    out = np.empty((item_counts.shape[0], labels.shape[0]))
+    for s in range(labels.shape[0]):
+        true = np.eye(classes)[labels[s]]
+        guessed = np.eye(classes)[predictions[s]]
+        tp = item_counts @ (true * guessed)
+        both = item_counts @ true + item_counts @ guessed
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(both > 0, 2 * tp / both, np.nan)
+        out[:, s] = np.nanmean(np.where(np.isnan(f1).all(axis=1, keepdims=True), 0.0, f1), axis=1)
+    return out
+
+
+def _per_target(items: pd.DataFrame, seeds: list[int], metric: str, classes: int, counts_for) -> np.ndarray:
+    """[resamples, seeds] metric of one target on each resample (its item counts from `counts_for`)."""
+    labels, predictions, _ = _matrices(items, seeds)
+    counts = counts_for(labels.shape[1])
+    if metric == "accuracy":
+        return _accuracy((labels == predictions).astype(np.float64), counts)
+    return _macro_f1(labels, predictions, counts, classes)
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2000,
+              seed: int = 0, metrics: tuple[str, ...] = ("accuracy", "macro_f1")) -> pd.DataFrame:
+    """Per (method, shots, adapt_shots, target incl. avg, metric): the point estimate (mean over
+    seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it."""
+    rng, rows = np.random.default_rng(seed), []
+    if items.empty:
+        return pd.DataFrame(columns=INTERVAL_COLUMNS)
+    for key, group in items.groupby(GROUP, sort=False):
+        seeds = sorted(group["seed"].unique())
+        seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        for metric in metrics:
+            targets, per_target = [], {}
+            for target, frame in group.groupby("target", sort=False):
+                values = _per_target(frame, seeds, metric, classes, lambda n: _draws(rng, n, resamples))
+                point = _per_target(frame, seeds, metric, classes, lambda n: np.ones((1, n)))
+                stat = (values * seed_counts).sum(axis=1) / len(seeds)
+                per_target[target] = stat
+                rows.append(_row(key, target, metric, float(point.mean()), stat, len(seeds), frame["id"].nunique()))
+                targets.append((target, float(point.mean())))
+            kept = [t for t, _ in targets if t != source] or [t for t, _ in targets]
+            if len(targets) > 1:
+                stat = np.mean([per_target[t] for t in kept], axis=0)
+                point = float(np.mean([p for t, p in targets if t in kept]))
+                rows.append(_row(key, AVG, metric, point, stat, len(seeds), len(kept)))
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def _row(key, target, metric, point, stat, seeds, n) -> dict:
+    low, high = _interval(stat)
+    return {**dict(zip(GROUP, key)), "target": target, "metric": metric, "estimate": point,
+            "ci_low": low, "ci_high": high, "n_seeds": seeds, "n": n}
+
+
+def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Accuracy difference A - B of every pair of methods at the same shots and adapt_shots, per
+    target and on the average over targets: estimate, 95% interval, two-sided p-value."""
+    rng, rows = np.random.default_rng(seed), []
+    if items.empty:
+        return pd.DataFrame(columns=PAIRED_COLUMNS)
+    for (shots, adapt), group in items.groupby(["shots", "adapt_shots"], sort=False):
+        for first, second in itertools.combinations(list(pd.unique(group["method"])), 2):
+            a, b = group[group["method"] == first], group[group["method"] == second]
+            seeds = sorted(set(a["seed"]) & set(b["seed"]))
+            if not seeds:
+                continue
+            seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+            stats, points = {}, {}
+            for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
+                diff = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
+                counts = _draws(rng, diff.shape[1], resamples)
+                stats[target] = (_accuracy(diff, counts) * seed_counts).sum(axis=1) / len(seeds)
+                points[target] = float(diff.mean())
+            kept = [t for t in stats if t != source] or list(stats)
+            if len(stats) > 1:
+                stats[AVG] = np.mean([stats[t] for t in kept], axis=0)
+                points[AVG] = float(np.mean([points[t] for t in kept]))
+            for target, stat in stats.items():
+                low, high = _interval(stat)
+                tail = min((stat <= 0).mean(), (stat >= 0).mean())
+                rows.append({"shots": shots, "adapt_shots": adapt, "method": first, "versus": second,
+                             "target": target, "metric": "accuracy", "difference": points[target],
+                             "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
+                             "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _difference(a: pd.DataFrame, b: pd.DataFrame, seeds: list[int]) -> np.ndarray:
+    """[seeds, items] A correct - B correct on the items both were tested on."""
+    la, pa, ids_a = _matrices(a, seeds)
+    lb, pb, ids_b = _matrices(b, seeds)
+    common = sorted(set(ids_a) & set(ids_b))
+    ia, ib = [ids_a.index(i) for i in common], [ids_b.index(i) for i in common]
+    return (la[:, ia] == pa[:, ia]).astype(np.float64) - (lb[:, ib] == pb[:, ib]).astype(np.float64)
+
+
+def format_interval(estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1) -> str:
+    """'71.2 [68.9, 73.4]'."""
+    if estimate is None or np.isnan(estimate):
+        return "–"
+    return f"{estimate * scale:.{digits}f} [{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
