@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -239,3 +240,31 @@ def test_report_without_source_rows_skips_transfer_gap(tmp_path):
     text = build_report(results, tmp_path).read_text()
     assert "`transfer_gap.png` not drawn" in text
     assert_png(tmp_path / "heatmap_accuracy.png")
+
+
+def test_report_shows_intervals_paired_differences_and_interval_bands(tmp_path):
+    from xprompt.significance import write_uncertainty
+
+    rng = np.random.default_rng(0)
+    items, rows = [], []
+    for method, skill in (("uniprompt", 0.8), ("finetune", 0.6)):
+        for shots in (16, 64):
+            for seed in (13, 21):
+                for target in ("en", "de", "fr"):
+                    labels = rng.integers(0, 3, 150)
+                    correct = rng.random(150) < skill + (0.1 if target == "en" else 0)
+                    predictions = np.where(correct, labels, (labels + 1) % 3)
+                    items.append(pd.DataFrame({"method": method, "shots": shots, "adapt_shots": 0, "seed": seed,
+                                               "target": target, "id": [f"{target}{i}" for i in range(150)],
+                                               "label": labels, "prediction": predictions}))
+                    rows.append({"method": method, "model": "m", "task": "t", "source": "en", "target": target,
+                                 "shots": shots, "adapt_shots": 0, "seed": seed, "metric": "accuracy",
+                                 "value": float(correct.mean())})
+    write_uncertainty(pd.concat(items, ignore_index=True), tmp_path, "en", 3)
+    report = build_report(pd.DataFrame(rows), tmp_path).read_text()
+    assert "## Accuracy with 95% intervals" in report
+    assert re.search(r"\| avg \| \d+\.\d \[\d+\.\d, \d+\.\d\] \|", report)
+    assert "highest average target accuracy: uniprompt" in report and "uniprompt - finetune: +" in report
+    assert ": ahead" in report
+    assert "band is the 95% bootstrap interval" in report
+    assert (tmp_path / "accuracy_intervals.png").stat().st_size > 0

@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 from xprompt.aggregate import (AGG_COLUMNS, AVG, average_over_targets, format_mean_std,
                                metric_scale, series_labels, summary_table, target_order, transfer_gap)
 from xprompt.errors import DataError
+from xprompt.interval_figures import plot_average_intervals
+from xprompt.significance import read_uncertainty
 from xprompt.results import (RUN_JSON, atomic_write_bytes, atomic_write_text, read_results,
                              validate_results)
 
@@ -45,6 +47,7 @@ class Context:
     rows: pd.DataFrame   # the validated long table
     table: pd.DataFrame  # average_over_targets(rows) plus a `label` column per method
     metric: str          # the metric the main figures show
+    spans: pd.DataFrame | None = None  # 95% intervals (intervals.csv) when the run wrote them
 
     def select(self, metric: str | None = None, **equal) -> pd.DataFrame:
         chosen = self.table[self.table["metric"] == (metric or self.metric)]
@@ -181,8 +184,9 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
             part = part.sort_values("shots")
             x = [shots_values.index(s) for s in part["shots"]]
             mean, spread = part["mean"] * ctx.scale(), part["std"].fillna(0) * ctx.scale()
+            low, high = _band(ctx, part, mean - spread, mean + spread)
             ax.plot(x, mean, marker="o", color=f"C{i}", label=label)
-            ax.fill_between(x, mean - spread, mean + spread, color=f"C{i}", alpha=0.2, linewidth=0)
+            ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
         ax.set_xticks(range(len(shots_values)), labels=[str(s) for s in shots_values])
         ax.set_xlabel("source-language training shots per class")
         ax.set_title("zero-shot transfer" if adapt == 0 else f"after {adapt}-shot target adaptation",
@@ -190,10 +194,24 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{ctx.unit()}, avg over {int(averaged['n_targets'].max())} targets")
     _legend(figure, axes[0], "method")
-    figure.suptitle(f"{ctx.metric} vs shots (line: mean over seeds, band: ±1 std)")
+    band = "95% bootstrap interval" if ctx.spans is not None else "±1 std over seeds"
+    figure.suptitle(f"{ctx.metric} vs shots (line: mean over seeds, band: {band})")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Average {ctx.metric} over the target languages (source excluded) "
-                "against source shots; the band is one standard deviation over seeds.")
+                f"against source shots; the band is the {band}.")
+
+
+def _band(ctx: Context, part: pd.DataFrame, low, high):
+    """The 95% interval of each point when the run wrote intervals (same metric), else the given band."""
+    if ctx.spans is None:
+        return low, high
+    spans = ctx.spans[(ctx.spans["metric"] == ctx.metric) & (ctx.spans["target"] == AVG)]
+    keyed = spans.set_index(["method", "shots", "adapt_shots"])
+    keys = list(zip(part["method"], part["shots"], part["adapt_shots"]))
+    if not all(key in keyed.index for key in keys):
+        return low, high
+    return (keyed.loc[keys, "ci_low"].to_numpy(float) * ctx.scale(),
+            keyed.loc[keys, "ci_high"].to_numpy(float) * ctx.scale())
 
 
 def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
@@ -354,6 +372,11 @@ def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
         lines = best_method_lines(spans, comparisons, int(shots), int(adapt))
         if lines:
             blocks.append(("p", lines[0] + " " + "; ".join(line.strip() for line in lines[1:])))
+    figure = plot_average_intervals(spans, out_dir, _save)
+    if figure is not None:
+        blocks += [("img", figure, "average accuracy with 95% intervals"),
+                   ("p", "Average target accuracy per method; whiskers: 95% bootstrap interval over test "
+                         "items and seeds.")]
     return blocks
 
 
@@ -460,6 +483,7 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
     if run_info is None:
         run_info, note = _load_run_info(results, out_dir)
     ctx = _context(rows)
+    ctx.spans = read_uncertainty(out_dir)[0]
     atomic_write_text(out_dir / "aggregate.csv", ctx.table.drop(columns="label").to_csv(index=False))
     plots = [draw(ctx, out_dir) for draw in FIGURES]
     blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx)
