@@ -296,10 +296,11 @@ def test_scores_by_hand():
     assert result["macro_f1"] == pytest.approx(expected_f1)
 
 
-def test_scores_count_a_class_only_predicted():
+def test_macro_f1_covers_the_classes_the_test_set_has():
     result = scores(np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1]), num_labels=3)
-    # class 0: 2*1/(1+2); class 1: 2*2/(2+2); class 2: predicted once, never true -> 0
-    assert result["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    # class 0: 2*1/(1+2); class 1: 2*2/(2+2); class 2 is absent from this set: not averaged, but
+    # its one prediction is an error of class 0
+    assert result["macro_f1"] == pytest.approx((2 / 3 + 1) / 2)
     assert result["accuracy"] == pytest.approx(3 / 4)
 
 

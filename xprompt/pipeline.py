@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _UNSET = object()
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
-VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "1"}
+VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2"}
 # Fields that change how fast or how verbosely work is done, never its result.
 NOT_IN_KEYS = {"checkpoint_every"}
 # Files of a local model folder that its key hashes: weights, configs, tokenizer files
@@ -154,18 +154,24 @@ class _Builder:
         return self.once(("prepare", lang, split), lambda: Cell(
             "prepare", f"prepare {lang} {split}", params, files=self.source_files(lang, split)))
 
-    def sample(self, lang: str, shots: int, seed: int) -> Cell:
+    def sample(self, lang: str, shots: int, seed: int, disjoint_from: Cell | None = None) -> Cell:
+        """K-shot sample of `lang`; `disjoint_from` (a parallel data set's source sample) keeps the
+        translations of its training items out of it."""
         dev_shots = self.config.task.dev_shots or shots
         params = {"task": self.card_id, "lang": lang, "shots": shots, "seed": seed, "dev_shots": dev_shots}
+        name = f"sample {lang} k={shots} seed={seed}"
+        if disjoint_from is not None:
+            name += f" disjoint from {disjoint_from.params['lang']} k={disjoint_from.params['shots']}"
 
         def make() -> Cell:
             fixed = self.card.fixed_shots
             if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
-                return Cell("sample", f"sample {lang} k={shots} seed={seed}", {**params, "fixed": True},
-                            files=self._fixed_files(lang, shots, seed))
+                return Cell("sample", name, {**params, "fixed": True}, files=self._fixed_files(lang, shots, seed))
             inputs = {"train": self.prepare(lang, "train"), "dev": self.prepare(lang, "dev")}
-            return Cell("sample", f"sample {lang} k={shots} seed={seed}", params, inputs)
-        return self.once(("sample", lang, shots, seed), make)
+            if disjoint_from is not None:
+                inputs["exclude"] = disjoint_from
+            return Cell("sample", name, params, inputs)
+        return self.once(("sample", lang, shots, seed, disjoint_from and disjoint_from.key), make)
 
     def _fixed_files(self, lang, shots, seed) -> dict[str, str]:
         hashes = {}
@@ -212,11 +218,13 @@ def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str,
         cells.append(Cell("evaluate", f"evaluate {group} on {target}", {},
                           {"model": trained, "test": builder.prepare(target, "test")}, group=group,
                           meta={**meta, "target": target, "adapt_shots": 0}))
+    # on a parallel data set, target shots never translate the source shots the model was trained on
+    disjoint = trained.inputs["sample"] if builder.card.parallel else None
     for adapt_shots in builder.config.adapt.shots:
         for target in (t for t in targets if t != source):
             adapted = Cell("adapt", f"adapt {group} to {target} k={adapt_shots}",
                            {"seed": seed, "train": builder.train_params(method, adapt=True)["train"]},
-                           {"model": trained, "sample": builder.sample(target, adapt_shots, seed)},
+                           {"model": trained, "sample": builder.sample(target, adapt_shots, seed, disjoint)},
                            group=group, meta={**meta, "target": target, "adapt_shots": adapt_shots,
                                               "train_config": method_train_config(builder.config, method, True)})
             cells.append(adapted)

@@ -180,8 +180,16 @@ class Runner:
 
     def _compute_sample(self, cell: Cell, out: Path) -> None:
         p = cell.params
+        pools = None
+        if "train" in cell.inputs:  # a drawn sample reads the prepared splits, not the raw files again
+            pools = tuple(pd.read_parquet(self.entry(cell.inputs[s]) / "table.parquet") for s in ("train", "dev"))
+        exclude = set()
+        if "exclude" in cell.inputs:
+            source = cell.inputs["exclude"]
+            shots = pd.read_parquet(self.entry(source) / "train.parquet")
+            exclude = set(stages.item_keys(shots["id"], source.params["lang"], self.card.parallel))
         train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p["dev_shots"],
-                                             self.config.task.data_root)
+                                             self.config.task.data_root, pools, exclude)
         train_rows.to_parquet(out / "train.parquet", index=False)
         dev_rows.to_parquet(out / "dev.parquet", index=False)
 
@@ -225,6 +233,7 @@ class Runner:
                 "source": self.plan.source, "target": meta["target"], "shots": meta["shots"],
                 "adapt_shots": meta["adapt_shots"], "seed": meta["seed"]}
         metrics.pop("n", None)
+        metrics.pop("classes", None)
         metrics.update(self._consistency(cell))
         return [{**base, "metric": name, "value": value} for name, value in sorted(metrics.items())]
 

@@ -36,20 +36,35 @@ def stratified_subset(table: pd.DataFrame, size: int) -> pd.DataFrame:
     return table.loc[np.sort(np.concatenate(picked))].reset_index(drop=True)
 
 
-def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: str | None):
+def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: str | None,
+           pools: tuple[pd.DataFrame, pd.DataFrame] | None = None, exclude_items: set[str] = frozenset()):
     """(train, dev) K-shot tables: the data set's own fixed files when it ships them for
-    this K and seed (MARC), else a seeded stratified draw; dev never overlaps train."""
+    this K and seed (MARC), else a seeded stratified draw from `pools` (the prepared train and
+    dev splits); dev never overlaps train. `exclude_items` (item keys, see `item_keys`) are never
+    drawn: on a parallel data set, the translations of the source language's training shots."""
     fixed = card.fixed_shots
     if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
         return fixed_k_shot(card, lang, shots, seed, data_root)
-    pool = load_split(card, lang, "train", data_root)
-    train_rows = sample_k_shot(pool, shots, seed, label_names=card.labels)
-    dev_pool = load_split(card, lang, "dev", data_root)
+    pool, dev_pool = pools if pools is not None else (load_split(card, lang, "train", data_root),
+                                                      load_split(card, lang, "dev", data_root))
+    excluded = pool["id"][item_keys(pool["id"], lang, card.parallel).isin(exclude_items)] if exclude_items else []
+    train_rows = sample_k_shot(pool, shots, seed, exclude_ids=excluded, label_names=card.labels)
+    dev_excluded = [*train_rows["id"], *(dev_pool["id"][item_keys(dev_pool["id"], lang, card.parallel)
+                                                         .isin(exclude_items)] if exclude_items else [])]
     try:
-        dev_rows = sample_k_shot(dev_pool, dev_shots, seed, exclude_ids=train_rows["id"], label_names=card.labels)
+        dev_rows = sample_k_shot(dev_pool, dev_shots, seed, exclude_ids=dev_excluded, label_names=card.labels)
     except DataError:
-        dev_rows = dev_pool[~dev_pool["id"].isin(train_rows["id"])]  # small dev pools: use all that is left
+        dev_rows = dev_pool[~dev_pool["id"].isin(dev_excluded)]  # small dev pools: use all that is left
     return train_rows, dev_rows
+
+
+def item_keys(ids: pd.Series, lang: str, parallel: str | None) -> pd.Series:
+    """What makes rows of different languages the same item: the id itself (parallel: id) or the
+    id without its language prefix (parallel: row, ids "{lang}-{split}-{row}")."""
+    ids = ids.astype(str)
+    if parallel == "row":
+        return ids.str.removeprefix(f"{lang}-")
+    return ids
 
 
 @dataclass

@@ -8,7 +8,9 @@ trust it and every mistake is reported once, naming the card file.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -23,6 +25,7 @@ TASKS_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
 SPLITS = ("train", "dev", "test")
 PARALLEL = ("row", "id")
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
+QUOTING = ("none", "csv", "auto")
 MASK = "<mask>"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -46,16 +49,54 @@ class Columns:
 
 
 @dataclass(frozen=True)
+class LocalOverride:
+    """What differs for some languages (one language, or a family of files): any key left out is
+    the card's own. `files` is merged split by split into the card's."""
+
+    languages: tuple[str, ...]
+    files: dict[str, str | dict[str, str]] | None = None
+    columns: Columns | None = None
+    format: str | None = None
+    sep: str | None = None
+    quoting: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    names: tuple[str, ...] | None = None
+    label_map: dict[str, str | None] | None = None
+    drop_labels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class LocalSource:
-    """Files under a data root; `files` maps the card's split names to a path pattern
-    with `{lang}`, or to one path per language."""
+    """Files under a data root; `files` maps the data set's split names to a path pattern
+    with `{lang}`, or to one path per language; `overrides` change any of this per language."""
 
     files: dict[str, str | dict[str, str]]
     columns: Columns
     format: str | None = None  # None: from the file extension
+    sep: str | None = None  # None: "," for csv, a tab for tsv
+    # "csv" (fields in double quotes), "none", or "auto": unquoted, unless the file looks quoted and reads
+    # to the same rows with quotes; None: csv for csv files, none for tsv
+    quoting: str | None = None
+    encoding: str = "utf-8"
     header: bool = True
     names: tuple[str, ...] | None = None  # column names of a file without a header
-    label_map: dict[str, str] | None = None  # raw value -> label name; None: raw values are names
+    label_map: dict[str, str | None] | None = None  # raw value -> label name (null: drop the row)
+    drop_labels: tuple[str, ...] = ()  # raw label values whose rows are dropped (counted in the log)
+    overrides: tuple[LocalOverride, ...] = ()
+
+    def for_language(self, lang: str) -> "LocalSource":
+        """This source as it reads `lang`: the overrides naming `lang` applied in order."""
+        merged = self
+        for override in self.overrides:
+            if lang not in override.languages:
+                continue
+            changes = {f.name: getattr(override, f.name) for f in fields(override)
+                       if f.name != "languages" and getattr(override, f.name) is not None}
+            if "files" in changes:
+                changes["files"] = {**merged.files, **changes["files"]}
+            merged = dataclasses.replace(merged, **changes)
+        return dataclasses.replace(merged, overrides=())
 
 
 @dataclass(frozen=True)
@@ -182,13 +223,28 @@ def card_from_file(path: Path) -> TaskCard:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise DataError(f"task card {path} is not valid YAML{where}: {error}") from None
+        raise DataError(_yaml_message(path, error)) from None
     if not isinstance(raw, Mapping):
         raise DataError(f"task card {path} must be a YAML mapping of keys "
                         f"(name, labels, languages, ...)")
     return card_from_dict({"name": path.stem, **raw}, path)
+
+
+def _yaml_message(path: Path, error: yaml.YAMLError) -> str:
+    """One sentence naming the card file and line; a pattern such as {lang} left unquoted inside a
+    flow mapping ({train: {lang}/train.csv}) gets the fix spelled out."""
+    mark = getattr(error, "problem_mark", None)
+    line_number = mark.line + 1 if mark else None
+    where = f"task card {path}" + (f" line {line_number}" if line_number else "")
+    problem = str(getattr(error, "problem", None) or error).strip()
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[line_number - 1] if line_number else ""
+    except (OSError, IndexError, UnicodeDecodeError):
+        line = ""
+    if _PLACEHOLDER.search(line):
+        return (f"{where} is not valid YAML ({problem}): quote values that hold a placeholder such as "
+                f"{{lang}}, e.g. train: \"{{lang}}/train.csv\"")
+    return f"{where} is not valid YAML ({problem})"
 
 
 def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
@@ -199,10 +255,22 @@ def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
     def columns(value: Any, where: str) -> Columns:
         return build(Columns, value, where)
 
+    def reading(where: str) -> dict[str, Callable]:
+        return {"columns": lambda v: None if v is None else columns(v, f"'{where}.columns'"),
+                "label_map": lambda v: _label_map(v),
+                "names": lambda v: None if v is None else tuple(str(x) for x in v),
+                "drop_labels": lambda v: None if v is None else tuple(normalize_label(x) for x in _listed(v)),
+                "languages": lambda v: tuple(str(x) for x in _listed(v))}
+
+    def overrides(value: Any) -> tuple:
+        if not isinstance(value, list):
+            raise DataError(f"task card {path}: local.overrides must be a list of mappings, each with "
+                            f"'languages' and the keys that differ for them")
+        return tuple(build(LocalOverride, item, f"'local.overrides[{i}]'", reading(f"local.overrides[{i}]"))
+                     for i, item in enumerate(value))
+
     def source(cls: type, where: str) -> Callable[[Any], Any]:
-        convert = {"columns": lambda v: columns(v, f"'{where}.columns'"),
-                   "label_map": lambda v: _label_map(v),
-                   "names": lambda v: None if v is None else tuple(v)}
+        convert = {**reading(where), "overrides": overrides}
         return lambda v: None if v is None else build(cls, v, f"'{where}'", convert)
 
     fixed = {"shots": lambda v: tuple(int(x) for x in v), "seeds": lambda v: tuple(int(x) for x in v)}
@@ -245,10 +313,14 @@ def _as_list(value: Any, key: str, path: Path) -> list:
     return value
 
 
-def _label_map(value: Any) -> dict[str, str] | None:
+def _label_map(value: Any) -> dict[str, str | None] | None:
     if value is None:
         return None
-    return {normalize_label(raw): str(name) for raw, name in value.items()}
+    return {normalize_label(raw): None if name is None else str(name) for raw, name in value.items()}
+
+
+def _listed(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _words(per_class: Any) -> tuple[tuple[str, ...], ...]:
@@ -275,35 +347,73 @@ def _validate_card(card: TaskCard) -> None:
         if table and card.source_language not in table:
             raise DataError(f"{where}: {key} has no entry for the source language "
                             f"{card.source_language!r}, which other languages fall back to")
+        _check_languages(card, table, where, key)
         for lang, value in table.items():
-            if lang not in card.languages:
-                raise DataError(f"{where}: {key} has language {lang!r}, which is not one of its "
-                                f"languages ({', '.join(card.languages)})")
             check(card, where, lang, value)
 
 
 def _validate_sources(card: TaskCard, where: str) -> None:
-    for source in (card.local, card.hub):
+    sources = [card.hub, card.local, *(card.local.overrides if card.local is not None else ())]
+    for source in sources:
         if source is None:
             continue
-        unknown = sorted(set((source.label_map or {}).values()) - set(card.labels))
+        unknown = sorted(set((source.label_map or {}).values()) - set(card.labels) - {None})
         if unknown:
             raise DataError(f"{where}: label_map maps to {unknown[0]!r}, which is not one of "
                             f"the labels ({', '.join(card.labels)})")
     if card.local is not None:
-        if not isinstance(card.local.files, Mapping):
-            raise DataError(f"{where}: local.files must map split names ({', '.join(SPLITS)}) "
-                            f"to a path pattern with {{lang}} or to one path per language")
-        if card.local.format not in (None, *FORMATS):
-            raise DataError(f"{where}: local format {card.local.format!r} is not one of "
-                            f"{', '.join(FORMATS)}")
-        for split, pattern in card.local.files.items():
-            patterns = pattern.values() if isinstance(pattern, Mapping) else [pattern]
-            for each in patterns:
-                _check_placeholders(where, f"local.files.{split}", str(each), {"lang"})
+        _validate_local(card, card.local, where, "local")
+        for index, override in enumerate(card.local.overrides):
+            _check_languages(card, override.languages, where, f"local.overrides[{index}].languages")
+            _validate_local(card, override, where, f"local.overrides[{index}]")
     if card.fixed_shots is not None:
         for each in (card.fixed_shots.train, card.fixed_shots.dev):
             _check_placeholders(where, "fixed_shots", each, {"lang", "k", "seed"})
+
+
+def _validate_local(card: TaskCard, local, where: str, key: str) -> None:
+    """Reading options, split names and per-language file keys of `local` or one of its overrides."""
+    files = local.files
+    if files is not None and not isinstance(files, Mapping):
+        raise DataError(f"{where}: {key}.files must map split names ({', '.join(_used_splits(card))}) "
+                        f"to a path pattern with {{lang}} or to one path per language")
+    if local.format not in (None, *FORMATS):
+        raise DataError(f"{where}: {key}.format {local.format!r} is not one of {', '.join(FORMATS)}")
+    if local.quoting not in (None, *QUOTING):
+        raise DataError(f"{where}: {key}.quoting {local.quoting!r} is not one of {', '.join(QUOTING)}")
+    if local.encoding is not None:
+        try:
+            codecs.lookup(local.encoding)
+        except LookupError:
+            raise DataError(f"{where}: {key}.encoding {local.encoding!r} is not an encoding Python knows "
+                            f"(e.g. utf-8, utf-16, latin-1)") from None
+    if local.sep is not None and len(local.sep) != 1:
+        raise DataError(f"{where}: {key}.sep {local.sep!r} must be one character (e.g. ',', '\\t', ';')")
+    used = _used_splits(card)
+    for split, pattern in (files or {}).items():
+        if split not in used:
+            raise DataError(f"{where}: {key}.files has split {split!r}, which the card does not use; its "
+                            f"splits: {', '.join(used)} (train_split, dev_split, test_split){_closest(split, used)}")
+        if isinstance(pattern, Mapping):
+            _check_languages(card, pattern, where, f"{key}.files.{split}")
+        for each in pattern.values() if isinstance(pattern, Mapping) else [pattern]:
+            _check_placeholders(where, f"{key}.files.{split}", str(each), {"lang"})
+
+
+def _used_splits(card: TaskCard) -> list[str]:
+    return list(dict.fromkeys(s for s in (card.train_split, card.dev_split, card.test_split) if s))
+
+
+def _check_languages(card: TaskCard, languages, where: str, key: str) -> None:
+    for lang in languages:
+        if lang not in card.languages:
+            raise DataError(f"{where}: {key} names language {lang!r}, which is not one of the card's "
+                            f"languages{_closest(str(lang), card.languages)}")
+
+
+def _closest(wanted: str, accepted) -> str:
+    close = difflib.get_close_matches(wanted, list(accepted), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check_placeholders(where: str, key: str, pattern: str, accepted: set[str]) -> None:

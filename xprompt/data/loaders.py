@@ -7,8 +7,11 @@ loader that cached on its own would hide edits to a user's files from it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
+import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pandas as pd
 from xprompt.data.cards import Columns, TaskCard, normalize_label
 from xprompt.errors import DataError
 
+log = logging.getLogger(__name__)
 TABLE_COLUMNS = ("id", "text", "text_pair", "label", "lang", "split")
 DATA_ENV = "XPROMPT_DATA"
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -65,7 +69,7 @@ def local_candidates(card: TaskCard, lang: str, source: str,
     """Paths that may hold the split, in the order they are tried."""
     if card.local is None:
         return []
-    pattern = card.local.files.get(source)
+    pattern = card.local.for_language(lang).files.get(source)
     if isinstance(pattern, Mapping):
         pattern = pattern.get(lang)
     if pattern is None:
@@ -90,14 +94,22 @@ def first_existing(paths: list[Path]) -> Path | None:
 
 
 def read_table(card: TaskCard, path: Path, lang: str, split: str, source: str) -> pd.DataFrame:
-    """One local file of the card's layout as the table."""
-    local = card.local
+    """One local file of the card's layout (as it reads `lang`) as the table."""
+    local = card.local.for_language(lang)
     file_format = local.format or format_of(path)
-    frame = read_file(path, file_format, local.header, local.names)
-    # tsv and jsonl hold one row per line, so a line number points at the row exactly
-    first_line = {"tsv": 2 if local.header else 1, "jsonl": 1}.get(file_format)
+    quoting = quoting_of(local, file_format)
+    frame = read_file(path, file_format, local)
+    if file_format in ("csv", "tsv") and quoting == "auto":
+        frame, quoting = _auto_quoting(frame, path, file_format, local)
+    elif file_format in ("csv", "tsv") and quoting == "none":
+        problem = looks_quoted(frame, local.columns)
+        if problem:
+            raise DataError(f"{path} looks quoted ({problem}) but is read without quoting; set quoting: csv "
+                            f"(or auto) for it in the card")
+    # unquoted tsv and jsonl hold one row per line, so a line number points at the row exactly
+    first_line = None if quoting == "csv" else {"tsv": 2 if local.header else 1, "jsonl": 1}.get(file_format)
     return to_table(frame, card, local.columns, local.label_map, lang, split, source,
-                    where=f"file {path}", first_line=first_line)
+                    where=f"file {path}", first_line=first_line, drop=local.drop_labels)
 
 
 def format_of(path: Path) -> str:
@@ -110,36 +122,99 @@ def format_of(path: Path) -> str:
                     f".jsonl (each also .gz, .bz2, .xz) and .parquet, or set local.format in the card")
 
 
-def read_file(path: Path, file_format: str, header: bool = True,
-              names: Sequence[str] | None = None) -> pd.DataFrame:
+def quoting_of(local, file_format: str) -> str:
+    """csv files follow the CSV quoting rules by default; tsv files are read as they are (XNLI's and
+    PAWS-X's texts hold unbalanced quotes), unless the card says `quoting: csv` (pandas' to_csv)."""
+    return local.quoting or ("csv" if file_format == "csv" else "none")
+
+
+def read_file(path: Path, file_format: str, local=None) -> pd.DataFrame:
+    header = True if local is None else local.header
+    names = None if local is None else local.names
+    encoding = "utf-8" if local is None or local.encoding is None else local.encoding
     # dtype=str and no NA parsing: ids keep leading zeros and a text "NA" stays text
     text_options = {"header": 0 if header else None, "names": list(names) if names else None,
-                    "dtype": str, "keep_default_na": False}
+                    "dtype": str, "keep_default_na": False, "encoding": encoding}
     try:
-        if file_format == "tsv":
-            # unquoted TSV: XNLI and PAWS-X texts contain unbalanced '"'
-            return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, **text_options)
-        if file_format == "csv":
-            return pd.read_csv(path, **text_options)
+        if file_format in ("tsv", "csv"):
+            quoting = quoting_of(local, file_format) if local is not None else (
+                "csv" if file_format == "csv" else "none")
+            quoting = "none" if quoting == "auto" else quoting  # auto: unquoted first (read_table decides)
+            sep = (local.sep if local is not None and local.sep else None) or ("\t" if file_format == "tsv" else ",")
+            return pd.read_csv(path, sep=sep, quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
+                               **text_options)
         if file_format == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
         return pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except ImportError as error:
         raise DataError(f"reading {path} as {file_format} needs a missing package ({error})") from None
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except pd.errors.ParserError as error:
+        raise DataError(_parse_message(path, file_format, error)) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"cannot read {path} as {encoding} text (byte {error.start}: {error.reason}); set "
+                        f"encoding in the card (e.g. utf-16, latin-1)") from None
+    except (ValueError, OSError) as error:
         raise DataError(f"cannot read {path} as {file_format}: {error}") from None
+
+
+def _parse_message(path: Path, file_format: str, error: Exception) -> str:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+    hint = ("quoting: csv (a tsv written by pandas quotes fields that hold tabs or line breaks)"
+            if file_format == "tsv" else "sep or quoting")
+    if found:
+        expected, line, saw = found.groups()
+        return (f"cannot read {path} as {file_format}: line {line} has {saw} fields where the header has "
+                f"{expected}; try {hint} in the card")
+    return f"cannot read {path} as {file_format} ({str(error).strip()}); try {hint} in the card"
+
+
+def looks_quoted(frame: pd.DataFrame, columns: Columns) -> str | None:
+    """Why a frame read without quoting seems to come from a quoted file (fields that start and end
+    with '"' around doubled quotes, as csv writers leave them), else None."""
+    for name in (columns.text, columns.text_pair):
+        if name is None or name not in frame.columns or frame.empty:
+            continue
+        values = frame[name].astype(str)
+        wrapped = (values.str.len() > 1) & values.str.startswith('"') & values.str.endswith('"')
+        if wrapped.mean() > 0.2 or (wrapped.any() and values.str.contains('""', regex=False).any()):
+            return f"column {name!r}: {int(wrapped.sum())} of {len(values)} fields start and end with '\"'"
+    return None
+
+
+def _auto_quoting(frame: pd.DataFrame, path: Path, file_format: str, local) -> tuple[pd.DataFrame, str]:
+    """quoting: auto. Read with quotes only when the file looks quoted and then gives the same rows
+    (count and ids); otherwise keep the unquoted reading and say so, since some files mix both."""
+    problem = looks_quoted(frame, local.columns)
+    if problem is None:
+        return frame, "none"
+    try:
+        quoted = read_file(path, file_format, dataclasses.replace(local, quoting="csv"))
+    except DataError:
+        quoted = None
+    same_ids = (quoted is not None and local.columns.id in (quoted.columns if local.columns.id else [])
+                and quoted[local.columns.id].tolist() == frame[local.columns.id].tolist())
+    if quoted is not None and len(quoted) == len(frame) and (local.columns.id is None or same_ids):
+        return quoted, "csv"
+    log.warning("%s looks partly quoted (%s) but reading it with quotes changes its rows; read unquoted, so "
+                "those fields keep their quote characters", path, problem)
+    return frame, "none"
 
 
 def to_table(frame: pd.DataFrame, card: TaskCard, columns: Columns, label_map: dict | None,
              lang: str, split: str, source: str, where: str,
-             first_line: int | None = None) -> pd.DataFrame:
-    """Rename, check and convert a raw frame (file or Hub) into the one table shape."""
+             first_line: int | None = None, drop: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rename, check and convert a raw frame (file or Hub) into the one table shape. Rows whose raw
+    label is in `drop` or maps to null are dropped, and the count is logged."""
     if frame.empty:
         raise DataError(f"{where} has no rows for the {split} split of {card.name} in {lang!r}; "
                         f"a split needs at least one row")
     _require_columns(frame, columns, where)
+    frame = _drop_rows(frame, columns.label, label_map, drop, where)
+    if frame.empty:
+        raise DataError(f"{where}: every row of the {split} split of {card.name} in {lang!r} has a dropped "
+                        f"label; a split needs at least one row")
     pair = _texts(frame[columns.text_pair]) if columns.text_pair else [None] * len(frame)
     return pd.DataFrame({
         "id": _ids(frame, columns, lang, source, where),
@@ -149,6 +224,19 @@ def to_table(frame: pd.DataFrame, card: TaskCard, columns: Columns, label_map: d
         "lang": lang,
         "split": split,
     }, columns=list(TABLE_COLUMNS))
+
+
+def _drop_rows(frame: pd.DataFrame, column: str, label_map: dict | None, drop: tuple[str, ...],
+               where: str) -> pd.DataFrame:
+    keys = frame[column].map(normalize_label)
+    dropped = keys.isin(set(drop))
+    if label_map is not None:
+        dropped |= keys.map(lambda key: key in label_map and label_map[key] is None)
+    if dropped.any():
+        counts = keys[dropped].value_counts()
+        log.warning("%s: dropped %d rows whose label the card drops (%s)", where, int(dropped.sum()),
+                    ", ".join(f"{label!r}: {count}" for label, count in counts.items()))
+    return frame[~dropped.to_numpy()].reset_index(drop=True)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Columns, where: str) -> None:
@@ -187,8 +275,10 @@ def _label_ids(raw: pd.Series, card: TaskCard, label_map: dict | None, where: st
         row = int(unknown.argmax())
         line = f" (line {row + first_line})" if first_line else ""
         accepted = list(label_map) if label_map is not None else list(card.labels)
+        misread = (" (a text where a label belongs: check the card's sep and quoting)"
+                   if len(str(raw.iloc[row])) > 40 else "")
         raise DataError(f"{where}, row {row + 1}{line}: label {raw.iloc[row]!r} is not one of the "
-                        f"accepted labels ({', '.join(accepted)})")
+                        f"accepted labels ({', '.join(map(str, accepted))}){misread}")
     return ids.astype("int64").to_numpy()
 
 
@@ -218,7 +308,7 @@ def _local_story(card: TaskCard, lang: str, source: str, looked: list[Path],
                  data_root: str | Path | None) -> str:
     if looked:
         return "looked for " + " and ".join(str(path) for path in looked)
-    files = card.local.files.get(source) if card.local is not None else None
+    files = card.local.for_language(lang).files.get(source) if card.local is not None else None
     if files is None:
         return f"the card names no local file for its {source!r} split"
     if isinstance(files, Mapping) and lang not in files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pandas as pd
 from xprompt.data.cards import TaskCard
 from xprompt.data.loaders import candidate_paths, check_language, first_existing, read_table
 from xprompt.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def sample_k_shot(df: pd.DataFrame, k: int, seed: int, exclude_ids: Iterable[str] = (),
@@ -22,8 +25,8 @@ def sample_k_shot(df: pd.DataFrame, k: int, seed: int, exclude_ids: Iterable[str
     by (seed, label), so a smaller k is a prefix of a larger one and one class's
     size never changes another's draw. The result is ordered by label, then by the
     rows' order in `df`; its `id` column is what a run records.
-    `label_names` (the card's labels) names classes in errors and makes a class
-    with no rows at all an error rather than silently absent.
+    `label_names` (the card's labels) names classes in messages; a class with no row
+    in `df` at all (a language that lacks it) is left out with a warning, never silently.
     """
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise DataError(f"k must be a positive whole number of shots per class, got {k!r}")
@@ -36,8 +39,15 @@ def sample_k_shot(df: pd.DataFrame, k: int, seed: int, exclude_ids: Iterable[str
     pool = df.reset_index(drop=True)
     pool = pool[~pool["id"].astype(str).isin(excluded)]
     labels = range(len(label_names)) if label_names is not None else sorted(df["label"].unique())
+    absent = [label for label in labels if not (df["label"] == label).any()]
+    if absent and label_names is not None:
+        names = ", ".join(repr(label_names[label]) for label in absent)
+        if len(absent) == len(labels):
+            raise DataError(f"{where} has no row of any class")
+        log.warning("%s has no row of class %s; sampling the %d classes it has", where, names,
+                    len(labels) - len(absent))
     chosen = []
-    for label in labels:
+    for label in (label for label in labels if label not in absent):
         positions = pool.index[pool["label"] == label].to_numpy()
         if len(positions) < k:
             name = repr(label_names[label]) if label_names is not None else f"with label {label}"
