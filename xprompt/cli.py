@@ -19,7 +19,7 @@ def _run(args) -> int:
 
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
-    runner = Runner(the_plan, progress=not args.quiet)
+    runner = Runner(the_plan, progress=not args.quiet, keep_going=getattr(args, "keep_going", False))
     shard = _parse_shard(args.shard) if args.shard else None
     groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
@@ -36,12 +36,14 @@ def _run(args) -> int:
                   f"{len(outcome.statuses) - outcome.ran} cached ({outcome.seconds:.1f} s)")
             if groups is not None:
                 print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
-            else:
+            elif outcome.rows:
                 _write_outputs(runner, outcome, to_dict(config))
+            for name, why in outcome.failed.items():
+                print(f"failed: {name}: {why}")
         finished = True
     finally:
         distributed.teardown(finished)
-    return 0
+    return 1 if outcome.failed else 0
 
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
@@ -53,6 +55,11 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
         f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
+    if runner.config.adapt.shots:
+        notes.append("few-shot adaptation: target shots exclude the translations of the source training shots "
+                     "(parallel data set)" if runner.card.parallel else
+                     "few-shot adaptation: target shots drawn per language with the run's seed (the data set is "
+                     "not parallel, so no item is shared with the source shots)")
     write_results(outcome.rows, run_dir, {"config": config_dict, "notes": notes})
     for line in notes:
         print(line)
@@ -121,6 +128,9 @@ def _methods(args) -> int:
 
 def _data(args) -> int:
     from xprompt.data import known_tasks, load_card, load_split
+    if args.data_command == "check":
+        from xprompt.data.check import check_command
+        return check_command(args.task, args.data_root, args.langs)
     if args.data_command == "tasks":
         for name in known_tasks():
             card = load_card(name)
@@ -168,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
             command.add_argument("--shard", help="I/N: run the I-th of N parts of the grid")
             command.add_argument("--quiet", action="store_true", help="no progress bars")
+            command.add_argument("--keep-going", action="store_true",
+                                 help="finish every cell that can be and list the failed ones at the end")
         command.set_defaults(handler=handler)
     report = commands.add_parser("report", help="rebuild report.md and figures from a run's results")
     report.add_argument("run", help="run directory (runs/<name>) or a results file")
@@ -190,6 +202,11 @@ def _add_data_and_cache(commands) -> None:
     show.add_argument("--split", default="test")
     show.add_argument("--data-root")
     show.add_argument("--rows", type=int, default=5)
+    check = data_commands.add_parser("check", help="load every language and split of a task card and "
+                                                   "report classes, empty texts, duplicates and overlaps")
+    check.add_argument("task", help="known task or path to a task card YAML")
+    check.add_argument("--data-root", help="folder with the card's files (default: task.data_root / $XPROMPT_DATA)")
+    check.add_argument("--langs", nargs="+", help="only these languages (default: all of the card's)")
     data.set_defaults(handler=_data)
     cache = commands.add_parser("cache", help="list or clean the stage cache")
     cache.add_argument("cache_command", choices=["ls", "gc"])

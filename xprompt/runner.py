@@ -21,7 +21,7 @@ from xprompt.cache.live import registered
 from xprompt.cache.store import disk_errors
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
-from xprompt.errors import CacheError
+from xprompt.errors import CacheError, XPromptError
 from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for, with_dependencies
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class CellStatus:
 class RunOutcome:
     statuses: list[CellStatus] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)  # long results rows
+    failed: dict[str, str] = field(default_factory=dict)  # cell name -> why (with keep_going)
     seconds: float = 0.0
 
     @property
@@ -53,8 +54,9 @@ def _same_record(old: StageRecord, cell: Cell) -> bool:
 
 
 class Runner:
-    def __init__(self, plan: Plan, progress: bool = True):
+    def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False):
         self.plan, self.config, self.card = plan, plan.config, plan.card
+        self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
         self.cache = cache_for(self.config)
         self.progress = progress
         self._backbone = None
@@ -105,23 +107,29 @@ class Runner:
     def _run(self, wanted: list[Cell], groups, lock_name, started: float) -> RunOutcome:
         outcome = RunOutcome(statuses=self.status(wanted, repair=True))
         records = []
-        todo = tqdm(outcome.statuses, desc="cells", unit="cell", disable=not self.progress)
+        # every language's data is read and checked first: a bad file fails the run in seconds, not
+        # after hours of training (stable sort: the other cells keep their dependency order)
+        ordered = sorted(outcome.statuses, key=lambda status: status.cell.stage != "prepare")
+        todo = tqdm(ordered, desc="cells", unit="cell", disable=not self.progress)
         for status in todo:
             todo.set_postfix_str(status.cell.name[:60])
-            compute = lambda out, c=status.cell: self._compute(c, out)  # noqa: E731
-            if distributed.is_distributed() and status.cell.stage in TRAINED:
-                compute = self._lead(compute)
-            path, computed = self.cache.get_or_compute(
-                status.cell.stage, status.cell.key, compute,
-                {"version": VERSIONS[status.cell.stage], "params": status.cell.params,
-                 "inputs": status.cell.input_keys, "cell": status.cell.name})
-            if distributed.is_distributed() and status.cell.stage in TRAINED and not compute.called:
-                distributed.broadcast(False)  # cached: the other ranks skip this cell
+            failed_input = next((c.name for c in status.cell.inputs.values() if c.name in outcome.failed), None)
+            if failed_input is not None:
+                outcome.failed[status.cell.name] = f"its input '{failed_input}' failed"
+                continue
+            try:
+                path, computed = self._compute_cached(status.cell)
+            except XPromptError as error:
+                if not self.keep_going:
+                    raise
+                outcome.failed[status.cell.name] = str(error)
+                continue
             status.cached = not computed
             manifest = json.loads((path / "manifest.json").read_text())
             records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
                                                 status.reason if computed else "cached"))
-        outcome.rows = [row for c in wanted if c.stage == "evaluate" for row in self.result_rows(c)]
+        outcome.rows = [row for c in wanted if c.stage == "evaluate" and c.name not in outcome.failed
+                        for row in self.result_rows(c)]
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if groups is None:
             write_lockfile(self.run_dir / "xprompt.lock", records)
@@ -131,6 +139,17 @@ class Runner:
             write_lockfile(self.run_dir / (lock_name or "xprompt.shard.lock"), records)
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _compute_cached(self, cell: Cell) -> tuple[Path, bool]:
+        compute = lambda out: self._compute(cell, out)  # noqa: E731
+        if distributed.is_distributed() and cell.stage in TRAINED:
+            compute = self._lead(compute)
+        path, computed = self.cache.get_or_compute(
+            cell.stage, cell.key, compute,
+            {"version": VERSIONS[cell.stage], "params": cell.params, "inputs": cell.input_keys, "cell": cell.name})
+        if distributed.is_distributed() and cell.stage in TRAINED and not compute.called:
+            distributed.broadcast(False)  # cached: the other ranks skip this cell
+        return path, computed
 
     # -- data-parallel training (WORLD_SIZE > 1; see distributed.py) ---------
     @staticmethod

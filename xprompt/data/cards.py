@@ -54,6 +54,7 @@ class LocalOverride:
     the card's own. `files` is merged split by split into the card's."""
 
     languages: tuple[str, ...]
+    splits: tuple[str, ...] | None = None  # only these of the data set's splits (None: all)
     files: dict[str, str | dict[str, str]] | None = None
     columns: Columns | None = None
     format: str | None = None
@@ -85,14 +86,18 @@ class LocalSource:
     drop_labels: tuple[str, ...] = ()  # raw label values whose rows are dropped (counted in the log)
     overrides: tuple[LocalOverride, ...] = ()
 
-    def for_language(self, lang: str) -> "LocalSource":
-        """This source as it reads `lang`: the overrides naming `lang` applied in order."""
+    def for_language(self, lang: str, split: str | None = None) -> "LocalSource":
+        """This source as it reads `lang` (and the data set's `split`): the overrides naming them
+        applied in order. `label_map: {}` in an override means raw labels are the label names."""
         merged = self
         for override in self.overrides:
-            if lang not in override.languages:
+            if lang not in override.languages or (split is not None and override.splits is not None
+                                                  and split not in override.splits):
                 continue
             changes = {f.name: getattr(override, f.name) for f in fields(override)
-                       if f.name != "languages" and getattr(override, f.name) is not None}
+                       if f.name not in ("languages", "splits") and getattr(override, f.name) is not None}
+            if changes.get("label_map") == {}:
+                changes["label_map"] = None
             if "files" in changes:
                 changes["files"] = {**merged.files, **changes["files"]}
             merged = dataclasses.replace(merged, **changes)
@@ -266,7 +271,8 @@ def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
         if not isinstance(value, list):
             raise DataError(f"task card {path}: local.overrides must be a list of mappings, each with "
                             f"'languages' and the keys that differ for them")
-        return tuple(build(LocalOverride, item, f"'local.overrides[{i}]'", reading(f"local.overrides[{i}]"))
+        only = {"splits": lambda v: None if v is None else tuple(str(x) for x in _listed(v))}
+        return tuple(build(LocalOverride, item, f"'local.overrides[{i}]'", {**reading(f"local.overrides[{i}]"), **only})
                      for i, item in enumerate(value))
 
     def source(cls: type, where: str) -> Callable[[Any], Any]:
@@ -365,6 +371,11 @@ def _validate_sources(card: TaskCard, where: str) -> None:
         _validate_local(card, card.local, where, "local")
         for index, override in enumerate(card.local.overrides):
             _check_languages(card, override.languages, where, f"local.overrides[{index}].languages")
+            for split in override.splits or ():
+                if split not in _used_splits(card):
+                    raise DataError(f"{where}: local.overrides[{index}].splits names {split!r}, which the card "
+                                    f"does not use; its splits: {', '.join(_used_splits(card))}"
+                                    f"{_closest(split, _used_splits(card))}")
             _validate_local(card, override, where, f"local.overrides[{index}]")
     if card.fixed_shots is not None:
         for each in (card.fixed_shots.train, card.fixed_shots.dev):

@@ -69,7 +69,7 @@ def local_candidates(card: TaskCard, lang: str, source: str,
     """Paths that may hold the split, in the order they are tried."""
     if card.local is None:
         return []
-    pattern = card.local.for_language(lang).files.get(source)
+    pattern = card.local.for_language(lang, source).files.get(source)
     if isinstance(pattern, Mapping):
         pattern = pattern.get(lang)
     if pattern is None:
@@ -95,21 +95,49 @@ def first_existing(paths: list[Path]) -> Path | None:
 
 def read_table(card: TaskCard, path: Path, lang: str, split: str, source: str) -> pd.DataFrame:
     """One local file of the card's layout (as it reads `lang`) as the table."""
-    local = card.local.for_language(lang)
+    local = card.local.for_language(lang, source)
     file_format = local.format or format_of(path)
     quoting = quoting_of(local, file_format)
     frame = read_file(path, file_format, local)
-    if file_format in ("csv", "tsv") and quoting == "auto":
-        frame, quoting = _auto_quoting(frame, path, file_format, local)
-    elif file_format in ("csv", "tsv") and quoting == "none":
-        problem = looks_quoted(frame, local.columns)
-        if problem:
-            raise DataError(f"{path} looks quoted ({problem}) but is read without quoting; set quoting: csv "
-                            f"(or auto) for it in the card")
-    # unquoted tsv and jsonl hold one row per line, so a line number points at the row exactly
-    first_line = None if quoting == "csv" else {"tsv": 2 if local.header else 1, "jsonl": 1}.get(file_format)
-    return to_table(frame, card, local.columns, local.label_map, lang, split, source,
-                    where=f"file {path}", first_line=first_line, drop=local.drop_labels)
+
+    def table(frame, quoting):
+        # unquoted tsv and jsonl hold one row per line, so a line number points at the row exactly
+        first_line = None if quoting == "csv" else {"tsv": 2 if local.header else 1, "jsonl": 1}.get(file_format)
+        return to_table(frame, card, local.columns, local.label_map, lang, split, source,
+                        where=f"file {path}", first_line=first_line, drop=local.drop_labels)
+
+    if file_format not in ("csv", "tsv") or quoting == "csv":
+        return table(frame, quoting)
+    try:
+        plain, problem, failure = table(frame, "none"), looks_quoted(frame, local.columns), None
+    except DataError as error:
+        plain, problem, failure = None, str(error), error
+    if problem is None:
+        return plain
+    try:  # read unquoted, the file fails or keeps quote characters: does it read right with quotes?
+        quoted = table(read_file(path, file_format, dataclasses.replace(local, quoting="csv")), "csv")
+    except DataError:
+        quoted = None
+    if quoting == "auto":
+        return _auto_choice(plain, quoted, failure, path, problem)
+    if quoted is not None:
+        raise DataError(f"{path} reads correctly only with quoting: csv (read without quoting: {problem}); "
+                        f"set quoting: csv for it in the card")
+    raise failure or DataError(f"{path} looks quoted ({problem}) but is read without quoting; set quoting: "
+                               f"csv (or auto) for it in the card")
+
+
+def _auto_choice(plain, quoted, failure, path: Path, problem: str) -> pd.DataFrame:
+    """quoting: auto. The quoted reading when the unquoted one fails, or when both give the same
+    rows (count and ids); otherwise the unquoted one, saying so, since some files mix both."""
+    if quoted is not None and (plain is None or (len(quoted) == len(plain)
+                                                 and quoted["id"].tolist() == plain["id"].tolist())):
+        return quoted
+    if plain is None:
+        raise failure
+    log.warning("%s looks partly quoted (%s) but reading it with quotes changes its rows; read unquoted, so "
+                "those fields keep their quote characters", path, problem)
+    return plain
 
 
 def format_of(path: Path) -> str:
@@ -181,25 +209,6 @@ def looks_quoted(frame: pd.DataFrame, columns: Columns) -> str | None:
         if wrapped.mean() > 0.2 or (wrapped.any() and values.str.contains('""', regex=False).any()):
             return f"column {name!r}: {int(wrapped.sum())} of {len(values)} fields start and end with '\"'"
     return None
-
-
-def _auto_quoting(frame: pd.DataFrame, path: Path, file_format: str, local) -> tuple[pd.DataFrame, str]:
-    """quoting: auto. Read with quotes only when the file looks quoted and then gives the same rows
-    (count and ids); otherwise keep the unquoted reading and say so, since some files mix both."""
-    problem = looks_quoted(frame, local.columns)
-    if problem is None:
-        return frame, "none"
-    try:
-        quoted = read_file(path, file_format, dataclasses.replace(local, quoting="csv"))
-    except DataError:
-        quoted = None
-    same_ids = (quoted is not None and local.columns.id in (quoted.columns if local.columns.id else [])
-                and quoted[local.columns.id].tolist() == frame[local.columns.id].tolist())
-    if quoted is not None and len(quoted) == len(frame) and (local.columns.id is None or same_ids):
-        return quoted, "csv"
-    log.warning("%s looks partly quoted (%s) but reading it with quotes changes its rows; read unquoted, so "
-                "those fields keep their quote characters", path, problem)
-    return frame, "none"
 
 
 def to_table(frame: pd.DataFrame, card: TaskCard, columns: Columns, label_map: dict | None,
@@ -308,7 +317,7 @@ def _local_story(card: TaskCard, lang: str, source: str, looked: list[Path],
                  data_root: str | Path | None) -> str:
     if looked:
         return "looked for " + " and ".join(str(path) for path in looked)
-    files = card.local.for_language(lang).files.get(source) if card.local is not None else None
+    files = card.local.for_language(lang, source).files.get(source) if card.local is not None else None
     if files is None:
         return f"the card names no local file for its {source!r} split"
     if isinstance(files, Mapping) and lang not in files:
