@@ -28,7 +28,7 @@ from xprompt import pipeline
 from xprompt.cache import Cache, file_hash, read_lockfile
 from xprompt.cli import main
 from xprompt.config import load_pipeline
-from xprompt.errors import CacheError, ConfigError
+from xprompt.errors import CacheError, ConfigError, DataError
 from xprompt.pipeline import plan
 from xprompt.runner import Runner
 
@@ -681,3 +681,29 @@ def test_disk_errors_end_the_run_with_one_sentence_and_leave_no_entry(project, m
     cache = Cache(load_pipeline(project).cache_dir)
     assert not cache.entries()
     assert not [p for p in cache.root.rglob("*") if ".incomplete-" in p.name]
+
+
+def test_targets_all_and_exclude(project):
+    everything = {c.meta["target"] for c in plan(load_pipeline(project, ["task.targets=all"])).cells
+                  if c.stage == "evaluate"}
+    assert everything == {"en", "de", "fr"}
+    some = {c.meta["target"] for c in plan(load_pipeline(project, ["task.targets={exclude: [fr]}"])).cells
+            if c.stage == "evaluate"}
+    assert some == {"en", "de"}
+    with pytest.raises(DataError, match=r"unknown language .xx."):
+        plan(load_pipeline(project, ["task.targets={exclude: [xx]}"]))
+    with pytest.raises(DataError, match=r"unknown language .everything."):
+        plan(load_pipeline(project, ["task.targets=everything"]))
+
+
+def test_each_trained_model_is_built_once_for_all_its_languages(project, monkeypatch):
+    built = []
+    original = Runner.trained_method
+
+    def counting(self, cell):
+        built.append(cell.name)
+        return original(self, cell)
+
+    monkeypatch.setattr(Runner, "trained_method", counting)
+    run(project, "task.targets=all")
+    assert built == [TRAIN]  # one build evaluates en, de and fr

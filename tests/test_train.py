@@ -322,3 +322,33 @@ def test_predictions_in_input_order_for_mixed_lengths(tiny_mlm_dir):
     assert table["prediction"].tolist() == one_by_one.argmax(axis=1).tolist()
     assert metrics["n"] == len(df)
     assert metrics["accuracy"] == pytest.approx(np.mean(one_by_one.argmax(axis=1) == df["label"].to_numpy()))
+
+
+def test_accumulated_small_batches_equal_one_large_batch(tiny_mlm_dir):
+    """Two batches of 4 accumulated per step take the same step as one batch of 8 (same rows)."""
+    df = toy_frame(repeats=2)  # 12 rows
+    large, small = build(tiny_mlm_dir, label_init="random"), build(tiny_mlm_dir, label_init="random")
+    rows = large.featurize(df)
+    for method, batches in ((large, [list(range(8))]), (small, [list(range(4)), list(range(4, 8))])):
+        method.train()
+        training._backward(method, rows, batches, torch.device("cpu"))
+    for (name, a), (_, b) in zip(large.named_parameters(), small.named_parameters()):
+        if a.grad is not None:
+            assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-5), name
+
+
+def test_accumulate_counts_optimizer_steps(tiny_mlm_dir):
+    result = train(build(tiny_mlm_dir), toy_frame(repeats=2), None, short_config(batch_size=2, accumulate=3),
+                   seed=13, progress=False)
+    assert result.steps == 3 * 2  # 12 rows / 2 per batch = 6 batches = 2 steps per epoch, 3 epochs
+
+
+def test_eval_batches_respect_a_token_budget():
+    from xprompt.batching import eval_batches
+
+    rows = [{"length": n} for n in (10, 50, 12, 48, 11, 9)]
+    batches = list(eval_batches(rows, batch_size=32, max_tokens=100))
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len(b) * max(rows[i]["length"] for i in b) <= 100 for b in batches)
+    assert list(eval_batches(rows, batch_size=32)) == [[1, 3, 2, 4, 0, 5]]
+    assert list(eval_batches([{"length": 500}], 4, max_tokens=100)) == [[0]]  # one row always fits

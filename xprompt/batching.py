@@ -9,13 +9,16 @@ from collections.abc import Iterator
 import torch
 
 
-def eval_batches(rows: list[dict], batch_size: int) -> Iterator[list[int]]:
+def eval_batches(rows: list[dict], batch_size: int, max_tokens: int = 0) -> Iterator[list[int]]:
     """Indices of `rows` in batches of similar length, longest first (peak memory shows early).
-    Rows with different "group" values (e.g. templates) never share a batch."""
+    Rows with different "group" values (e.g. templates) never share a batch; with `max_tokens`,
+    a batch also holds at most that many tokens, padding included (at least one row)."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i].get("group", ""), -rows[i]["length"]))
     batch: list[int] = []
     for index in order:
-        if batch and (len(batch) == batch_size or rows[index].get("group") != rows[batch[0]].get("group")):
+        # longest first: the batch's first row sets its padded width
+        too_many = max_tokens and (len(batch) + 1) * rows[batch[0]]["length"] > max_tokens if batch else False
+        if batch and (len(batch) == batch_size or too_many or rows[index].get("group") != rows[batch[0]].get("group")):
             yield batch
             batch = []
         batch.append(index)

@@ -40,7 +40,9 @@ class ModelConfig:
 class TaskConfig:
     name: str = _help("known task (xnli, pawsx, marc, sib200) or path to a task card YAML", default="sib200")
     source: str | None = _help("source language; default: the card's", default=None)
-    targets: list[str] = _help("target languages evaluated zero-shot", default_factory=list)
+    targets: str | dict | list[str] = _help(
+        "target languages evaluated zero-shot: a list, `all` (every language of the card but the source), "
+        "or {exclude: [...]} (all but these)", default_factory=list)
     data_root: str | None = _help("folder with local copies; default $XPROMPT_DATA; else the Hub", default=None)
     test_size: int | None = _help("stratified test subset per language (None = whole test set)", default=None)
     dev_shots: int | None = _help("English dev examples per class for model selection (default: shots)", default=None)
@@ -56,6 +58,8 @@ class TrainConfig:
     warmup_ratio: float = _help("fraction of steps with linear warmup", default=0.1)
     max_grad_norm: float = _help("gradient clipping norm", default=1.0)
     eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
+    accumulate: int = _help("gradient accumulation: batches per optimizer step (effective batch = "
+                            "batch_size x accumulate)", neutral(1), default=1)
     max_steps: int = _help("train for exactly this many optimizer steps, passing over the data as often as "
                            "needed (0 = train.epochs decides)", neutral(0), default=0)
     eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "
@@ -67,6 +71,8 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_ratio is {self.warmup_ratio}; accepted: 0 <= value < 1")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be at least 1")
+        if self.accumulate < 1:
+            raise ConfigError(f"train.accumulate is {self.accumulate}; it must be at least 1")
         if self.max_steps < 0 or self.eval_every_steps < 0 or self.eval_every < 1:
             raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, train.eval_every 1 or more")
 
@@ -74,6 +80,8 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     batch_size: int = _help("evaluation batch size (does not change results)", default=32)
+    max_tokens: int = _help("also cap a batch at this many tokens, padding included (0 = rows only); "
+                            "long inputs then come in smaller batches (does not change results)", default=0)
 
 
 @dataclass

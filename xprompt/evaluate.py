@@ -12,13 +12,13 @@ from xprompt.batching import eval_batches, to_device
 
 @torch.no_grad()
 def predict_proba(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False,
-                  rows: list[dict] | None = None) -> np.ndarray:
+                  rows: list[dict] | None = None, max_tokens: int = 0) -> np.ndarray:
     """[rows, classes] probabilities in the order of `df`."""
     method.eval()
     rows = rows if rows is not None else method.featurize(df)
     device = next(method.parameters()).device
     probabilities = np.zeros((len(rows), method.num_labels), dtype=np.float32)
-    batches = list(eval_batches(rows, batch_size))
+    batches = list(eval_batches(rows, batch_size, max_tokens))
     for indices in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
         batch = to_device(method.collate([rows[i] for i in indices]), device)
         batch.pop("labels", None)
@@ -41,9 +41,9 @@ def scores(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> dict
             "macro_f1": float(np.mean(f1s)) if f1s else float("nan")}
 
 
-def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False):
+def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False, max_tokens: int = 0):
     """Metrics and a per-row prediction table (id, lang, label, prediction, probabilities)."""
-    probabilities = predict_proba(method, df, batch_size, progress)
+    probabilities = predict_proba(method, df, batch_size, progress, max_tokens=max_tokens)
     predictions = probabilities.argmax(axis=1)
     metrics = scores(df["label"].to_numpy(), predictions, method.num_labels)
     metrics["n"] = len(df)

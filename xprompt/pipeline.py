@@ -192,7 +192,8 @@ def plan(config: PipelineConfig) -> Plan:
     builder = _Builder(config)
     card = builder.card
     source = config.task.source or card.source_language
-    targets = [source] + [t for t in config.task.targets if t != source]
+    check_language(card, source)
+    targets = [source] + [t for t in resolve_targets(config.task.targets, card, source) if t != source]
     for lang in targets:
         check_language(card, lang)
     _check_unique_methods(config)
@@ -232,6 +233,22 @@ def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str,
                               {"model": adapted, "test": builder.prepare(target, "test")}, group=group,
                               meta={**meta, "target": target, "adapt_shots": adapt_shots}))
     return cells
+
+
+def resolve_targets(targets, card, source: str) -> list[str]:
+    """task.targets as languages: a list as given, `all` = every language of the card but the
+    source, {exclude: [...]} = all but those."""
+    everything = [lang for lang in card.languages if lang != source]
+    if isinstance(targets, str):
+        return everything if targets == "all" else [targets]  # `targets: de` reads as one language
+    if isinstance(targets, dict):
+        if set(targets) != {"exclude"}:
+            raise ConfigError(f"task.targets has keys {sorted(targets)}; the mapping form is {{exclude: [...]}}")
+        excluded = targets["exclude"] if isinstance(targets["exclude"], list) else [targets["exclude"]]
+        for lang in excluded:
+            check_language(card, str(lang))
+        return [lang for lang in everything if lang not in set(map(str, excluded))]
+    return list(targets)
 
 
 def _check_unique_methods(config: PipelineConfig) -> None:

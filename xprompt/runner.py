@@ -57,6 +57,7 @@ class Runner:
     def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False):
         self.plan, self.config, self.card = plan, plan.config, plan.card
         self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
+        self._last_model = None  # (train or adapt key, built method) reused by that model's evaluations
         self.cache = cache_for(self.config)
         self.progress = progress
         self._backbone = None
@@ -233,11 +234,20 @@ class Runner:
         self._compute_train(cell, out, start_state=start)
 
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
-        method = self.trained_method(cell.inputs["model"])
+        method = self._evaluated_method(cell.inputs["model"])
         test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
-        metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress)
+        metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
+                                        self.config.eval.max_tokens)
         predictions.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+    def _evaluated_method(self, cell: Cell):
+        """The trained model of `cell`, built once for all the languages it is evaluated on (its
+        evaluate cells follow it in the plan); UniPrompt's precomputed prompt is kept with it."""
+        if self._last_model is None or self._last_model[0] != cell.key:
+            self._last_model = None  # free the previous model before building the next
+            self._last_model = (cell.key, self.trained_method(cell))
+        return self._last_model[1]
 
     def trained_method(self, cell: Cell):
         state = load_file(str(self.entry(cell) / "state.safetensors"))

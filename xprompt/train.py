@@ -74,7 +74,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
     device = next(method.parameters()).device
     rows = method.featurize(train_df)
     dev_rows = method.featurize(dev_df) if dev_df is not None and len(dev_df) else None
-    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(len(rows) / config.batch_size) / config.accumulate)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
     optimizer = make_optimizer(method, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total_steps, config.warmup_ratio))
@@ -90,12 +90,13 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
     for epoch in range(state["epoch"], math.ceil(total_steps / steps_per_epoch)):
         method.train()
         batches = train_batches(rows, config.batch_size, seed + epoch)
-        for number, indices in enumerate(batches):
+        steps = [batches[i:i + config.accumulate] for i in range(0, len(batches), config.accumulate)]
+        for number, step_batches in enumerate(steps):
             if epoch == state["epoch"] and number < state["batch"]:
                 continue  # resumed mid-epoch: these batches were already taken
             if result.steps >= total_steps:
                 break  # max_steps reached inside the last pass
-            last_loss = _backward(method, rows, indices, device)
+            last_loss = _backward(method, rows, step_batches, device)
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
             optimizer.step()
             scheduler.step()
@@ -133,19 +134,23 @@ def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: i
         state["best"] = trainable_state(method)
 
 
-def _backward(method, rows: list[dict], indices: list[int], device) -> float:
-    """Forward and backward of one batch; returns its mean loss. Data-parallel: this rank's
-    slice of the batch, gradients averaged over ranks (the full-batch mean)."""
-    mine = indices[distributed.rank()::distributed.world_size()]  # all of them in one process
-    loss = torch.zeros((), device=device)
-    if mine:  # a batch smaller than the number of ranks leaves some ranks without rows
-        batch = to_device(method.collate([rows[i] for i in mine]), device)
+def _backward(method, rows: list[dict], batches: list[list[int]], device) -> float:
+    """Forward and backward of one optimizer step's batches (several with train.accumulate);
+    returns the mean loss over their rows, and leaves the gradient of that mean. Data-parallel:
+    this rank's slice of each batch, gradients averaged over ranks once per step."""
+    mine = [indices[distributed.rank()::distributed.world_size()] for indices in batches]  # all in one process
+    count, total = sum(len(part) for part in mine), sum(len(indices) for indices in batches)
+    loss_sum = torch.zeros((), device=device)
+    for part in (part for part in mine if part):  # a batch smaller than the ranks leaves some without rows
+        batch = to_device(method.collate([rows[i] for i in part]), device)
         loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
-        loss.backward()
+        (loss * len(part) / count).backward()
+        loss_sum = loss_sum + loss.detach() * len(part)
+    mean = loss_sum / max(count, 1)
     if not distributed.is_distributed():
-        return loss.item()
+        return mean.item()
     return distributed.all_reduce_gradients([p for p in method.parameters() if p.requires_grad],
-                                            len(mine) / len(indices), loss)
+                                            count / total, mean)
 
 
 def _accuracy(method, df: pd.DataFrame, rows: list[dict]) -> float:
