@@ -40,3 +40,28 @@ def test_summary_takes_the_target_average_and_names_the_best_method():
 def test_a_folder_without_aggregate_is_named(tmp_path):
     with pytest.raises(ConfigError, match="aggregate.csv"):
         load_aggregate(tmp_path)
+
+
+def test_interval_summary_prints_intervals_and_paired_verdicts(tmp_path):
+    import json
+
+    import numpy as np
+
+    from benchmarks.interval_summary import summary
+    from xprompt.significance import write_uncertainty
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for method, skill in (("uniprompt", 0.85), ("finetune", 0.6), ("probe", 0.84)):
+        for target in ("en", "de"):
+            labels = rng.integers(0, 2, 300)
+            correct = rng.random(300) < skill
+            frames.append(pd.DataFrame({"method": method, "shots": 16, "adapt_shots": 0, "seed": 13,
+                                        "target": target, "id": [str(i) for i in range(300)], "label": labels,
+                                        "prediction": np.where(correct, labels, 1 - labels)}))
+    write_uncertainty(pd.concat(frames, ignore_index=True), tmp_path, "en", 2)
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"task": {"name": "toy"}}}))
+    text = summary(tmp_path)
+    assert "K = 16, 1 seeds, 300-300 test rows per language" in text
+    assert "| uniprompt − finetune | +" in text and "uniprompt ahead" in text
+    assert "| uniprompt − probe |" in text and "no significant difference" in text

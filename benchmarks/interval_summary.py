@@ -1,0 +1,87 @@
+"""Quality tables with 95% intervals and paired comparisons, from the runs' own files.
+
+    python -m benchmarks.interval_summary runs/methods-k16-sib200 runs/methods-k16-marc
+
+Reads each run folder's intervals.csv, comparisons.csv and run.json (written by `xprompt run`)
+and prints, per run and source shots, Markdown tables: accuracy per target language and method
+as 'estimate [95% interval]', the average over targets, and the paired difference of the best
+method (by average) against every other, with its interval and p-value; a difference is marked
+as a win only when its interval excludes 0. Nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.common import markdown_table
+from xprompt.errors import ConfigError
+from xprompt.significance import interval_table
+from xprompt.statistics import AVG
+
+
+def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    paths = [run_dir / name for name in ("intervals.csv", "comparisons.csv", "run.json")]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: not found; pass run folders written by `xprompt run` (runs/<name>)")
+    return pd.read_csv(paths[0]), pd.read_csv(paths[1]), json.loads(paths[2].read_text())
+
+
+def language_table(spans: pd.DataFrame, shots: int) -> str:
+    wide = interval_table(spans, shots, 0)
+    return markdown_table(["target", *wide.columns], [[t, *row] for t, row in zip(wide.index, wide.to_numpy())])
+
+
+def comparison_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int) -> str:
+    averages = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == 0) & (spans["metric"] == "accuracy")
+                     & (spans["target"] == AVG)].sort_values("estimate", ascending=False)
+    best = averages.iloc[0]["method"]
+    rows = []
+    for other in averages["method"].iloc[1:]:
+        row = comparisons[(comparisons["shots"] == shots) & (comparisons["adapt_shots"] == 0)
+                          & (comparisons["target"] == AVG)
+                          & (((comparisons["method"] == best) & (comparisons["versus"] == other))
+                             | ((comparisons["method"] == other) & (comparisons["versus"] == best)))].iloc[0]
+        sign = 1 if row["method"] == best else -1
+        low, high = sorted((sign * row["ci_low"] * 100, sign * row["ci_high"] * 100))
+        verdict = f"{best} ahead" if low > 0 else (f"{other} ahead" if high < 0 else "no significant difference")
+        rows.append([f"{best} − {other}", f"{sign * row['difference'] * 100:+.1f}", f"[{low:+.1f}, {high:+.1f}]",
+                     f"{row['p_value']:.3g}", verdict])
+    return markdown_table(["paired difference (avg over targets)", "points", "95% interval", "p", "verdict"], rows)
+
+
+def summary(run_dir: Path) -> str:
+    spans, comparisons, info = load(run_dir)
+    config = info.get("config", {})
+    task, source = config.get("task", {}).get("name", "?"), run_dir.name
+    out = []
+    for shots in sorted(spans["shots"].unique()):
+        chosen = spans[(spans["shots"] == shots) & (spans["target"] != AVG)]
+        sizes = chosen.groupby("target")["n"].max()
+        seeds = int(chosen["n_seeds"].max())
+        out += [f"#### {source}: {task}, K = {shots}, {seeds} seeds, "
+                f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
+                "", language_table(spans, int(shots)), "", comparison_table(spans, comparisons, int(shots)), ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.interval_summary", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders (runs/<name>)")
+    args = parser.parse_args(argv)
+    try:
+        print("\n".join(summary(run) for run in args.runs))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
