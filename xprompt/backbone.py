@@ -146,6 +146,30 @@ def _split_mlm(model: PreTrainedModel, missing: list[str]) -> tuple[PreTrainedMo
     return encoder, None
 
 
+# Encoders whose layers xprompt runs one slice at a time (two towers, prefixes, deep prompts):
+# BERT-style embeddings (+ token types and absolute positions) and encoder.layer blocks.
+SUPPORTED_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
+
+
+def check_model_type(model_type: str, model_id: str) -> None:
+    if model_type not in SUPPORTED_TYPES:
+        raise ModelError(f"{model_id} is a {model_type!r} model, which xprompt cannot run (its methods split the "
+                         f"encoder's layers, which needs BERT-style blocks); supported model types: "
+                         f"{', '.join(SUPPORTED_TYPES)} (e.g. bert-base-multilingual-cased, xlm-roberta-base, "
+                         f"intfloat/multilingual-e5-small)")
+
+
+def model_type_of(model_id: str, revision: str | None = None) -> str | None:
+    """The config's model_type from a local folder or the local cache, without the network; None
+    when the config is not at hand (loading the model then says why)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_id, revision=revision, local_files_only=True).model_type
+    except (OSError, ValueError):
+        return None
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -157,6 +181,9 @@ def load_backbone(model_id: str, revision: str | None = None, device: str = "aut
     if Path(model_id).is_dir() and not (Path(model_id) / "config.json").exists():
         raise ModelError(f"model directory {model_id} has no config.json; give a Hub id or a directory "
                          f"written by save_pretrained (config.json, the weights and the tokenizer files)")
+    model_type = model_type_of(model_id, revision)
+    if model_type is not None:
+        check_model_type(model_type, model_id)
     tokenizer = _load_pretrained(AutoTokenizer, model_id, revision)
     try:
         model, info = _load_pretrained(AutoModelForMaskedLM, model_id, revision,

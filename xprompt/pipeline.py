@@ -189,6 +189,11 @@ class _Builder:
 
 
 def plan(config: PipelineConfig) -> Plan:
+    from xprompt.backbone import check_model_type, model_type_of
+
+    model_type = model_type_of(config.model.name, config.model.revision)
+    if model_type is not None:  # an unsupported encoder stops the run before any work
+        check_model_type(model_type, config.model.name)
     builder = _Builder(config)
     card = builder.card
     source = config.task.source or card.source_language

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
+from xprompt.backbone import SUPPORTED_TYPES
 from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import base
 from xprompt.methods.readout import READOUT_HELP, Readout, build_readout_method
 
-SUPPORTED_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
 
 
 @dataclass
