@@ -707,3 +707,16 @@ def test_each_trained_model_is_built_once_for_all_its_languages(project, monkeyp
     monkeypatch.setattr(Runner, "trained_method", counting)
     run(project, "task.targets=all")
     assert built == [TRAIN]  # one build evaluates en, de and fr
+
+
+def test_model_dtype_enters_the_keys_only_when_it_changes_precision(project):
+    base = keys(project)
+    assert keys(project, "model.dtype=float32") == base  # auto is float32 on a CPU
+    bf16 = keys(project, "model.dtype=bfloat16")
+    assert bf16[TRAIN] != base[TRAIN] and all(bf16[n] == base[n] for n in UPSTREAM)
+    assert keys(project, "train.gradient_checkpointing=true") == base
+
+
+def test_a_bfloat16_run_completes_on_the_cpu(project):
+    outcome = run(project, "model.dtype=bfloat16", "methods=[{name: uniprompt, settings: {fused_layers: 1}}]")
+    assert {row["metric"] for row in outcome.rows} >= {"accuracy", "macro_f1"}

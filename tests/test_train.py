@@ -238,7 +238,7 @@ def test_dev_selection_restores_the_best_epoch(tiny_mlm_dir, monkeypatch, script
     states, probabilities = [], []
     real_accuracy = training._accuracy
 
-    def scripted_accuracy(method, df, rows):
+    def scripted_accuracy(method, df, rows, dtype=None):
         real_accuracy(method, df, rows)  # runs inference as usual (and fills the prompt cache)
         states.append(trainable_state(method))
         probabilities.append(predict_proba(method, df))
@@ -262,7 +262,7 @@ def test_step_budget_and_step_evaluation(tiny_mlm_dir, monkeypatch):
     script = iter([0.5, 0.9, 0.6])
     real_accuracy, kept = training._accuracy, []
 
-    def scripted(method, df, rows):
+    def scripted(method, df, rows, dtype=None):
         real_accuracy(method, df, rows)
         kept.append(trainable_state(method))
         return next(script)
@@ -352,3 +352,40 @@ def test_eval_batches_respect_a_token_budget():
     assert all(len(b) * max(rows[i]["length"] for i in b) <= 100 for b in batches)
     assert list(eval_batches(rows, batch_size=32)) == [[1, 3, 2, 4, 0, 5]]
     assert list(eval_batches([{"length": 500}], 4, max_tokens=100)) == [[0]]  # one row always fits
+
+
+def test_bfloat16_autocast_trains_and_predicts_close_to_float32(tiny_mlm_dir):
+    df = toy_frame(repeats=2)
+    method = build(tiny_mlm_dir, label_init="random")
+    before = toy_loss(method, df)
+    train(method, df, None, short_config(), seed=13, progress=False, dtype=torch.bfloat16)
+    assert toy_loss(method, df) < before
+    assert all(p.dtype == torch.float32 for p in method.parameters())  # weights stay float32
+    low = predict_proba(method, df, dtype=torch.bfloat16)
+    assert_close(torch.as_tensor(low), torch.as_tensor(predict_proba(method, df)), atol=0.05, rtol=0)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_mlm_dir):
+    df = toy_frame(repeats=1)
+    grads = []
+    for checkpointing in (False, True):
+        method = build(tiny_mlm_dir, label_init="random")
+        method.backbone.checkpointing = checkpointing
+        method.train()
+        training._backward(method, method.featurize(df), [list(range(6))], torch.device("cpu"))
+        grads.append({n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
+
+
+def test_precision_options_are_checked():
+    from xprompt.errors import ConfigError
+    from xprompt.precision import resolve_dtype
+
+    cpu = torch.device("cpu")
+    assert resolve_dtype("auto", cpu) == torch.float32 and resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    with pytest.raises(ConfigError, match="float16 needs a GPU"):
+        resolve_dtype("float16", cpu)
+    with pytest.raises(ConfigError, match="model.dtype is 'half'; accepted: auto, float32, bfloat16, float16"):
+        resolve_dtype("half", cpu)

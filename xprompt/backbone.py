@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
@@ -58,6 +59,7 @@ class Backbone:
     tokenizer: object
     mask_head: MaskHead | None
     device: torch.device
+    checkpointing: bool = False  # recompute layer activations in backward (train.gradient_checkpointing)
 
     @property
     def config(self):
@@ -98,7 +100,10 @@ class Backbone:
         format the loaded implementation (eager / sdpa) expects."""
         mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
         for layer in layers:
-            out = layer(hidden, attention_mask=mask)
+            if self.checkpointing and torch.is_grad_enabled() and layer.training:
+                out = torch.utils.checkpoint.checkpoint(layer, hidden, mask, use_reentrant=False)
+            else:
+                out = layer(hidden, attention_mask=mask)
             hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 

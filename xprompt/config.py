@@ -34,6 +34,9 @@ class ModelConfig:
     name: str = _help("Hub id or local path of a BERT-family encoder", default="intfloat/multilingual-e5-small")
     revision: str | None = _help("Hub revision (commit, tag or branch)", default=None)
     device: str = _help("auto, cpu, cuda or cuda:N", default="auto")
+    dtype: str = _help("auto (bfloat16 on GPUs that have it, else float32), float32, bfloat16 (also on a CPU) or "
+                       "float16 (GPU): the precision of forward passes under autocast; weights stay float32",
+                       default="auto")
 
 
 @dataclass
@@ -60,6 +63,8 @@ class TrainConfig:
     eval_every: int = _help("evaluate on the dev set every N epochs", default=1)
     accumulate: int = _help("gradient accumulation: batches per optimizer step (effective batch = "
                             "batch_size x accumulate)", neutral(1), default=1)
+    gradient_checkpointing: bool = _help("recompute each layer's activations in the backward pass: less "
+                                         "memory, about a third more time (does not change results)", default=False)
     max_steps: int = _help("train for exactly this many optimizer steps, passing over the data as often as "
                            "needed (0 = train.epochs decides)", neutral(0), default=0)
     eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "

@@ -8,11 +8,13 @@ import torch
 from tqdm.auto import tqdm
 
 from xprompt.batching import eval_batches, to_device
+from xprompt.precision import autocast
 
 
 @torch.no_grad()
 def predict_proba(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False,
-                  rows: list[dict] | None = None, max_tokens: int = 0) -> np.ndarray:
+                  rows: list[dict] | None = None, max_tokens: int = 0,
+                  dtype: torch.dtype = torch.float32) -> np.ndarray:
     """[rows, classes] probabilities in the order of `df`."""
     method.eval()
     rows = rows if rows is not None else method.featurize(df)
@@ -22,7 +24,9 @@ def predict_proba(method, df: pd.DataFrame, batch_size: int = 32, progress: bool
     for indices in tqdm(batches, desc="evaluate", unit="batch", disable=not progress, leave=False):
         batch = to_device(method.collate([rows[i] for i in indices]), device)
         batch.pop("labels", None)
-        probabilities[indices] = torch.softmax(method(**batch).float(), dim=-1).cpu().numpy()
+        with autocast(device, dtype):
+            logits = method(**batch)
+        probabilities[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
     return probabilities
 
 
@@ -41,9 +45,10 @@ def scores(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> dict
             "macro_f1": float(np.mean(f1s)) if f1s else float("nan")}
 
 
-def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False, max_tokens: int = 0):
+def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False, max_tokens: int = 0,
+             dtype: torch.dtype = torch.float32):
     """Metrics and a per-row prediction table (id, lang, label, prediction, probabilities)."""
-    probabilities = predict_proba(method, df, batch_size, progress, max_tokens=max_tokens)
+    probabilities = predict_proba(method, df, batch_size, progress, max_tokens=max_tokens, dtype=dtype)
     predictions = probabilities.argmax(axis=1)
     metrics = scores(df["label"].to_numpy(), predictions, method.num_labels)
     metrics["n"] = len(df)

@@ -25,7 +25,7 @@ _UNSET = object()
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2"}
 # Fields that change how fast or how verbosely work is done, never its result.
-NOT_IN_KEYS = {"checkpoint_every"}
+NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing"}
 # Files of a local model folder that its key hashes: weights, configs, tokenizer files
 # (vocab.txt, merges.txt, a sentencepiece .model); not READMEs or a .git folder.
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
@@ -85,6 +85,18 @@ def model_identity(name: str, revision: str | None) -> dict:
     return {"model": name, "revision": resolve_revision(name, revision, "model")}
 
 
+def model_precision(model_config) -> str:
+    """The dtype name model.dtype resolves to on model.device (what keys and the runner use)."""
+    import torch
+
+    from xprompt.backbone import resolve_device
+    from xprompt.precision import dtype_name, resolve_dtype
+
+    device = resolve_device(model_config.device)
+    return dtype_name(resolve_dtype(model_config.dtype, device if device.type != "cuda" or torch.cuda.is_available()
+                                    else torch.device("cpu")))
+
+
 def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | None:
     """The commit hash `revision` of a Hub repository stands for: from the local cache's refs when it
     holds the repository, else from the Hub (unless HF_HUB_OFFLINE=1). Unresolvable: as given, with
@@ -128,6 +140,9 @@ class _Builder:
         self.card = load_card(config.task.name)
         self.card_id = _card_identity(self.card)
         self.model = model_identity(config.model.name, config.model.revision)
+        precision = model_precision(config.model)
+        if precision != "float32":  # float32 is what every run did before model.dtype existed
+            self.model = {**self.model, "dtype": precision}
         self.made: dict[tuple, Cell] = {}
         self.hub_revision = _UNSET
 

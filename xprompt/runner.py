@@ -18,6 +18,7 @@ from xprompt.backbone import load_backbone
 from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
 from xprompt.cache.live import registered
+from xprompt.precision import enable_tf32, resolve_dtype
 from xprompt.cache.store import disk_errors
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
@@ -188,7 +189,13 @@ class Runner:
         if self._backbone is None:
             model = self.config.model
             self._backbone = load_backbone(model.name, model.revision, model.device)
+            enable_tf32(self._backbone.device)
         return self._backbone
+
+    @property
+    def dtype(self):
+        """The precision of forward passes (model.dtype resolved on the loaded model's device)."""
+        return resolve_dtype(self.config.model.dtype, self.backbone().device)
 
     def _compute(self, cell: Cell, out: Path) -> None:
         getattr(self, f"_compute_{cell.stage}")(cell, out)
@@ -222,7 +229,7 @@ class Runner:
                              cell.meta["train_config"], cell.params["seed"],
                              pd.read_parquet(sample_dir / "train.parquet"),
                              pd.read_parquet(sample_dir / "dev.parquet"),
-                             checkpoint, start_state, self.progress)
+                             checkpoint, start_state, self.progress, self.dtype)
         if out is None:  # a rank other than 0 in data-parallel training: rank 0 writes the entry
             return
         save_file(trained.state, str(out / "state.safetensors"))
@@ -237,7 +244,7 @@ class Runner:
         method = self._evaluated_method(cell.inputs["model"])
         test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
         metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
-                                        self.config.eval.max_tokens)
+                                        self.config.eval.max_tokens, self.dtype)
         predictions.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
 

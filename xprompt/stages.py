@@ -75,14 +75,16 @@ class Trained:
 
 def fit(backbone, card, method_name: str, settings: dict, train_config: TrainConfig, seed: int,
         train_rows: pd.DataFrame, dev_rows: pd.DataFrame, checkpoint=None, start_state=None,
-        progress: bool = True) -> Trained:
+        progress: bool = True, dtype: torch.dtype = torch.float32) -> Trained:
     """Train one method from a fresh copy of the backbone (or continue from `start_state`)."""
     torch.manual_seed(seed)  # new parameters are drawn from the seed too
-    method = build_method(method_name, settings, copy.deepcopy(backbone), card)
+    own = copy.deepcopy(backbone)
+    own.checkpointing = train_config.gradient_checkpointing
+    method = build_method(method_name, settings, own, card)
     if start_state is not None:
         method.load_state_dict(start_state, strict=False)
     result = train(method, train_rows, dev_rows, train_config, seed, checkpoint, progress,
-                   initialize=start_state is None)
+                   initialize=start_state is None, dtype=dtype)
     info = {"parameters": parameter_counts(method), "history": result.history, "steps": result.steps,
             "best_epoch": result.best_epoch, "best_step": result.best_step,
             "best_dev_accuracy": result.best_dev_accuracy,

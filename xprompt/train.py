@@ -20,6 +20,7 @@ from xprompt import distributed
 from xprompt.batching import to_device, train_batches
 from xprompt.config import TrainConfig
 from xprompt.evaluate import predict_proba
+from xprompt.precision import autocast, grad_scaler
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ def warmup_linear(total_steps: int, warmup_ratio: float):
 
 
 def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: TrainConfig, seed: int,
-          checkpoint_path: Path | None = None, progress: bool = True, initialize: bool = True) -> TrainResult:
-    """Train `method` in place; `initialize=False` continues from its current weights (adaptation)."""
+          checkpoint_path: Path | None = None, progress: bool = True, initialize: bool = True,
+          dtype: torch.dtype = torch.float32) -> TrainResult:
+    """Train `method` in place; `initialize=False` continues from its current weights (adaptation).
+    `dtype`: forward passes under autocast (weights and optimizer stay float32)."""
     set_seed(seed)
     if not any(p.requires_grad for p in method.parameters()):
         return TrainResult()  # nothing to train (zero-shot prompting, e.g. discrete with trained: none)
@@ -77,11 +80,13 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
     steps_per_epoch = math.ceil(math.ceil(len(rows) / config.batch_size) / config.accumulate)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
     optimizer = make_optimizer(method, config)
+    scaler = grad_scaler(device, dtype)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total_steps, config.warmup_ratio))
     state = _resume(checkpoint_path, method, optimizer, scheduler)
     if state is None:
         if initialize:
-            method.initialize(train_df)
+            with autocast(device, dtype):
+                method.initialize(train_df)
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
     distributed.broadcast_parameters(p for p in method.parameters() if p.requires_grad)
     result, started = state["result"], time.perf_counter() - state["result"].seconds
@@ -96,9 +101,11 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
                 continue  # resumed mid-epoch: these batches were already taken
             if result.steps >= total_steps:
                 break  # max_steps reached inside the last pass
-            last_loss = _backward(method, rows, step_batches, device)
+            last_loss = _backward(method, rows, step_batches, device, dtype, scaler)
+            scaler.unscale_(optimizer)  # float16: clip the true gradients
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
@@ -106,7 +113,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
             bar.set_postfix(loss=f"{last_loss:.3f}")
             if config.eval_every_steps and dev_rows and (result.steps % config.eval_every_steps == 0
                                                          or result.steps == total_steps):
-                _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss)
+                _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
                 method.train()
             if (checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0
                     and distributed.is_main()):
@@ -117,7 +124,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         last_epoch = result.steps >= total_steps
         if (not config.eval_every_steps and dev_rows
                 and ((epoch + 1) % config.eval_every == 0 or last_epoch)):
-            _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss)
+            _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
     bar.close()
     if state["best"] is not None:
         method.load_state_dict(state["best"], strict=False)
@@ -125,16 +132,18 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
     return result
 
 
-def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: int, loss: float) -> None:
+def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: int, loss: float,
+            dtype: torch.dtype = torch.float32) -> None:
     """Dev accuracy now; keep these weights if they are the best so far (ties keep the earlier)."""
-    accuracy = distributed.broadcast(_accuracy(method, dev_df, dev_rows) if distributed.is_main() else None)
+    accuracy = distributed.broadcast(_accuracy(method, dev_df, dev_rows, dtype) if distributed.is_main() else None)
     result.history.append({"epoch": epoch, "step": result.steps, "loss": loss, "dev_accuracy": accuracy})
     if not accuracy <= result.best_dev_accuracy:  # also true for the first (NaN) comparison
         result.best_dev_accuracy, result.best_epoch, result.best_step = accuracy, epoch, result.steps
         state["best"] = trainable_state(method)
 
 
-def _backward(method, rows: list[dict], batches: list[list[int]], device) -> float:
+def _backward(method, rows: list[dict], batches: list[list[int]], device, dtype: torch.dtype = torch.float32,
+              scaler=None) -> float:
     """Forward and backward of one optimizer step's batches (several with train.accumulate);
     returns the mean loss over their rows, and leaves the gradient of that mean. Data-parallel:
     this rank's slice of each batch, gradients averaged over ranks once per step."""
@@ -143,8 +152,10 @@ def _backward(method, rows: list[dict], batches: list[list[int]], device) -> flo
     loss_sum = torch.zeros((), device=device)
     for part in (part for part in mine if part):  # a batch smaller than the ranks leaves some without rows
         batch = to_device(method.collate([rows[i] for i in part]), device)
-        loss = torch.nn.functional.cross_entropy(method(**batch), batch["labels"])
-        (loss * len(part) / count).backward()
+        with autocast(device, dtype):
+            loss = torch.nn.functional.cross_entropy(method(**batch).float(), batch["labels"])
+        share = loss * len(part) / count
+        (scaler.scale(share) if scaler is not None else share).backward()
         loss_sum = loss_sum + loss.detach() * len(part)
     mean = loss_sum / max(count, 1)
     if not distributed.is_distributed():
@@ -153,8 +164,8 @@ def _backward(method, rows: list[dict], batches: list[list[int]], device) -> flo
                                             count / total, mean)
 
 
-def _accuracy(method, df: pd.DataFrame, rows: list[dict]) -> float:
-    probabilities = predict_proba(method, df, rows=rows)
+def _accuracy(method, df: pd.DataFrame, rows: list[dict], dtype: torch.dtype = torch.float32) -> float:
+    probabilities = predict_proba(method, df, rows=rows, dtype=dtype)
     return float(np.mean(probabilities.argmax(axis=1) == df["label"].to_numpy()))
 
 

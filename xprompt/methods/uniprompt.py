@@ -162,7 +162,8 @@ class UniPrompt(nn.Module):
         hidden = self.backbone.embed(mask, inputs_embeds=embeds)
         states = self.backbone.run_layers(self.prompt_tower, hidden, mask)
         if not self.training and not torch.is_grad_enabled():
-            self.precomputed[template] = states  # inference: the tower runs once per template
+            # inference: the tower runs once per template; kept in float32 whatever autocast computed it in
+            self.precomputed[template] = states.float()
         return states
 
     def templates_for(self, template: str, where: str = "template"):
@@ -245,7 +246,7 @@ class UniPrompt(nn.Module):
         for lang in languages:
             template = self.template_text(lang)
             self.precomputed.pop(template, None)
-            self.precomputed[template] = self.prompt_states(template).detach()
+            self.precomputed[template] = self.prompt_states(template).detach().float()
         if drop_prompt_tower:
             self.prompt_tower = None
         # after the drop: back in training mode a live tower's states would be cleared, a dropped one's kept
