@@ -59,13 +59,16 @@ class UniPromptConfig:
     freeze_word_embeddings: bool = field(default=True, metadata={"help": "keep the vocabulary matrix frozen"})
     max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
     recipe: Recipe = field(default=Recipe.XPROMPT, metadata={**neutral(Recipe.XPROMPT), "help": RECIPE_HELP})
+    class_mean_bias: bool = field(default=True, metadata={**neutral(True), "help":
+        "label_init: dynamic: start each class's bias at -|mean|^2/2 (nearest-class-mean scorer); false: at 0, "
+        "as the released code (recipe: paper sets false)"})
 
     def __post_init__(self):
         if self.recipe == Recipe.PAPER:
             if self.max_length not in (256, 512):
                 raise ConfigError(f"uniprompt.max_length is {self.max_length}, but recipe: paper reads inputs up "
                                   f"to 512 tokens as the released code does; drop max_length or the recipe")
-            self.freeze_word_embeddings, self.max_length = False, 512
+            self.freeze_word_embeddings, self.max_length, self.class_mean_bias = False, 512, False
         if self.fused_layers < 1:
             raise ConfigError(f"uniprompt.fused_layers is {self.fused_layers}; it must be at least 1")
         if self.template is not None:
@@ -219,7 +222,8 @@ class UniPrompt(nn.Module):
             counts.index_add_(0, batch["labels"], torch.ones_like(batch["labels"], dtype=counts.dtype))
         means = sums / counts.clamp(min=1).unsqueeze(1)
         self.label_vectors.copy_(means)
-        self.label_bias.copy_(torch.zeros_like(self.label_bias) if paper else -0.5 * means.pow(2).sum(dim=1))
+        bias = -0.5 * means.pow(2).sum(dim=1) if self.config.class_mean_bias else torch.zeros_like(self.label_bias)
+        self.label_bias.copy_(bias)
         self.train(was_training)
 
     def _init_from_words(self) -> None:
