@@ -720,3 +720,21 @@ def test_model_dtype_enters_the_keys_only_when_it_changes_precision(project):
 def test_a_bfloat16_run_completes_on_the_cpu(project):
     outcome = run(project, "model.dtype=bfloat16", "methods=[{name: uniprompt, settings: {fused_layers: 1}}]")
     assert {row["metric"] for row in outcome.rows} >= {"accuracy", "macro_f1"}
+
+
+def test_a_bad_target_file_stops_the_run_before_any_training(project, capsys):
+    (project.parent / "data" / "fr" / "test.csv").write_text("text,label\nle film,excellent\n")
+    assert main(["run", str(project), "--quiet", "--set", "task.targets=[de, fr]"]) == 2
+    assert "label 'excellent' is not one of the accepted labels" in capsys.readouterr().err
+    cache = Cache(load_pipeline(project).cache_dir)
+    assert not [e for e in cache.entries() if e.stage == "train"]  # data first, training never started
+
+
+def test_keep_going_finishes_what_it_can_and_lists_the_failed_cells(project, capsys):
+    (project.parent / "data" / "fr" / "test.csv").write_text("text,label\nle film,excellent\n")
+    assert main(["run", str(project), "--quiet", "--keep-going", "--set", "task.targets=[de, fr]"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: prepare fr test: file" in out and "label 'excellent'" in out
+    assert "failed: evaluate soft k=2 seed=13 on fr: its input 'prepare fr test' failed" in out
+    results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
+    assert set(results["target"]) == {"en", "de"}

@@ -74,3 +74,18 @@ def test_paired_test_finds_a_planted_difference_and_not_a_null_one():
     assert planted["p_value"] < 0.01
     null = result.loc[("a", "c")]
     assert null["ci_low"] < 0 < null["ci_high"] and not null["significant"] and null["p_value"] > 0.05
+
+
+def test_consistency_interval_on_a_parallel_set_aligns_items_across_languages():
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 3, 400)
+    english = np.where(rng.random(400) < 0.8, labels, (labels + 1) % 3)
+    german = np.where(rng.random(400) < 0.7, english, (english + 1) % 3)  # agrees with English 70% of the time
+    frames = [pd.DataFrame({"method": "a", "shots": 16, "adapt_shots": 0, "seed": 13, "target": lang,
+                            "id": [f"{lang}-test-{i}" for i in range(400)], "label": labels, "prediction": p})
+              for lang, p in (("en", english), ("de", german))]
+    spans = intervals(pd.concat(frames), "en", 3, parallel="row").query("metric == 'consistency'")
+    row = spans[spans["target"] == "de"].iloc[0]
+    assert row["estimate"] == pytest.approx((german == english).mean())
+    assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["ci_high"] - row["ci_low"] < 0.1
+    assert "en" not in set(spans["target"])

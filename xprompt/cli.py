@@ -32,8 +32,9 @@ def _run(args) -> int:
     try:
         outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
         if distributed.is_main():  # rank 0 reports and writes the outputs
+            failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
             print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, "
-                  f"{len(outcome.statuses) - outcome.ran} cached ({outcome.seconds:.1f} s)")
+                  f"{len(outcome.statuses) - outcome.ran - len(outcome.failed)} cached{failed} ({outcome.seconds:.1f} s)")
             if groups is not None:
                 print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
             elif outcome.rows:
@@ -64,7 +65,8 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     for line in notes:
         print(line)
     rows = _frame(outcome.rows)
-    spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels))
+    spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels),
+                                           runner.card.parallel)
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):
         table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)

@@ -45,7 +45,7 @@ class RunOutcome:
 
     @property
     def ran(self) -> int:
-        return sum(not s.cached for s in self.statuses)
+        return sum(not s.cached and s.cell.name not in self.failed for s in self.statuses)
 
 
 def _same_record(old: StageRecord, cell: Cell) -> bool:
@@ -277,9 +277,10 @@ class Runner:
         """Every evaluated item of the plan: method, shots, adapt_shots, seed, target, id, label, prediction."""
         frames = []
         for cell in self.plan.evaluations():
-            path = self.entry(cell) / "predictions.parquet"
-            if not path.is_file():
+            entry = self.cache.lookup(cell.stage, cell.key, verify="quick")
+            if entry is None:  # failed under --keep-going, or another shard's
                 continue
+            path = entry / "predictions.parquet"
             table = pd.read_parquet(path, columns=["id", "label", "prediction"])
             meta = cell.meta
             frames.append(table.assign(method=meta["method"], shots=meta["shots"], adapt_shots=meta["adapt_shots"],

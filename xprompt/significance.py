@@ -14,11 +14,12 @@ from xprompt.statistics import AVG, format_interval, intervals, paired
 ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.csv"
 
 
-def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int,
+                      parallel: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir."""
     from xprompt.results import atomic_write_text
 
-    spans = intervals(items, source, classes)
+    spans = intervals(items, source, classes, parallel=parallel)
     comparisons = paired(items, source)
     items.to_parquet(run_dir / ITEMS, index=False)
     atomic_write_text(run_dir / INTERVALS, spans.to_csv(index=False))

@@ -79,12 +79,17 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2000,
-              seed: int = 0, metrics: tuple[str, ...] = ("accuracy", "macro_f1")) -> pd.DataFrame:
+              seed: int = 0, metrics: tuple[str, ...] = ("accuracy", "macro_f1"),
+              parallel: str | None = None) -> pd.DataFrame:
     """Per (method, shots, adapt_shots, target incl. avg, metric): the point estimate (mean over
-    seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it."""
+    seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it. On a parallel
+    data set (`parallel`: row or id) also `consistency`: how often a target's prediction equals the
+    source-language prediction of the same item by the English-trained model of the same seed."""
     rng, rows = np.random.default_rng(seed), []
     if items.empty:
         return pd.DataFrame(columns=INTERVAL_COLUMNS)
+    if parallel is not None:
+        rows += _consistency_rows(items, source, parallel, rng, resamples)
     for key, group in items.groupby(GROUP, sort=False):
         seeds = sorted(group["seed"].unique())
         seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
@@ -103,6 +108,52 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
                 point = float(np.mean([p for t, p in targets if t in kept]))
                 rows.append(_row(key, AVG, metric, point, stat, len(seeds), len(kept)))
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def item_key(ids: pd.Series, lang: str, parallel: str) -> pd.Series:
+    """What makes rows of different languages one item: the id (parallel: id), or the id without
+    its language prefix (parallel: row, ids "{lang}-{split}-{row}")."""
+    ids = ids.astype(str)
+    return ids.str.removeprefix(f"{lang}-") if parallel == "row" else ids
+
+
+def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, rng, resamples: int) -> list[dict]:
+    rows = []
+    for key, group in items.groupby(GROUP, sort=False):
+        method, shots, _adapt = key
+        english = items[(items["method"] == method) & (items["shots"] == shots) & (items["adapt_shots"] == 0)
+                        & (items["target"] == source)]
+        seeds = sorted(set(group["seed"]) & set(english["seed"]))
+        if not seeds:
+            continue
+        seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        stats, points = {}, {}
+        for target, frame in group.groupby("target", sort=False):
+            if target == source:
+                continue
+            agree = _agreement(frame, english, seeds, target, source, parallel)
+            if agree.shape[1] == 0:
+                continue
+            stats[target] = (_accuracy(agree, _draws(rng, agree.shape[1], resamples)) * seed_counts).sum(1) / len(seeds)
+            points[target] = float(agree.mean())
+            rows.append(_row(key, target, "consistency", points[target], stats[target], len(seeds), agree.shape[1]))
+        if len(stats) > 1:
+            rows.append(_row(key, AVG, "consistency", float(np.mean(list(points.values()))),
+                             np.mean(list(stats.values()), axis=0), len(seeds), len(stats)))
+    return rows
+
+
+def _agreement(frame: pd.DataFrame, english: pd.DataFrame, seeds: list[int], target: str, source: str,
+               parallel: str) -> np.ndarray:
+    """[seeds, items] 1 where the target prediction equals the source prediction of the same item."""
+    rows = []
+    for s in seeds:
+        ours = frame[frame["seed"] == s].assign(item=lambda f: item_key(f["id"], target, parallel))
+        theirs = english[english["seed"] == s].assign(item=lambda f: item_key(f["id"], source, parallel))
+        joined = ours.merge(theirs[["item", "prediction"]], on="item", suffixes=("", "_source")).sort_values("item")
+        rows.append((joined["prediction"] == joined["prediction_source"]).to_numpy(np.float64))
+    width = min(len(r) for r in rows)
+    return np.stack([r[:width] for r in rows])
 
 
 def _row(key, target, metric, point, stat, seeds, n) -> dict:
