@@ -147,3 +147,21 @@ def toy_frame(lang: str = "en", split: str = "train", repeats: int = 4) -> pd.Da
 @pytest.fixture
 def toy_train() -> pd.DataFrame:
     return toy_frame()
+
+
+@pytest.fixture(scope="session")
+def dropout_mlm_dir(tmp_path_factory) -> Path:
+    """A tiny XLM-R with a masked-LM head and dropout 0.1 (the other fixtures set it to 0), so
+    train/eval modes and the random-number handling of training are really exercised."""
+    import torch
+    from transformers import XLMRobertaForMaskedLM
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-xlmr-dropout")
+    tokenizer = _tiny_tokenizer()
+    config = _tiny_config("xlmr", len(tokenizer))
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.1
+    config.initializer_range = 0.3
+    XLMRobertaForMaskedLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmarks.common import stratify
@@ -19,7 +20,8 @@ def test_inference_benchmark_structure(tiny_encoder_dir, toy_card):
     result = bench_inference(backbone, toy_card, df, batch_size=2, repeats=1, warmup=0)
     assert set(result["variants"]) == {"plain", "live", "precomputed"}
     for variant in result["variants"].values():
-        assert len(variant["seconds"]) == 1 and variant["examples_per_s"] > 0
+        assert len(variant["seconds"]) == 1
+        assert variant["examples_per_s"] == pytest.approx(len(df) / variant["seconds"][0])
     assert result["variants"]["plain"]["ratio_to_plain"] == 1.0
     assert result["max_abs_logit_difference_live_vs_precomputed"] < 1e-5
 

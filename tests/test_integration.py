@@ -51,7 +51,9 @@ def test_each_task_runs_through_uniprompt(backbone, task, source, target):
                          train_rows, dev_rows.head(2 * len(card.labels)), progress=False)
     method = stages.load_trained(backbone, card, "uniprompt", {}, trained.state)
     metrics, predictions = evaluate(method, test, batch_size=16)
-    assert metrics["n"] == len(test) and 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["n"] == len(test)
+    assert metrics["accuracy"] == pytest.approx((predictions["prediction"].to_numpy() == test["label"].to_numpy()).mean())
+    assert list(predictions["id"]) == list(test["id"])  # one prediction per row, in the table's order
     assert set(predictions["prediction"]) <= set(range(len(card.labels)))
     live = copy.deepcopy(method)
     live.precomputed.clear()

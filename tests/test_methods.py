@@ -218,8 +218,16 @@ def test_discrete_handles_multi_token_label_words(paths):
     card = ToyCard(verbalizers={"en": [["terrible"], ["wonderful"]]})
     method, backbone = build(paths, "discrete", {}, card=card)
     assert all(len(ids) > 3 for ids in backbone.word_embedding_ids(["terrible", "wonderful"]))
-    scores = logits(method, toy_frame(repeats=1))
-    assert scores.shape == (6, 2) and torch.isfinite(scores).all()
+    from transformers import XLMRobertaForMaskedLM
+
+    df = toy_frame(repeats=1)
+    scores = logits(method, df)
+    mlm = XLMRobertaForMaskedLM.from_pretrained(paths["mlm"]).eval()
+    for row, score in zip(method.featurize(df), scores):  # the mean of the pieces' MLM logits, per class
+        with torch.no_grad():
+            full = mlm(input_ids=torch.tensor([row["input_ids"]])).logits[0, row["mask_index"]]
+        expected = [full[backbone.word_embedding_ids([w])[0]].mean() for w in ("terrible", "wonderful")]
+        torch.testing.assert_close(score, torch.stack(expected), rtol=1e-5, atol=1e-5)
 
 
 def test_discrete_zero_shot_has_nothing_to_train(paths):
@@ -348,3 +356,26 @@ def test_uniprompt_label_init_words_and_random(paths):
     start = random.label_vectors.detach().clone()
     random.initialize(toy_frame(repeats=1))
     assert torch.equal(random.label_vectors, start)
+
+
+# -- with dropout: modes and random numbers --------------------------------------------------
+
+@pytest.mark.parametrize("name, settings", [("uniprompt", {"fused_layers": 2}), ("soft", {}), ("prefix", {}),
+                                            ("lora", {}), ("finetune", {})])
+def test_dropout_is_on_in_training_off_in_evaluation_and_training_is_seeded(dropout_mlm_dir, name, settings):
+    paths = {"mlm": dropout_mlm_dir}
+    method, _ = build(paths, name, settings)
+    df = toy_frame(repeats=1)
+    batch = {k: v for k, v in method.collate(method.featurize(df)).items() if k != "labels"}
+    method.train()
+    with torch.no_grad():
+        assert not torch.equal(method(**batch), method(**batch))  # dropout draws differ
+    method.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(method(**batch), method(**batch), rtol=0, atol=0)
+    trained = []
+    for _ in range(2):  # the same seed gives the same weights, dropout masks included
+        method, _ = build(paths, name, settings)
+        fit(method, toy_frame(), epochs=2)
+        trained.append({n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad})
+    assert all(torch.equal(trained[0][n], trained[1][n]) for n in trained[0])
