@@ -211,3 +211,15 @@ def test_key_params_hold_every_resolved_value_but_neutral_ones():
     assert params["trained"] == "prompt" and params["label_init"] == "dynamic"  # enums as their values
     assert "recipe" not in params and key_params(method_config("uniprompt", {"recipe": "paper"}))["recipe"] == "paper"
 
+
+
+def test_building_the_command_line_imports_no_torch():
+    """`xprompt --help` must answer at once: building the parser imports neither torch nor
+    transformers (a subprocess, so this test's own imports do not count)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, xprompt.cli; xprompt.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
