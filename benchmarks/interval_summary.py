@@ -55,6 +55,26 @@ def comparison_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int)
     return markdown_table(["paired difference (avg over targets)", "points", "95% interval", "p", "verdict"], rows)
 
 
+def before_after(run_dir: Path, spans: pd.DataFrame, shots: int) -> str:
+    """The average over targets as the old tables gave it (mean ± seed std, aggregate.csv) beside
+    its 95% interval over items and seeds."""
+    from xprompt.aggregate import format_mean_std
+    from xprompt.statistics import format_interval
+
+    path = run_dir / "aggregate.csv"
+    if not path.is_file():
+        return ""
+    aggregate = pd.read_csv(path)
+    old = aggregate[(aggregate["metric"] == "accuracy") & (aggregate["adapt_shots"] == 0)
+                    & (aggregate["shots"] == shots) & (aggregate["target"] == AVG)].set_index("method")
+    new = spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["shots"] == shots)
+                & (spans["target"] == AVG)].set_index("method").sort_values("estimate", ascending=False)
+    rows = [[m, format_mean_std(old.loc[m, "mean"], old.loc[m, "std"], 100.0) if m in old.index else "–",
+             format_interval(r["estimate"], r["ci_low"], r["ci_high"])] for m, r in new.iterrows()]
+    return markdown_table(["method", "avg over targets: mean ± seed std (before)",
+                           "estimate [95% interval over items and seeds] (now)"], rows)
+
+
 def summary(run_dir: Path) -> str:
     spans, comparisons, info = load(run_dir)
     config = info.get("config", {})
@@ -66,7 +86,8 @@ def summary(run_dir: Path) -> str:
         seeds = int(chosen["n_seeds"].max())
         out += [f"#### {source}: {task}, K = {shots}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
-                "", language_table(spans, int(shots)), "", comparison_table(spans, comparisons, int(shots)), ""]
+                "", language_table(spans, int(shots)), "", before_after(run_dir, spans, int(shots)), "",
+                comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 
 

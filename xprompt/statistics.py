@@ -7,7 +7,9 @@ the item's label and the prediction. Conventions:
   language) and, when there are several, the seeds with replacement (the same seeds for every
   language, since one seed's model made all of its predictions). The statistic is the mean over
   the drawn seeds of the metric on the drawn items; the interval is the 2.5 and 97.5 percentiles
-  of B resamples (percentile bootstrap, B = 2,000 by default, a fixed generator seed).
+  of B resamples (percentile bootstrap, B = 2,000 by default; each group, language and metric
+  draws from a generator seeded by its own name, so an interval does not move when other methods
+  or languages join the run).
 - The average over targets ("avg", without the source language) is resampled the same way and
   averaged per resample, so its interval accounts for every language's items at once.
 - A paired comparison of methods A and B uses only the seeds both have and only the items both
@@ -19,6 +21,7 @@ Resampling is done with multinomial counts, so the cost is one matrix product pe
 from __future__ import annotations
 
 import itertools
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,15 @@ ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
 INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
 PAIRED_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", "difference", "ci_low",
                   "ci_high", "p_value", "significant", "n_seeds"]
+
+
+def _rng(seed: int, *key) -> np.random.Generator:
+    """A generator of its own for each group, language and metric, so an interval does not change
+    when other methods, languages or metrics join the run."""
+    def flat(parts):
+        for part in parts:
+            yield from flat(part) if isinstance(part, tuple) else [str(part.item() if hasattr(part, "item") else part)]
+    return np.random.default_rng([seed, zlib.crc32("|".join(flat(key)).encode())])
 
 
 def _draws(rng: np.random.Generator, size: int, resamples: int) -> np.ndarray:
@@ -85,17 +97,18 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it. On a parallel
     data set (`parallel`: row or id) also `consistency`: how often a target's prediction equals the
     source-language prediction of the same item by the English-trained model of the same seed."""
-    rng, rows = np.random.default_rng(seed), []
+    rows = []
     if items.empty:
         return pd.DataFrame(columns=INTERVAL_COLUMNS)
     if parallel is not None:
-        rows += _consistency_rows(items, source, parallel, rng, resamples)
+        rows += _consistency_rows(items, source, parallel, seed, resamples)
     for key, group in items.groupby(GROUP, sort=False):
         seeds = sorted(group["seed"].unique())
-        seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        seed_counts = _draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
         for metric in metrics:
             targets, per_target = [], {}
             for target, frame in group.groupby("target", sort=False):
+                rng = _rng(seed, key, target, metric)
                 values = _per_target(frame, seeds, metric, classes, lambda n: _draws(rng, n, resamples))
                 point = _per_target(frame, seeds, metric, classes, lambda n: np.ones((1, n)))
                 stat = (values * seed_counts).sum(axis=1) / len(seeds)
@@ -117,9 +130,10 @@ def item_key(ids: pd.Series, lang: str, parallel: str) -> pd.Series:
     return ids.str.removeprefix(f"{lang}-") if parallel == "row" else ids
 
 
-def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, rng, resamples: int) -> list[dict]:
+def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int, resamples: int) -> list[dict]:
     rows = []
     for key, group in items.groupby(GROUP, sort=False):
+        rng = _rng(seed, key, "consistency")
         method, shots, _adapt = key
         english = items[(items["method"] == method) & (items["shots"] == shots) & (items["adapt_shots"] == 0)
                         & (items["target"] == source)]
@@ -165,7 +179,7 @@ def _row(key, target, metric, point, stat, seeds, n) -> dict:
 def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Accuracy difference A - B of every pair of methods at the same shots and adapt_shots, per
     target and on the average over targets: estimate, 95% interval, two-sided p-value."""
-    rng, rows = np.random.default_rng(seed), []
+    rows = []
     if items.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     for (shots, adapt), group in items.groupby(["shots", "adapt_shots"], sort=False):
@@ -174,11 +188,13 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             seeds = sorted(set(a["seed"]) & set(b["seed"]))
             if not seeds:
                 continue
-            seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+            pair = (shots, adapt, first, second)
+            seed_counts = (_draws(_rng(seed, pair, "seeds"), len(seeds), resamples) if len(seeds) > 1
+                           else np.ones((resamples, 1)))
             stats, points = {}, {}
             for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
                 diff = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
-                counts = _draws(rng, diff.shape[1], resamples)
+                counts = _draws(_rng(seed, pair, target), diff.shape[1], resamples)
                 stats[target] = (_accuracy(diff, counts) * seed_counts).sum(axis=1) / len(seeds)
                 points[target] = float(diff.mean())
             kept = [t for t in stats if t != source] or list(stats)
