@@ -738,3 +738,9 @@ def test_keep_going_finishes_what_it_can_and_lists_the_failed_cells(project, cap
     assert "failed: evaluate soft k=2 seed=13 on fr: its input 'prepare fr test' failed" in out
     results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
     assert set(results["target"]) == {"en", "de"}
+
+
+def test_a_language_lacking_a_class_is_named_with_its_macro_f1_scope(project, capsys):
+    (project.parent / "data" / "fr" / "test.csv").write_text("text,label\nle film est bon,positive\nbon bon,positive\n")
+    assert main(["run", str(project), "--quiet", "--set", "task.targets=[de, fr]"]) == 0
+    assert "fr: the test set has no negative; its macro-F1 averages the 1 classes it has" in capsys.readouterr().out

@@ -56,6 +56,9 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
         f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
+    for lang, classes in runner.missing_classes().items():
+        notes.append(f"{lang}: the test set has no {', '.join(classes)}; its macro-F1 averages the "
+                     f"{len(runner.card.labels) - len(classes)} classes it has")
     if runner.config.adapt.shots:
         notes.append("few-shot adaptation: target shots exclude the translations of the source training shots "
                      "(parallel data set)" if runner.card.parallel else

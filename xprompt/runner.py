@@ -287,6 +287,18 @@ class Runner:
                                        seed=meta["seed"], target=meta["target"]))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def missing_classes(self) -> dict[str, list[str]]:
+        """Per target language, the classes its test set lacks (read from its evaluations)."""
+        missing = {}
+        for cell in self.plan.evaluations():
+            entry = self.cache.lookup(cell.stage, cell.key, verify="quick")
+            if entry is None or cell.meta["target"] in missing:
+                continue
+            present = json.loads((entry / "metrics.json").read_text()).get("classes")
+            if present is not None and len(present) < len(self.card.labels):
+                missing[cell.meta["target"]] = [n for i, n in enumerate(self.card.labels) if i not in set(present)]
+        return missing
+
     def _consistency(self, cell: Cell) -> dict:
         """Agreement with the source-language predictions of the same trained model, on
         parallel test sets only (the card says whether rows align)."""
