@@ -32,8 +32,8 @@ def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return pd.read_csv(paths[0]), pd.read_csv(paths[1]), json.loads(paths[2].read_text())
 
 
-def language_table(spans: pd.DataFrame, shots: int) -> str:
-    wide = interval_table(spans, shots, 0)
+def language_table(spans: pd.DataFrame, shots: int, order: list[str] | None = None) -> str:
+    wide = interval_table(spans, shots, 0, order=order)
     return markdown_table(["target", *wide.columns], [[t, *row] for t, row in zip(wide.index, wide.to_numpy())])
 
 
@@ -53,6 +53,17 @@ def comparison_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int)
         rows.append([f"{best} − {other}", f"{sign * row['difference'] * 100:+.1f}", f"[{low:+.1f}, {high:+.1f}]",
                      f"{row['p_value']:.3g}", verdict])
     return markdown_table(["paired difference (avg over targets)", "points", "95% interval", "p", "verdict"], rows)
+
+
+def _order(task: dict) -> list[str] | None:
+    """The source language first, then the targets as the pipeline lists them."""
+    try:
+        from xprompt.data import load_card
+        card = load_card(task["name"])
+    except Exception:  # a card that moved: keep the table's own order
+        return None
+    targets = task.get("targets") if isinstance(task.get("targets"), list) else []
+    return [task.get("source") or card.source_language, *targets]
 
 
 def before_after(run_dir: Path, spans: pd.DataFrame, shots: int) -> str:
@@ -79,6 +90,7 @@ def summary(run_dir: Path) -> str:
     spans, comparisons, info = load(run_dir)
     config = info.get("config", {})
     task, source = config.get("task", {}).get("name", "?"), run_dir.name
+    order = _order(config.get("task", {}))
     out = []
     for shots in sorted(spans["shots"].unique()):
         chosen = spans[(spans["shots"] == shots) & (spans["target"] != AVG)]
@@ -86,7 +98,7 @@ def summary(run_dir: Path) -> str:
         seeds = int(chosen["n_seeds"].max())
         out += [f"#### {source}: {task}, K = {shots}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
-                "", language_table(spans, int(shots)), "", before_after(run_dir, spans, int(shots)), "",
+                "", language_table(spans, int(shots), order), "", before_after(run_dir, spans, int(shots)), "",
                 comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 
