@@ -273,4 +273,8 @@ def test_report_shows_intervals_paired_differences_and_interval_bands(tmp_path):
     assert "highest average target accuracy: uniprompt" in report and "uniprompt - finetune: +" in report
     assert ": ahead" in report
     assert "band is the 95% bootstrap interval" in report
-    assert (tmp_path / "accuracy_intervals.png").stat().st_size > 0
+    assert_png(tmp_path / "accuracy_intervals.png")
+    aggregate_table = pd.read_csv(tmp_path / "aggregate.csv")
+    averages = aggregate_table[aggregate_table["target"] == AVG]
+    assert averages[["ci_low", "ci_high"]].notna().all().all()
+    assert (averages["ci_low"] < averages["mean"]).all() and (averages["mean"] < averages["ci_high"]).all()

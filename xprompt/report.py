@@ -85,12 +85,16 @@ def _language_names(targets: list[str], frame: pd.DataFrame) -> list[str]:
 
 
 def _grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys: list,
-                  scale: float, value: str = "mean", names=str) -> None:
+                  scale: float, value: str = "mean", names=str, spans: pd.DataFrame | None = None) -> None:
+    """Bars per target and series; whiskers: the 95% intervals in `spans` (intervals.csv) where it
+    has every bar's, else ±1 std over seeds."""
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
         part = frame[frame[series] == key].set_index("target").reindex(targets)
         positions = np.arange(len(targets)) + (i - (len(keys) - 1) / 2) * width
         spread = part["std"].fillna(0).to_numpy(float) * scale if "std" in part else None
+        whiskers = _interval_whiskers(part, spans, scale, value)
+        spread = whiskers if whiskers is not None else spread
         ax.bar(positions, part[value].to_numpy(float) * scale, width * 0.95, yerr=spread,
                color=f"C{i}", label=names(key), capsize=2, error_kw={"linewidth": 0.8})
     ax.set_xticks(np.arange(len(targets)), labels=_language_names(targets, frame),
@@ -98,6 +102,20 @@ def _grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys
     if AVG in targets:
         ax.axvline(len(targets) - 1.5, color="grey", linestyle=":", linewidth=1)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _interval_whiskers(part: pd.DataFrame, spans: pd.DataFrame | None, scale: float, value: str):
+    """[2, n] distances below and above each bar to its 95% interval, or None when not all are known."""
+    if spans is None or value != "mean" or part["mean"].isna().any():
+        return None
+    keyed = spans.set_index(["method", "shots", "adapt_shots", "target", "metric"])
+    keys = list(zip(part["method"], part["shots"], part["adapt_shots"], part.index, part["metric"]))
+    if not all(key in keyed.index for key in keys):
+        return None
+    low = keyed.loc[keys, "ci_low"].to_numpy(float) * scale
+    high = keyed.loc[keys, "ci_high"].to_numpy(float) * scale
+    mean = part["mean"].to_numpy(float) * scale
+    return np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
 
 
 def _legend(figure: Figure, ax, title: str) -> None:
@@ -229,7 +247,7 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     figure = Figure(figsize=(width, 0.9 + 2.4 * len(methods)), layout="constrained")
     axes = figure.subplots(len(methods), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for ax, method in zip(axes, methods):
-        _grouped_bars(ax, data[data["label"] == method], targets, "adapt_shots", adapts, ctx.scale(),
+        _grouped_bars(ax, data[data["label"] == method], targets, "adapt_shots", adapts, ctx.scale(), spans=ctx.spans,
                       names=lambda a: "zero-shot (adapt_shots=0)" if a == 0 else f"{a}-shot adaptation")
         ax.set_title(method, fontsize=10, loc="left")
         ax.set_ylabel(ctx.unit())
@@ -240,7 +258,7 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after "
                 f"adapting on K target-language examples per class ({shots} source shots); "
-                "error bars: ±1 std over seeds.")
+                + ("error bars: 95% bootstrap intervals." if ctx.spans is not None else "error bars: ±1 std over seeds."))
 
 
 def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
@@ -266,7 +284,8 @@ def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
                     f"(zero-shot, {shots} source shots)")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Source-language ({source}) score minus each target's score "
-                "(lower is better); the last group is the average over targets.")
+                "(lower is better); the last group is the average over targets. No whiskers: the gap's "
+                "interval is not computed; the accuracies' intervals are in the tables.")
 
 
 def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
@@ -284,7 +303,7 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
     for ax, metric in zip(axes, metrics):
         data = ctx.select(metric, adapt_shots=0, shots=shots)
         data = data[data["target"].isin(targets)]
-        _grouped_bars(ax, data, targets, "label", methods, ctx.scale(metric))
+        _grouped_bars(ax, data, targets, "label", methods, ctx.scale(metric), spans=ctx.spans)
         _focus([ax], (data["mean"] * ctx.scale(metric)).to_numpy(float),
                (data["std"] * ctx.scale(metric)).to_numpy(float))
         ax.set_ylabel(ctx.unit(metric))
@@ -293,7 +312,8 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
     _legend(figure, axes[0], "method")
     figure.suptitle(f"Consistency beside {ctx.metric} (zero-shot, {shots} source shots)")
     _save(figure, out_dir / file)
-    return Plot(file, title, True, f"Per-language {CONSISTENCY} (bottom) beside {ctx.metric} (top).")
+    return Plot(file, title, True, f"Per-language {CONSISTENCY} (bottom) beside {ctx.metric} (top); error bars: "
+                + ("95% bootstrap intervals." if ctx.spans is not None else "±1 std over seeds."))
 
 
 FIGURES = (plot_heatmap, plot_vs_shots, plot_zero_vs_few, plot_transfer_gap, plot_consistency)
@@ -351,6 +371,16 @@ def _figure_blocks(plots: list[Plot]) -> list[tuple]:
             blocks += [("h3", plot.title), ("img", plot.file, plot.title), ("p", plot.note)]
     skipped = [f"`{p.file}` not drawn: {p.note}" for p in plots if not p.drawn]
     return blocks + ([("ul", skipped)] if skipped else [])
+
+
+def _with_intervals(ctx: Context) -> pd.DataFrame:
+    """The aggregate table plus each row's 95% interval (ci_low, ci_high) when the run has them."""
+    table = ctx.table.drop(columns="label")
+    if ctx.spans is None or ctx.spans.empty:
+        return table
+    keys = ["method", "shots", "adapt_shots", "target", "metric"]
+    spans = ctx.spans[keys + ["ci_low", "ci_high"]].astype({"shots": "int64", "adapt_shots": "int64"})
+    return table.merge(spans, on=keys, how="left")
 
 
 def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
@@ -484,7 +514,7 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
         run_info, note = _load_run_info(results, out_dir)
     ctx = _context(rows)
     ctx.spans = read_uncertainty(out_dir)[0]
-    atomic_write_text(out_dir / "aggregate.csv", ctx.table.drop(columns="label").to_csv(index=False))
+    atomic_write_text(out_dir / "aggregate.csv", _with_intervals(ctx).to_csv(index=False))
     plots = [draw(ctx, out_dir) for draw in FIGURES]
     blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx)
     atomic_write_text(out_dir / "report.md", _render(blocks, markdown=True))
