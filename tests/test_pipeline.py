@@ -744,3 +744,17 @@ def test_a_language_lacking_a_class_is_named_with_its_macro_f1_scope(project, ca
     (project.parent / "data" / "fr" / "test.csv").write_text("text,label\nle film est bon,positive\nbon bon,positive\n")
     assert main(["run", str(project), "--quiet", "--set", "task.targets=[de, fr]"]) == 0
     assert "fr: the test set has no negative; its macro-F1 averages the 1 classes it has" in capsys.readouterr().out
+
+
+def test_an_unchanged_rerun_rewrites_no_output(warm, capsys):
+    assert main(["run", str(warm), "--quiet"]) == 0
+    run_dir = warm.parent / "runs" / "toy"
+    written = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+    first = capsys.readouterr().out
+    assert main(["run", str(warm), "--quiet"]) == 0
+    second = capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()} == written
+    assert "(unchanged)" in second
+    assert second.split("accuracy (%)")[1].split("results:")[0] == first.split("accuracy (%)")[1].split("results:")[0]
+    assert main(["run", str(warm), "--quiet", "--set", "task.targets=[de, fr]"]) == 0  # new results: rewritten
+    assert (run_dir / "results.csv").stat().st_mtime_ns != written["results.csv"]

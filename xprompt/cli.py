@@ -51,7 +51,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.aggregate import summary_table
     from xprompt.report import build_report
     from xprompt.results import atomic_write_text, write_results
-    from xprompt.significance import best_method_lines, interval_table, write_uncertainty
+    from xprompt.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
 
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
@@ -64,12 +64,18 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
                      "(parallel data set)" if runner.card.parallel else
                      "few-shot adaptation: target shots drawn per language with the run's seed (the data set is "
                      "not parallel, so no item is shared with the source shots)")
-    write_results(outcome.rows, run_dir, {"config": config_dict, "notes": notes})
+    fingerprint = _outputs_fingerprint(outcome.rows, config_dict, notes)
+    unchanged = _unchanged_outputs(run_dir, fingerprint)
+    if not unchanged:
+        write_results(outcome.rows, run_dir, {"config": config_dict, "notes": notes})
     for line in notes:
         print(line)
     rows = _frame(outcome.rows)
-    spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels),
-                                           runner.card.parallel)
+    if unchanged:  # same results, same configuration: the files on disk already say all of it
+        spans, comparisons = read_uncertainty(run_dir)
+    else:
+        spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels),
+                                               runner.card.parallel)
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):
         table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)
@@ -79,10 +85,34 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         print(table.to_string())
         for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
             print(line)
-        atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv",
-                          summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
-    report = build_report(rows, run_dir)
-    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}")
+        if not unchanged:
+            atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv",
+                              summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
+    report = run_dir / "report.md" if unchanged else build_report(rows, run_dir)
+    if not unchanged:
+        atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
+    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}" + ("  (unchanged)" if unchanged else ""))
+
+
+OUTPUTS_FINGERPRINT = ".outputs.sha256"
+
+
+def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:
+    import hashlib
+    import json
+
+    from xprompt import __version__
+    payload = json.dumps({"rows": rows, "config": config_dict, "notes": notes, "version": __version__},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _unchanged_outputs(run_dir: Path, fingerprint: str) -> bool:
+    """True when the run folder's outputs were written from exactly these results and settings."""
+    needed = [OUTPUTS_FINGERPRINT, "results.csv", "intervals.csv", "comparisons.csv", "report.md"]
+    if not all((run_dir / name).is_file() for name in needed):
+        return False
+    return (run_dir / OUTPUTS_FINGERPRINT).read_text().strip() == fingerprint
 
 
 def _frame(rows):

@@ -89,6 +89,11 @@ def write_lockfile(path: str | os.PathLike, records: Iterable[StageRecord | Mapp
         text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     else:
         text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    try:
+        if Path(path).read_text(encoding="utf-8") == text:
+            return  # an unchanged rerun leaves the record (and its time stamp) as it was
+    except (OSError, UnicodeDecodeError):
+        pass
     atomic_write_text(path, text)
 
 
