@@ -47,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("--cache", type=Path, default=Path(".xprompt-cache"))
+    parser.add_argument("--items", type=Path, help="an items table (benchmarks/out/methods/dump_items.py) instead "
+                                                   "of the lock file and cache")
     args = parser.parse_args(argv)
     task = json.loads((args.run / "run.json").read_text())["config"]["task"]
     card = load_card(task["name"])
     source = task.get("source") or card.source_language
-    items = items_from_run(args.run, args.cache)
+    items = pd.read_parquet(args.items) if args.items else items_from_run(args.run, args.cache)
     spans, comparisons = write_uncertainty(items, args.run, source, len(card.labels), card.parallel)
     print(f"{len(items)} predictions of {items['method'].nunique()} methods; wrote {len(spans)} intervals and "
           f"{len(comparisons)} comparisons into {args.run}")
