@@ -42,7 +42,8 @@ def set_seed(seed: int) -> None:
 
 
 def trainable_state(method) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in method.named_parameters() if p.requires_grad}
+    """A copy of the trained tensors on the CPU: the best state kept during training costs no GPU memory."""
+    return {name: p.detach().to("cpu", copy=True) for name, p in method.named_parameters() if p.requires_grad}
 
 
 def make_optimizer(method, config: TrainConfig) -> torch.optim.AdamW:
