@@ -172,3 +172,28 @@ def test_data_check_command_exits_non_zero_on_errors(quoted, capsys):
     assert main(["data", "check", str(_card(quoted, quoting="csv")), "--data-root", str(quoted)]) == 1
     out = capsys.readouterr().out
     assert "1 errors:" in out and "de test:" in out and "has no rows" in out
+
+
+def test_adaptation_shots_never_translate_the_source_shots_on_a_parallel_set(tmp_path):
+    from xprompt import stages
+    from xprompt.statistics import item_key
+
+    rows = {lang: pd.DataFrame({"text": [f"{lang} text {i}" for i in range(12)],
+                                "label": [LABELS[i % 3] for i in range(12)]}) for lang in ("en", "de")}
+    for lang, table in rows.items():
+        for split in ("train", "dev", "test"):
+            table.to_csv(tmp_path / f"{lang}.{split}.tsv", sep="\t", index=False)
+    path = _card(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["parallel"], raw["languages"] = "row", ["en", "de"]
+    path.write_text(yaml.safe_dump(raw))
+    card = load_card(path)
+    pools = {lang: (load_split(card, lang, "train", tmp_path), load_split(card, lang, "dev", tmp_path))
+             for lang in ("en", "de")}
+    source, _ = stages.sample(card, "en", 2, 13, 1, str(tmp_path), pools["en"])
+    taken = set(item_key(source["id"], "en", "row"))
+    adapted, adapted_dev = stages.sample(card, "de", 2, 13, 1, str(tmp_path), pools["de"], taken)
+    assert len(adapted) == 6 and not taken & set(item_key(adapted["id"], "de", "row"))
+    assert not taken & set(item_key(adapted_dev["id"], "de", "row"))
+    same_seed, _ = stages.sample(card, "de", 2, 13, 1, str(tmp_path), pools["de"])
+    assert taken & set(item_key(same_seed["id"], "de", "row"))  # without the rule, translations come back

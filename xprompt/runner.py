@@ -19,6 +19,7 @@ from xprompt.consistency import aligned, consistency_metrics
 from xprompt.evaluate import evaluate
 from xprompt.cache.live import registered
 from xprompt.precision import enable_tf32, resolve_dtype
+from xprompt.statistics import item_key
 from xprompt.cache.store import disk_errors
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
@@ -214,7 +215,7 @@ class Runner:
         if "exclude" in cell.inputs:
             source = cell.inputs["exclude"]
             shots = pd.read_parquet(self.entry(source) / "train.parquet")
-            exclude = set(stages.item_keys(shots["id"], source.params["lang"], self.card.parallel))
+            exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
         train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p["dev_shots"],
                                              self.config.task.data_root, pools, exclude)
         train_rows.to_parquet(out / "train.parquet", index=False)

@@ -14,6 +14,7 @@ from xprompt.config import TrainConfig
 from xprompt.data import fixed_k_shot, load_split, sample_k_shot
 from xprompt.errors import DataError
 from xprompt.methods import build_method, parameter_counts
+from xprompt.statistics import item_key
 from xprompt.train import train, trainable_state
 
 
@@ -40,31 +41,22 @@ def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: st
            pools: tuple[pd.DataFrame, pd.DataFrame] | None = None, exclude_items: set[str] = frozenset()):
     """(train, dev) K-shot tables: the data set's own fixed files when it ships them for
     this K and seed (MARC), else a seeded stratified draw from `pools` (the prepared train and
-    dev splits); dev never overlaps train. `exclude_items` (item keys, see `item_keys`) are never
+    dev splits); dev never overlaps train. `exclude_items` (item keys, see `statistics.item_key`) are never
     drawn: on a parallel data set, the translations of the source language's training shots."""
     fixed = card.fixed_shots
     if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
         return fixed_k_shot(card, lang, shots, seed, data_root)
     pool, dev_pool = pools if pools is not None else (load_split(card, lang, "train", data_root),
                                                       load_split(card, lang, "dev", data_root))
-    excluded = pool["id"][item_keys(pool["id"], lang, card.parallel).isin(exclude_items)] if exclude_items else []
+    excluded = pool["id"][item_key(pool["id"], lang, card.parallel).isin(exclude_items)] if exclude_items else []
     train_rows = sample_k_shot(pool, shots, seed, exclude_ids=excluded, label_names=card.labels)
-    dev_excluded = [*train_rows["id"], *(dev_pool["id"][item_keys(dev_pool["id"], lang, card.parallel)
+    dev_excluded = [*train_rows["id"], *(dev_pool["id"][item_key(dev_pool["id"], lang, card.parallel)
                                                          .isin(exclude_items)] if exclude_items else [])]
     try:
         dev_rows = sample_k_shot(dev_pool, dev_shots, seed, exclude_ids=dev_excluded, label_names=card.labels)
     except DataError:
         dev_rows = dev_pool[~dev_pool["id"].isin(dev_excluded)]  # small dev pools: use all that is left
     return train_rows, dev_rows
-
-
-def item_keys(ids: pd.Series, lang: str, parallel: str | None) -> pd.Series:
-    """What makes rows of different languages the same item: the id itself (parallel: id) or the
-    id without its language prefix (parallel: row, ids "{lang}-{split}-{row}")."""
-    ids = ids.astype(str)
-    if parallel == "row":
-        return ids.str.removeprefix(f"{lang}-")
-    return ids
 
 
 @dataclass

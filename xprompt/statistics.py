@@ -123,9 +123,10 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
-def item_key(ids: pd.Series, lang: str, parallel: str) -> pd.Series:
+def item_key(ids: pd.Series, lang: str, parallel: str | None) -> pd.Series:
     """What makes rows of different languages one item: the id (parallel: id), or the id without
-    its language prefix (parallel: row, ids "{lang}-{split}-{row}")."""
+    its language prefix (parallel: row, ids "{lang}-{split}-{row}"). Used by consistency and by
+    adaptation samples that must not hold the translations of the source shots."""
     ids = ids.astype(str)
     return ids.str.removeprefix(f"{lang}-") if parallel == "row" else ids
 
