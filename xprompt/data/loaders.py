@@ -153,7 +153,7 @@ def format_of(path: Path) -> str:
 def quoting_of(local, file_format: str) -> str:
     """csv files follow the CSV quoting rules by default; tsv files are read as they are (XNLI's and
     PAWS-X's texts hold unbalanced quotes), unless the card says `quoting: csv` (pandas' to_csv)."""
-    return local.quoting or ("csv" if file_format == "csv" else "none")
+    return (local.quoting if local is not None else None) or ("csv" if file_format == "csv" else "none")
 
 
 def read_file(path: Path, file_format: str, local=None) -> pd.DataFrame:
@@ -165,8 +165,7 @@ def read_file(path: Path, file_format: str, local=None) -> pd.DataFrame:
                     "dtype": str, "keep_default_na": False, "encoding": encoding}
     try:
         if file_format in ("tsv", "csv"):
-            quoting = quoting_of(local, file_format) if local is not None else (
-                "csv" if file_format == "csv" else "none")
+            quoting = quoting_of(local, file_format)
             quoting = "none" if quoting == "auto" else quoting  # auto: unquoted first (read_table decides)
             sep = (local.sep if local is not None and local.sep else None) or ("\t" if file_format == "tsv" else ",")
             return pd.read_csv(path, sep=sep, quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
