@@ -108,7 +108,7 @@ def test_unknown_method_setting():
     ("train:\n  epochs: 2.5\n", "pipeline.train.epochs is 2.5; expected int"),
     ("train:\n  epochs: true\n", "pipeline.train.epochs is True; expected int"),
     ("train:\n  lr: fast\n", "pipeline.train.lr is 'fast'; expected float"),
-    ("shots: [8, many]\n", "pipeline.shots[1] is 'many'; expected int"),
+    ("shots: [8, many]\n", "shots[1] is 'many'; accepted: a whole number of shots per class (1 or more) or `full`"),
     ("task:\n  test_size: all\n", "pipeline.task.test_size is 'all'; expected int"),
     ("model: intfloat/multilingual-e5-small\n", "pipeline.model must be a mapping of ModelConfig keys"),
     ("methods:\n  - name: uniprompt\n    settings: [1]\n", "pipeline.methods[0].settings must be a mapping"),

@@ -758,3 +758,49 @@ def test_an_unchanged_rerun_rewrites_no_output(warm, capsys):
     assert second.split("accuracy (%)")[1].split("results:")[0] == first.split("accuracy (%)")[1].split("results:")[0]
     assert main(["run", str(warm), "--quiet", "--set", "task.targets=[de, fr]"]) == 0  # new results: rewritten
     assert (run_dir / "results.csv").stat().st_mtime_ns != written["results.csv"]
+
+
+def test_full_shots_train_on_the_whole_source_split_beside_k_shots(project):
+    assert main(["run", str(project), "--quiet", "--set", "shots=[2, full]", "--set", "task.dev_size=4"]) == 0
+    trained = {c.name: c for c in plan(load_pipeline(project, ["shots=[2, full]", "task.dev_size=4"])).cells
+               if c.stage == "train"}
+    assert set(trained) == {TRAIN, "train soft k=full seed=13"}
+    cache = Cache(load_pipeline(project).cache_dir)
+    info = json.loads((cache.lookup("train", trained["train soft k=full seed=13"].key) / "train.json").read_text())
+    assert (info["train_rows"], info["dev_rows"]) == (6, 4)  # every English training row; dev_size rows of dev
+    k2 = json.loads((cache.lookup("train", trained[TRAIN].key) / "train.json").read_text())
+    assert k2["train_rows"] == 4
+    stored = pd.read_csv(project.parent / "runs" / "toy" / "results.csv", dtype=str)
+    assert set(stored["shots"]) == {"2", "full"}
+    from xprompt.config import FULL_SHOTS
+    from xprompt.results import read_results
+    assert set(read_results(project.parent / "runs" / "toy")["shots"]) == {2, FULL_SHOTS}
+    assert (project.parent / "runs" / "toy" / "table_kfull_adapt0.csv").is_file()
+    assert "the full source training set" in (project.parent / "runs" / "toy" / "report.md").read_text()
+    assert keys(project, "shots=[full]", "task.dev_size=4")["train soft k=full seed=13"] != \
+        keys(project, "shots=[full]", "task.dev_size=5")["train soft k=full seed=13"]
+
+
+def test_full_split_holds_shared_dev_rows_out_of_training():
+    from xprompt.stages import full_split
+    card = type("Card", (), {"name": "toy"})()
+    pool = pd.DataFrame({"id": [f"en-dev-{i}" for i in range(12)], "text": [f"t{i}" for i in range(12)],
+                         "label": [i % 3 for i in range(12)]})
+    train_rows, dev_rows = full_split(card, "en", pool, pool, seed=13, dev_size=6)
+    assert sorted(dev_rows["label"]) == [0, 0, 1, 1, 2, 2]  # stratified
+    assert set(train_rows["id"]) == set(pool["id"]) - set(dev_rows["id"]) and len(train_rows) == 6
+    again, other = full_split(card, "en", pool, pool, 13, 6)[1], full_split(card, "en", pool, pool, 21, 6)[1]
+    assert again["id"].tolist() == dev_rows["id"].tolist() and other["id"].tolist() != dev_rows["id"].tolist()
+    with pytest.raises(DataError, match=r"toy 'en'.*same 12 rows.*set task.dev_size"):
+        full_split(card, "en", pool, pool, 13, None)
+    separate = pool.assign(id=[f"en-train-{i}" for i in range(12)])  # same texts, other split: kept
+    assert len(full_split(card, "en", separate, pool, 13, 6)[0]) == 12
+
+
+@pytest.mark.parametrize("shots, message", [("[0]", r"shots\[0\] is 0"), ("[fulll]", r"shots\[0\] is 'fulll'"),
+                                            ("[4, 4]", "lists a value twice")])
+def test_shots_accept_counts_and_full_only(project, shots, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(project, [f"shots={shots}"])
+    with pytest.raises(ConfigError, match=r"task.dev_size is 0"):
+        load_pipeline(project, ["task.dev_size=0"])

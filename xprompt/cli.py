@@ -81,12 +81,12 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)
         kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
         print(f"\naccuracy (%) [95% bootstrap interval over test items and seeds], {runner.plan.source} "
-              f"k={shots} per class, {kind}:")
+              f"{_source_data(shots)}, {kind}:")
         print(table.to_string())
         for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
             print(line)
         if not unchanged:
-            atomic_write_text(run_dir / f"table_k{shots}_adapt{adapt}.csv",
+            atomic_write_text(run_dir / f"table_k{_shots_name(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
     report = run_dir / "report.md" if unchanged else build_report(rows, run_dir)
     if not unchanged:
@@ -95,6 +95,16 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
 
 
 OUTPUTS_FINGERPRINT = ".outputs.sha256"
+
+
+def _shots_name(shots) -> str:
+    from xprompt.config import shots_text
+    return shots_text(shots)
+
+
+def _source_data(shots) -> str:
+    from xprompt.config import shots_text
+    return "full training set" if shots_text(shots) == "full" else f"k={shots} per class"
 
 
 def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:

@@ -16,6 +16,24 @@ from xprompt.errors import ConfigError
 
 
 NEUTRAL = "neutral"
+FULL = "full"  # `shots: [full]`: the whole source training split
+# How results tables hold `full` in their integer shots column: above any K, so it sorts last.
+FULL_SHOTS = 1_000_000
+
+
+def shots_count(shots: int | str) -> int:
+    """The integer a results table holds for a `shots` value of a pipeline."""
+    return FULL_SHOTS if shots == FULL else int(shots)
+
+
+def shots_text(shots: int | str) -> str:
+    """`16` or `full`: how cell names, tables and figures show a shots value."""
+    return FULL if shots in (FULL, FULL_SHOTS) else str(int(shots))
+
+
+def shots_phrase(shots: int | str) -> str:
+    """`16 source shots per class` or `the full source training set`, for captions."""
+    return "the full source training set" if shots_text(shots) == FULL else f"{int(shots)} source shots per class"
 
 
 def neutral(value):
@@ -49,6 +67,15 @@ class TaskConfig:
     data_root: str | None = _help("folder with local copies; default $XPROMPT_DATA; else the Hub", default=None)
     test_size: int | None = _help("stratified test subset per language (None = whole test set)", default=None)
     dev_shots: int | None = _help("English dev examples per class for model selection (default: shots)", default=None)
+    dev_size: int | None = _help("with `shots: [full]`: rows of the seeded, label-stratified dev subset used for model "
+                                 "selection (None = the whole dev split); rows it takes from a training pool that "
+                                 "is the same file (XNLI offline) leave the training set", default=None)
+
+    def __post_init__(self):
+        for name in ("test_size", "dev_shots", "dev_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"task.{name} is {value}; it must be at least 1 (or left out)")
 
 
 @dataclass
@@ -114,7 +141,8 @@ class PipelineConfig:
     name: str = _help("run name; outputs go to runs/<name>", default="run")
     model: ModelConfig = _help("backbone", default_factory=ModelConfig)
     task: TaskConfig = _help("data", default_factory=TaskConfig)
-    shots: list[int] = _help("K per class of source-language training data", default_factory=lambda: [16])
+    shots: list[int | str] = _help("K per class of source-language training data, or `full` for the whole "
+                                   "training split (any mix, e.g. [16, full])", default_factory=lambda: [16])
     seeds: list[int] = _help("seeds; every (method, shots) trains once per seed", default_factory=lambda: [13])
     methods: list[MethodConfig] = _help("methods to compare", default_factory=lambda: [MethodConfig()])
     train: TrainConfig = _help("training loop", default_factory=TrainConfig)
@@ -122,6 +150,14 @@ class PipelineConfig:
     adapt: AdaptConfig = _help("few-shot adaptation to each target language", default_factory=AdaptConfig)
     output_dir: str = _help("where results, tables and reports go", default="runs")
     cache_dir: str = _help("shared stage cache", default=".xprompt-cache")
+
+    def __post_init__(self):
+        for index, shots in enumerate(self.shots):
+            if shots != FULL and (not isinstance(shots, int) or isinstance(shots, bool) or shots < 1):
+                raise ConfigError(f"shots[{index}] is {shots!r}; accepted: a whole number of shots per class "
+                                  f"(1 or more) or `{FULL}` (the whole training split)")
+        if len(set(self.shots)) != len(self.shots):
+            raise ConfigError(f"shots {self.shots} lists a value twice; give each once")
 
 
 def method_train_config(pipeline: "PipelineConfig", method: "MethodConfig", adapt: bool = False) -> "TrainConfig":

@@ -34,6 +34,7 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
                   seed: int | None = None, peft: bool = False) -> Path:
     """Write the trained `method_display_name` of the run in `run_dir` to `out_dir`. Without
     shots/seed, the (shots, seed) with the best average target-language accuracy is taken."""
+    from xprompt.config import FULL, shots_text
     from xprompt.pipeline import plan
     from xprompt.runner import Runner
 
@@ -58,7 +59,8 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
         "base_model": identity,
         "method": {"name": cell.meta["method_name"], "display_name": display, "settings": settings},
         "task": ExportedCard.record(the_plan.card), "labels": list(the_plan.card.labels),
-        "templates": _templates(method, the_plan), "shots": shots, "seed": seed,
+        "templates": _templates(method, the_plan), "shots": shots_text(shots) if shots_text(shots) == FULL else shots,
+        "seed": seed,
         "languages": language_scores(results, display, shots, seed),
         "run": _run_record(runner, cell, config), "tensors": tensor_info,
     }
@@ -322,7 +324,8 @@ def add_commands(subparsers) -> None:
     export = subparsers.add_parser("export", help="write a run's trained prompt (prompt.safetensors + prompt.json)")
     export.add_argument("run", help="run directory (runs/<name>)")
     export.add_argument("--method", required=True, help="method as the run names it (its label, else its name)")
-    export.add_argument("--shots", type=int, help="K of the trained model (default: best average target accuracy)")
+    export.add_argument("--shots", type=_shots_argument,
+                        help="K of the trained model, or full (default: best average target accuracy)")
     export.add_argument("--seed", type=int, help="seed of the trained model (default: best average target accuracy)")
     export.add_argument("-o", "--output", required=True, help="folder to write")
     export.add_argument("--peft", action="store_true", help="also write PEFT's adapter files (soft prompts, LoRA)")
@@ -343,6 +346,13 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     predict.add_argument("--model", help="load the base model from here (checked to be the one trained on)")
     predict.set_defaults(handler=predict_command)
+
+
+def _shots_argument(text: str) -> int:
+    from xprompt.config import FULL, shots_count
+    if text == FULL or text.isdigit():
+        return shots_count(text)
+    raise ValueError(f"--shots is {text!r}; give a whole number or {FULL}")
 
 
 def _export_command(args) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from xprompt.config import shots_text
 from xprompt.statistics import AVG
 
 FILE = "accuracy_intervals.png"
@@ -41,7 +42,7 @@ def plot_average_intervals(spans: pd.DataFrame, out_dir: Path, save) -> str | No
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlabel("accuracy (%), avg over targets")
-        ax.set_title(f"{shots} shots" + ("" if adapt == 0 else f", {adapt}-shot adaptation"), fontsize=10)
+        ax.set_title(f"{shots_text(shots)} shots" + ("" if adapt == 0 else f", {adapt}-shot adaptation"), fontsize=10)
     figure.suptitle("Average target accuracy, 95% bootstrap intervals")
     save(figure, out_dir / FILE)
     return FILE

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from xprompt.cache import Cache, canonical_json, file_hash, path_hash, stage_key
-from xprompt.config import PipelineConfig, key_params, method_train_config
+from xprompt.config import FULL, PipelineConfig, key_params, method_train_config, shots_count
 from xprompt.data import load_card
 from xprompt.data.loaders import candidate_paths, check_language, first_existing, local_candidates
 from xprompt.errors import ConfigError
@@ -172,15 +172,19 @@ class _Builder:
     def sample(self, lang: str, shots: int, seed: int, disjoint_from: Cell | None = None) -> Cell:
         """K-shot sample of `lang`; `disjoint_from` (a parallel data set's source sample) keeps the
         translations of its training items out of it."""
-        dev_shots = self.config.task.dev_shots or shots
-        params = {"task": self.card_id, "lang": lang, "shots": shots, "seed": seed, "dev_shots": dev_shots}
+        if shots == FULL:  # the whole training split, a dev subset of task.dev_size rows
+            params = {"task": self.card_id, "lang": lang, "shots": FULL, "seed": seed,
+                      "dev_size": self.config.task.dev_size}
+        else:
+            dev_shots = self.config.task.dev_shots or shots
+            params = {"task": self.card_id, "lang": lang, "shots": shots, "seed": seed, "dev_shots": dev_shots}
         name = f"sample {lang} k={shots} seed={seed}"
         if disjoint_from is not None:
             name += f" disjoint from {disjoint_from.params['lang']} k={disjoint_from.params['shots']}"
 
         def make() -> Cell:
             fixed = self.card.fixed_shots
-            if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
+            if fixed is not None and shots != FULL and shots in fixed.shots and seed in fixed.seeds:
                 return Cell("sample", name, {**params, "fixed": True}, files=self._fixed_files(lang, shots, seed))
             inputs = {"train": self.prepare(lang, "train"), "dev": self.prepare(lang, "dev")}
             if disjoint_from is not None:
@@ -231,7 +235,7 @@ def plan(config: PipelineConfig) -> Plan:
 def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str, targets: list[str]) -> list[Cell]:
     group = f"{method.display} k={shots} seed={seed}"
     meta = {"method": method.display, "method_name": method.name, "settings": method.settings,
-            "train_config": method_train_config(builder.config, method), "shots": shots, "seed": seed}
+            "train_config": method_train_config(builder.config, method), "shots": shots_count(shots), "seed": seed}
     trained = Cell("train", f"train {group}", {**builder.train_params(method), "seed": seed},
                    {"sample": builder.sample(source, shots, seed)}, group=group, meta=meta)
     cells = [trained]

@@ -24,7 +24,8 @@ from xprompt.aggregate import (AGG_COLUMNS, AVG, average_over_targets, format_me
 from xprompt.errors import DataError
 from xprompt.interval_figures import plot_average_intervals
 from xprompt.significance import read_uncertainty
-from xprompt.results import (RUN_JSON, atomic_write_bytes, atomic_write_text, read_results,
+from xprompt.config import shots_phrase, shots_text
+from xprompt.results import (RUN_JSON, atomic_write_bytes, atomic_write_text, read_results, shots_as_words,
                              validate_results)
 
 DPI = 120
@@ -169,7 +170,7 @@ def plot_heatmap(ctx: Context, out_dir: Path) -> Plot:
         image = _heatmap_panel(ax, grid, low, high)
         ax.set_xticks(range(len(methods)), labels=methods, **_tick_style(methods))
         ax.set_yticks(range(len(targets)), labels=_language_names(targets, zero))
-        ax.set_title(f"{shots} source shots per class", fontsize=10)
+        ax.set_title(shots_phrase(shots), fontsize=10)
         ax.set_xlabel("method")
         if AVG in targets:
             ax.axhline(len(targets) - 1.5, color="white", linewidth=3)
@@ -205,7 +206,7 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
             low, high = _band(ctx, part, mean - spread, mean + spread)
             ax.plot(x, mean, marker="o", color=f"C{i}", label=label)
             ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
-        ax.set_xticks(range(len(shots_values)), labels=[str(s) for s in shots_values])
+        ax.set_xticks(range(len(shots_values)), labels=[shots_text(s) for s in shots_values])
         ax.set_xlabel("source-language training shots per class")
         ax.set_title("zero-shot transfer" if adapt == 0 else f"after {adapt}-shot target adaptation",
                      fontsize=10)
@@ -254,10 +255,10 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     axes[-1].set_xlabel("target language")
     _focus(axes, (data["mean"] * ctx.scale()).to_numpy(float), (data["std"] * ctx.scale()).to_numpy(float))
     _legend(figure, axes[0], "target data")
-    figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots} source shots)")
+    figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots_phrase(shots)})")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after "
-                f"adapting on K target-language examples per class ({shots} source shots); "
+                f"adapting on K target-language examples per class ({shots_phrase(shots)}); "
                 + ("error bars: 95% bootstrap intervals." if ctx.spans is not None else "error bars: ±1 std over seeds."))
 
 
@@ -281,7 +282,7 @@ def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
     _legend(figure, ax, "method")
     source = ", ".join(pd.unique(gaps["source"]))
     figure.suptitle(f"Transfer gap: {source} minus target {ctx.metric} "
-                    f"(zero-shot, {shots} source shots)")
+                    f"(zero-shot, {shots_phrase(shots)})")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Source-language ({source}) score minus each target's score "
                 "(lower is better); the last group is the average over targets. No whiskers: the gap's "
@@ -310,7 +311,7 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
         ax.set_title(metric, fontsize=10, loc="left")
     axes[-1].set_xlabel("target language")
     _legend(figure, axes[0], "method")
-    figure.suptitle(f"Consistency beside {ctx.metric} (zero-shot, {shots} source shots)")
+    figure.suptitle(f"Consistency beside {ctx.metric} (zero-shot, {shots_phrase(shots)})")
     _save(figure, out_dir / file)
     return Plot(file, title, True, f"Per-language {CONSISTENCY} (bottom) beside {ctx.metric} (top); error bars: "
                 + ("95% bootstrap intervals." if ctx.spans is not None else "±1 std over seeds."))
@@ -346,7 +347,7 @@ def _header(ctx: Context, run_info: dict, note: str) -> list[tuple]:
     items = [f"source language: {listed('source')}; "
              f"target languages ({len(targets)}): {', '.join(targets)}",
              f"methods: {', '.join(pd.unique(rows['method']))}",
-             f"source shots per class: {listed('shots')}; "
+             f"source shots per class: {', '.join(shots_text(k) for k in sorted(pd.unique(rows['shots'])))}; "
              f"target adaptation shots: {listed('adapt_shots')}",
              f"seeds ({rows['seed'].nunique()}): {listed('seed')}; "
              f"metrics: {', '.join(pd.unique(rows['metric']))}",
@@ -397,7 +398,7 @@ def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
     settings = spans[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in settings.itertuples(index=False):
         setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
-        blocks += [("h3", f"{shots} source shots per class, {setting}"),
+        blocks += [("h3", f"{shots_phrase(shots)}, {setting}"),
                    ("table", interval_table(spans, int(shots), int(adapt), order=target_order(ctx.rows)))]
         lines = best_method_lines(spans, comparisons, int(shots), int(adapt))
         if lines:
@@ -419,7 +420,7 @@ def _table_blocks(ctx: Context) -> list[tuple]:
     metrics = list(dict.fromkeys([ctx.metric, *pd.unique(ctx.rows["metric"])]))
     for shots, adapt in settings.itertuples(index=False):
         setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
-        blocks.append(("h3", f"{shots} source shots per class, {setting}"))
+        blocks.append(("h3", f"{shots_phrase(shots)}, {setting}"))
         for metric in metrics:
             if not ctx.select(metric, shots=shots, adapt_shots=adapt).empty:
                 table = summary_table(ctx.table[AGG_COLUMNS + ["n_targets"]], metric, shots, adapt)
@@ -430,7 +431,7 @@ def _table_blocks(ctx: Context) -> list[tuple]:
         cells = [format_mean_std(gap, float("nan"), ctx.scale()) for gap in gaps["gap"]]
         gaps = gaps.assign(label=series_labels(gaps), cell=cells)
         wide = gaps.pivot_table(index="label", columns="shots", values="cell", aggfunc="first")
-        wide = wide.rename(columns=lambda s: f"{s} shots").rename_axis(index="method", columns=None)
+        wide = wide.rename(columns=lambda s: f"{shots_text(s)} shots").rename_axis(index="method", columns=None)
         blocks += [("h3", f"Average transfer gap ({ctx.metric}, zero-shot, source minus targets)"),
                    ("table", wide)]
     return blocks
@@ -514,7 +515,7 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
         run_info, note = _load_run_info(results, out_dir)
     ctx = _context(rows)
     ctx.spans = read_uncertainty(out_dir)[0]
-    atomic_write_text(out_dir / "aggregate.csv", _with_intervals(ctx).to_csv(index=False))
+    atomic_write_text(out_dir / "aggregate.csv", shots_as_words(_with_intervals(ctx)).to_csv(index=False))
     plots = [draw(ctx, out_dir) for draw in FIGURES]
     blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx)
     atomic_write_text(out_dir / "report.md", _render(blocks, markdown=True))

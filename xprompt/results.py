@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xprompt.config import FULL, FULL_SHOTS
 from xprompt.errors import DataError
 
 RESULT_COLUMNS = [
@@ -79,6 +80,8 @@ def _text_column(series: pd.Series, column: str, where: str) -> pd.Series:
 
 
 def _int_column(series: pd.Series, column: str, where: str) -> pd.Series:
+    if column == "shots":  # `full` (the whole training split) is stored as a word, held as FULL_SHOTS
+        series = series.mask(series.astype(str).str.strip() == FULL, FULL_SHOTS)
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() | (numbers % 1 != 0)
     if column in COUNT_COLUMNS:
@@ -179,6 +182,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def shots_as_words(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose shots column writes `full` for the whole training split (FULL_SHOTS in memory)."""
+    if "shots" not in table:
+        return table
+    stored = table.astype({"shots": object})
+    stored["shots"] = [FULL if k == FULL_SHOTS else k for k in table["shots"]]
+    return stored
+
+
+def shots_from_words(table: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of shots_as_words, for tables read back from csv or jsonl."""
+    if "shots" not in table or pd.api.types.is_numeric_dtype(table["shots"]):
+        return table
+    table = table.copy()
+    table["shots"] = [FULL_SHOTS if str(k) == FULL else int(k) for k in table["shots"]]
+    return table
+
+
 def _jsonl(table: pd.DataFrame) -> str:
     lines = []
     for record in table.to_dict(orient="records"):
@@ -202,8 +223,9 @@ def write_results(rows: list[dict] | pd.DataFrame, run_dir: str | os.PathLike,
     table = validate_results(frame)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / RESULTS_CSV, table.to_csv(index=False))
-    atomic_write_text(run_dir / RESULTS_JSONL, _jsonl(table))
+    stored = shots_as_words(table)
+    atomic_write_text(run_dir / RESULTS_CSV, stored.to_csv(index=False))
+    atomic_write_text(run_dir / RESULTS_JSONL, _jsonl(stored))
     info = complete_run_info(run_info, table)
     run_json = json.dumps(info, indent=2, sort_keys=True, default=str) + "\n"
     atomic_write_text(run_dir / RUN_JSON, run_json)

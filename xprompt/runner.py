@@ -216,8 +216,8 @@ class Runner:
             source = cell.inputs["exclude"]
             shots = pd.read_parquet(self.entry(source) / "train.parquet")
             exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
-        train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p["dev_shots"],
-                                             self.config.task.data_root, pools, exclude)
+        train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p.get("dev_shots"),
+                                             self.config.task.data_root, pools, exclude, p.get("dev_size"))
         train_rows.to_parquet(out / "train.parquet", index=False)
         dev_rows.to_parquet(out / "dev.parquet", index=False)
 

@@ -17,22 +17,24 @@ ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.c
 def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int,
                       parallel: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir."""
-    from xprompt.results import atomic_write_text
+    from xprompt.results import atomic_write_text, shots_as_words
 
     spans = intervals(items, source, classes, parallel=parallel)
     comparisons = paired(items, source)
     items.to_parquet(run_dir / ITEMS, index=False)
-    atomic_write_text(run_dir / INTERVALS, spans.to_csv(index=False))
-    atomic_write_text(run_dir / COMPARISONS, comparisons.to_csv(index=False))
-    lines = [json.dumps(row, sort_keys=True) for row in comparisons.to_dict(orient="records")]
+    atomic_write_text(run_dir / INTERVALS, shots_as_words(spans).to_csv(index=False))
+    atomic_write_text(run_dir / COMPARISONS, shots_as_words(comparisons).to_csv(index=False))
+    lines = [json.dumps(row, sort_keys=True) for row in shots_as_words(comparisons).to_dict(orient="records")]
     atomic_write_text(run_dir / "comparisons.jsonl", "".join(line + "\n" for line in lines))
     return spans, comparisons
 
 
 def read_uncertainty(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    from xprompt.results import shots_from_words
+
     spans = pd.read_csv(run_dir / INTERVALS) if (run_dir / INTERVALS).is_file() else None
     comparisons = pd.read_csv(run_dir / COMPARISONS) if (run_dir / COMPARISONS).is_file() else None
-    return spans, comparisons
+    return tuple(None if t is None else shots_from_words(t) for t in (spans, comparisons))
 
 
 def interval_table(spans: pd.DataFrame, shots: int, adapt_shots: int, metric: str = "accuracy",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xprompt.config import TrainConfig
+from xprompt.config import FULL, TrainConfig
 from xprompt.data import fixed_k_shot, load_split, sample_k_shot
 from xprompt.errors import DataError
 from xprompt.methods import build_method, parameter_counts
@@ -26,10 +26,10 @@ def prepare(card, lang: str, split: str, data_root: str | None, test_size: int |
     return table
 
 
-def stratified_subset(table: pd.DataFrame, size: int) -> pd.DataFrame:
+def stratified_subset(table: pd.DataFrame, size: int, seed: int = 0) -> pd.DataFrame:
     """`size` rows with the label proportions of `table`, the same rows in every language
-    of a parallel data set (chosen by row position, with a fixed seed)."""
-    rng = np.random.default_rng(0)
+    of a parallel data set (chosen by row position, with `seed`)."""
+    rng = np.random.default_rng(seed)
     picked = []
     for _, group in table.groupby("label", sort=True):
         share = max(1, round(size * len(group) / len(table)))
@@ -37,17 +37,22 @@ def stratified_subset(table: pd.DataFrame, size: int) -> pd.DataFrame:
     return table.loc[np.sort(np.concatenate(picked))].reset_index(drop=True)
 
 
-def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: str | None,
-           pools: tuple[pd.DataFrame, pd.DataFrame] | None = None, exclude_items: set[str] = frozenset()):
-    """(train, dev) K-shot tables: the data set's own fixed files when it ships them for
-    this K and seed (MARC), else a seeded stratified draw from `pools` (the prepared train and
-    dev splits); dev never overlaps train. `exclude_items` (item keys, see `statistics.item_key`) are never
-    drawn: on a parallel data set, the translations of the source language's training shots."""
+def sample(card, lang: str, shots: int | str, seed: int, dev_shots: int | None, data_root: str | None,
+           pools: tuple[pd.DataFrame, pd.DataFrame] | None = None, exclude_items: set[str] = frozenset(),
+           dev_size: int | None = None):
+    """(train, dev) tables: the data set's own fixed files when it ships them for this K and
+    seed (MARC), else a seeded stratified draw of K per class from `pools` (the prepared train
+    and dev splits); dev never overlaps train. `shots="full"`: the whole training pool, with a
+    dev subset of `dev_size` rows (see `full_split`). `exclude_items` (item keys, see
+    `statistics.item_key`) are never drawn: on a parallel data set, the translations of the
+    source language's training shots."""
     fixed = card.fixed_shots
-    if fixed is not None and shots in fixed.shots and seed in fixed.seeds:
+    if shots != FULL and fixed is not None and shots in fixed.shots and seed in fixed.seeds:
         return fixed_k_shot(card, lang, shots, seed, data_root)
     pool, dev_pool = pools if pools is not None else (load_split(card, lang, "train", data_root),
                                                       load_split(card, lang, "dev", data_root))
+    if shots == FULL:
+        return full_split(card, lang, pool, dev_pool, seed, dev_size)
     excluded = pool["id"][item_key(pool["id"], lang, card.parallel).isin(exclude_items)] if exclude_items else []
     train_rows = sample_k_shot(pool, shots, seed, exclude_ids=excluded, label_names=card.labels)
     dev_excluded = [*train_rows["id"], *(dev_pool["id"][item_key(dev_pool["id"], lang, card.parallel)
@@ -57,6 +62,24 @@ def sample(card, lang: str, shots: int, seed: int, dev_shots: int, data_root: st
     except DataError:
         dev_rows = dev_pool[~dev_pool["id"].isin(dev_excluded)]  # small dev pools: use all that is left
     return train_rows, dev_rows
+
+
+def full_split(card, lang: str, pool: pd.DataFrame, dev_pool: pd.DataFrame, seed: int,
+               dev_size: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the whole training pool, a dev subset): `dev_size` rows of the dev split drawn with
+    `seed`, stratified by label (all of it when None). A dev row that is also a training row
+    (the same id and text: XNLI offline trains on its dev file) leaves the training set."""
+    dev_rows = dev_pool
+    if dev_size is not None and dev_size < len(dev_pool):
+        dev_rows = stratified_subset(dev_pool, dev_size, seed)
+    shared = pool.set_index(["id", "text"]).index.isin(dev_rows.set_index(["id", "text"]).index)
+    train_rows = pool[~shared].reset_index(drop=True)
+    if train_rows.empty:
+        hint = ("set task.dev_size to hold out fewer rows" if dev_size is not None else
+                "set task.dev_size (e.g. 500) to hold out a dev subset of it")
+        raise DataError(f"{card.name} '{lang}': every training row is also a dev row (the training pool and dev "
+                        f"split are the same {len(pool)} rows); {hint}")
+    return train_rows, dev_rows.reset_index(drop=True)
 
 
 @dataclass
