@@ -379,3 +379,14 @@ def test_dropout_is_on_in_training_off_in_evaluation_and_training_is_seeded(drop
         fit(method, toy_frame(), epochs=2)
         trained.append({n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad})
     assert all(torch.equal(trained[0][n], trained[1][n]) for n in trained[0])
+
+
+@pytest.mark.parametrize("name", ["soft", "uniprompt", "finetune"])
+def test_featurize_of_interleaved_languages_keeps_row_order(paths, name):
+    method, _ = build(paths, name)
+    frame = pd.concat([toy_frame("en"), toy_frame("de")]).sample(frac=1, random_state=3).reset_index(drop=True)
+    together = method.featurize(frame)
+    one_by_one = [method.featurize(frame.iloc[[i]])[0] for i in range(len(frame))]
+    assert together == one_by_one
+    if name == "soft":  # German rows read German label words: the languages really were interleaved
+        assert [r["language"] for r in together] == [0 if lang == "en" else 1 for lang in frame["lang"]]

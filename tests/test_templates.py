@@ -7,7 +7,7 @@ import pytest
 
 from conftest import _tiny_tokenizer
 from xprompt.errors import ConfigError
-from xprompt.templates import Segment, parse_template, render
+from xprompt.templates import Segment, parse_template, render, render_many
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,28 @@ def test_render_soft_positions(tokenizer):
     assert rendered.soft_positions == [1, 2, 3, 4 + text_length]
     assert all(rendered.input_ids[p] == tokenizer.unk_token_id for p in rendered.soft_positions)
     assert rendered.mask_index == 5 + text_length
+
+
+@pytest.mark.parametrize("source", ["{text} It was <mask>.", "{text} ? <mask> , {text_pair}",
+                                    "[soft:2] <mask> {text_pair} [soft] {text} ."])
+def test_render_many_gives_what_render_gives_row_by_row(tokenizer, source):
+    template = parse_template(source)
+    texts = ["good film", "a bad and terrible and long story about a film " * 3, "", "great"]
+    pairs = ["bad", None, "good good good good good good", "a story " * 9]
+    batched = render_many(template, tokenizer, texts, pairs, max_length=16)
+    assert batched == [render(template, tokenizer, t, p, max_length=16) for t, p in zip(texts, pairs)]
+    assert any(len(r.input_ids) == 16 for r in batched)  # truncation happened in this case
+
+
+def test_tokenize_rows_batches_rows_with_and_without_a_second_text(tokenizer):
+    import pandas as pd
+
+    from xprompt.methods.base import tokenize_rows
+    df = pd.DataFrame({"text": ["good film", "bad " * 30, "great", "a story"],
+                       "text_pair": ["bad", None, float("nan"), "good good"], "label": [1, 0, 1, 0]})
+    rows = tokenize_rows(tokenizer, df, max_length=12, extra=7)
+    for row, text, pair, label in zip(rows, df["text"], df["text_pair"], df["label"]):
+        one = tokenizer(text, pair if isinstance(pair, str) else None, truncation=True, max_length=12)
+        assert row["input_ids"] == one["input_ids"] and row["length"] == len(one["input_ids"])
+        assert row["label"] == label and row["extra"] == 7
+    assert rows[1]["length"] == 12

@@ -75,7 +75,28 @@ def render(template: Template, tokenizer, text: str = "", text_pair: str | None 
            max_length: int = 256) -> Rendered:
     """Token ids of the filled template with special tokens around it. Only the
     slots are truncated (longest first), so the prompt words and the mask survive."""
-    pieces = _tokenize_segments(template, tokenizer, {"text": text, "text_pair": text_pair or ""})
+    return _assemble(_tokenize_segments(template, tokenizer, {"text": text, "text_pair": text_pair or ""}),
+                     tokenizer, max_length)
+
+
+def render_many(template: Template, tokenizer, texts: list[str], pairs: list[str | None] | None = None,
+                max_length: int = 256) -> list[Rendered]:
+    """`render` of many rows: each slot's texts go through the (fast) tokenizer in one call,
+    the template's own words once. Gives exactly what `render` gives row by row."""
+    values = {"text": list(texts), "text_pair": [p or "" for p in pairs] if pairs is not None else [""] * len(texts)}
+    slot_ids = {name: tokenizer(values[name], add_special_tokens=False)["input_ids"] if values[name] else []
+                for name in template.slots}
+    fixed = _tokenize_segments(template.without_slots(), tokenizer, {})
+    rendered = []
+    for row in range(len(texts)):
+        fixed_pieces, pieces = iter(fixed), []
+        for segment in template.segments:
+            pieces.append(("slot", slot_ids[segment.value][row]) if segment.kind == "slot" else next(fixed_pieces))
+        rendered.append(_assemble(pieces, tokenizer, max_length))
+    return rendered
+
+
+def _assemble(pieces: list[tuple[str, list[int]]], tokenizer, max_length: int) -> Rendered:
     budget = max_length - 2 - sum(len(ids) for kind, ids in pieces if kind != "slot")
     _truncate_slots(pieces, budget)
     ids, mask_index, soft_positions = [tokenizer.cls_token_id], -1, []

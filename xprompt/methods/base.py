@@ -12,7 +12,7 @@ from torch import nn
 from xprompt.batching import attention_mask, eval_batches, pad, to_device
 from xprompt.errors import ConfigError
 from xprompt.methods.verbalizers import LabelInit, Verbalizer, make_verbalizer
-from xprompt.templates import parse_template, render
+from xprompt.templates import parse_template, render_many
 
 
 @runtime_checkable
@@ -66,15 +66,23 @@ def collate_token_rows(rows: list[dict], pad_id: int) -> dict:
 
 
 def tokenize_rows(tokenizer, df: pd.DataFrame, max_length: int, **extra) -> list[dict]:
-    """Tokenise text (and text_pair when present) of every row, no padding."""
-    rows = []
-    for text, pair, label in zip(df["text"], df["text_pair"], df["label"]):
-        pair = pair if isinstance(pair, str) else None
-        encoded = tokenizer(text, pair, truncation=True, max_length=max_length)
-        row = {"input_ids": encoded["input_ids"], "length": len(encoded["input_ids"]), "label": int(label)}
-        if "token_type_ids" in encoded:
-            row["token_type_ids"] = encoded["token_type_ids"]
-        rows.append({**row, **extra})
+    """Tokenise text (and text_pair when present) of every row, no padding: one batched call
+    of the tokenizer for the rows with a second text and one for those without."""
+    texts, labels = list(df["text"]), [int(label) for label in df["label"]]
+    pairs = [p if isinstance(p, str) else None for p in df["text_pair"]]
+    rows: list[dict | None] = [None] * len(texts)
+    for has_pair in (False, True):
+        indices = [i for i, pair in enumerate(pairs) if (pair is not None) == has_pair]
+        if not indices:
+            continue
+        encoded = tokenizer([texts[i] for i in indices], [pairs[i] for i in indices] if has_pair else None,
+                            truncation=True, max_length=max_length)
+        for n, i in enumerate(indices):
+            ids = encoded["input_ids"][n]
+            row = {"input_ids": ids, "length": len(ids), "label": labels[i]}
+            if "token_type_ids" in encoded:
+                row["token_type_ids"] = encoded["token_type_ids"][n]
+            rows[i] = {**row, **extra}
     return rows
 
 
@@ -196,20 +204,24 @@ class PromptInputs:
         return self.languages.index(lang) if lang in self.languages else 0
 
     def featurize(self, df: pd.DataFrame) -> list[dict]:
-        rows = []
-        for text, pair, label, lang in zip(df["text"], df["text_pair"], df["label"], df["lang"]):
+        """One row dict per row of `df`, in order; the rows of each language are rendered in one batch."""
+        rows: list[dict | None] = [None] * len(df)
+        langs = df["lang"].astype(str).to_numpy()
+        prefix = self.soft_tokens if self.prepend else 0
+        for lang in dict.fromkeys(langs):
+            positions = (langs == lang).nonzero()[0]
+            part = df.iloc[positions]
             template = self.template_for(lang)
-            if isinstance(pair, str) and "text_pair" not in template.slots:
+            pairs = [p if isinstance(p, str) else None for p in part["text_pair"]]
+            if any(p is not None for p in pairs) and "text_pair" not in template.slots:
                 raise ConfigError(f"template {template.source!r} of '{lang}' has no {{text_pair}} slot but "
                                   f"the rows have a second text; add {{text_pair}} to the template")
-            prefix = self.soft_tokens if self.prepend else 0
-            rendered = render(template, self.tokenizer, text, pair if isinstance(pair, str) else None,
-                              self.max_length - prefix)
-            ids = [self.tokenizer.unk_token_id] * prefix + rendered.input_ids  # placeholders for the prompt
-            soft_positions = list(range(prefix)) if prefix else rendered.soft_positions
-            rows.append({"input_ids": ids, "length": len(ids), "mask_index": rendered.mask_index + prefix,
-                         "soft_positions": soft_positions, "language": self.language_index(lang),
-                         "label": int(label)})
+            rendered = render_many(template, self.tokenizer, list(part["text"]), pairs, self.max_length - prefix)
+            for position, label, one in zip(positions, part["label"], rendered):
+                ids = [self.tokenizer.unk_token_id] * prefix + one.input_ids  # placeholders for the prompt
+                rows[position] = {"input_ids": ids, "length": len(ids), "mask_index": one.mask_index + prefix,
+                                  "soft_positions": list(range(prefix)) if prefix else one.soft_positions,
+                                  "language": self.language_index(lang), "label": int(label)}
         return rows
 
     def collate(self, rows: list[dict]) -> dict:
