@@ -35,6 +35,12 @@ def _run(args) -> int:
             failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
             print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, "
                   f"{len(outcome.statuses) - outcome.ran - len(outcome.failed)} cached{failed} ({outcome.seconds:.1f} s)")
+            if outcome.stage_seconds:
+                print("time per stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds
+                                                     in outcome.stage_seconds.items())
+                      + (f"; {outcome.evaluated_rows} test rows evaluated, "
+                         f"{outcome.evaluated_rows / outcome.stage_seconds['evaluate']:.1f} rows/s"
+                         if outcome.evaluated_rows else ""))
             if groups is not None:
                 print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
             elif outcome.rows:

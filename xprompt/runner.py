@@ -43,6 +43,8 @@ class RunOutcome:
     rows: list[dict] = field(default_factory=list)  # long results rows
     failed: dict[str, str] = field(default_factory=dict)  # cell name -> why (with keep_going)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of the cells computed, per stage
+    evaluated_rows: int = 0  # test rows of the evaluate cells computed
 
     @property
     def ran(self) -> int:
@@ -121,6 +123,7 @@ class Runner:
                 outcome.failed[status.cell.name] = f"its input '{failed_input}' failed"
                 continue
             try:
+                cell_started = time.perf_counter()
                 path, computed = self._compute_cached(status.cell)
             except XPromptError as error:
                 if not self.keep_going:
@@ -128,6 +131,11 @@ class Runner:
                 outcome.failed[status.cell.name] = str(error)
                 continue
             status.cached = not computed
+            if computed:
+                stage = status.cell.stage
+                outcome.stage_seconds[stage] = outcome.stage_seconds.get(stage, 0.0) + time.perf_counter() - cell_started
+                if stage == "evaluate":
+                    outcome.evaluated_rows += json.loads((path / "metrics.json").read_text())["n"]
             manifest = json.loads((path / "manifest.json").read_text())
             records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
                                                 status.reason if computed else "cached"))

@@ -1,0 +1,109 @@
+"""Evaluation throughput of a whole run against the plain encoder, in one process.
+
+    python -m benchmarks.eval_throughput PIPELINE [--set KEY=VALUE ...] [--shard I/N] [--out FILE]
+
+Runs the pipeline's cells through the Runner (cached training is reused; evaluations that are
+not cached are computed and timed, each from building its trained model to writing its
+predictions), then runs the plain base encoder (no prompt, no head) over the same test rows of
+every target language with the same batch size, timing its tokenisation and forward passes.
+The ratio of the two rates (evaluation rows/s over plain rows/s) is what a user pays for the
+method over the bare encoder; it cannot be measured when every evaluation was cached.
+
+It works on older xprompt commits too (it times `Runner._compute_evaluate`), so the same
+command gives the before and after of a change (PYTHONPATH=<a worktree of the old commit>)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from benchmarks.common import loadavg, markdown_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.eval_throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--shard", help="I/N, as `xprompt run --shard`")
+    parser.add_argument("--out", help="also write the numbers as JSON here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from xprompt.config import load_pipeline
+    from xprompt.pipeline import plan, shard_of
+    from xprompt.runner import Runner
+
+    config = load_pipeline(args.pipeline, args.set)
+    the_plan = plan(config)
+    groups = shard_of(the_plan, *map(int, args.shard.split("/"))) if args.shard else None
+    runner = Runner(the_plan, progress=False)
+    timed = {"seconds": 0.0, "rows": 0, "cells": 0}
+    compute = runner._compute_evaluate
+
+    def timed_evaluate(cell, out):
+        started = time.perf_counter()
+        compute(cell, out)
+        timed["seconds"] += time.perf_counter() - started
+        timed["rows"] += json.loads((out / "metrics.json").read_text())["n"]
+        timed["cells"] += 1
+
+    runner._compute_evaluate = timed_evaluate
+    before = loadavg()
+    started = time.perf_counter()
+    lock = f"xprompt.shard-{args.shard.replace('/', '-of-')}.lock" if args.shard else None
+    runner.run(groups, lock_name=lock)
+    run_seconds = time.perf_counter() - started
+    if not timed["cells"]:
+        print("every evaluation was cached: nothing was timed (use a fresh cache_dir)")
+        return 1
+    plain_rows, plain_seconds = plain_forward(runner, the_plan, config)
+    evaluation_rate, plain_rate = timed["rows"] / timed["seconds"], plain_rows / plain_seconds
+    numbers = {"pipeline": args.pipeline, "overrides": args.set, "shard": args.shard,
+               "evaluate_cells": timed["cells"], "evaluated_rows": timed["rows"],
+               "evaluate_seconds": round(timed["seconds"], 1), "evaluation_rows_per_s": round(evaluation_rate, 2),
+               "plain_rows": plain_rows, "plain_seconds": round(plain_seconds, 1),
+               "plain_rows_per_s": round(plain_rate, 2), "ratio": round(evaluation_rate / plain_rate, 3),
+               "run_seconds": round(run_seconds, 1), "threads": torch.get_num_threads(),
+               "load": f"{before} -> {loadavg()}"}
+    print(markdown_table(["", "rows", "seconds", "rows/s"], [
+        [f"evaluation ({timed['cells']} cells)", timed["rows"], timed["seconds"], evaluation_rate],
+        ["plain encoder forward, same rows", plain_rows, plain_seconds, plain_rate]]))
+    print(f"\nratio {evaluation_rate / plain_rate:.3f}; whole run {run_seconds:.0f} s; load {numbers['load']}")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            json.dump(numbers, handle, indent=2)
+    return 0
+
+
+def plain_forward(runner, the_plan, config) -> tuple[int, float]:
+    """(rows, seconds) of tokenising every target's test rows and running the bare encoder over them."""
+    import pandas as pd
+    import torch
+
+    from xprompt.batching import eval_batches, to_device
+    from xprompt.methods.base import collate_token_rows, encode, tokenize_rows
+
+    backbone = runner.backbone()
+    tests = [c for c in the_plan.cells if c.stage == "prepare" and c.params["split"] == "test"]
+    rows_total, seconds = 0, 0.0
+    for cell in tests:
+        table = pd.read_parquet(runner.entry(cell) / "table.parquet")
+        started = time.perf_counter()
+        rows = tokenize_rows(backbone.tokenizer, table, 256)
+        with torch.no_grad():
+            for indices in eval_batches(rows, config.eval.batch_size, config.eval.max_tokens):
+                batch = to_device(collate_token_rows([rows[i] for i in indices], backbone.tokenizer.pad_token_id),
+                                  backbone.device)
+                encode(backbone, backbone.layers, batch["attention_mask"], input_ids=batch["input_ids"],
+                       token_type_ids=batch.get("token_type_ids"))
+        seconds += time.perf_counter() - started
+        rows_total += len(table)
+    return rows_total, seconds
+
+
+if __name__ == "__main__":
+    sys.exit(main())
