@@ -69,30 +69,20 @@ def broadcast(obj=None):
     return box[0]
 
 
-def broadcast_parameters(params) -> None:
-    """Rank 0's values in every rank's parameters (guards against any drift at the start)."""
-    if is_distributed():
-        with torch.no_grad():
-            for p in params:
-                torch.distributed.broadcast(p.data, src=0)
+def data_parallel(method: torch.nn.Module) -> torch.nn.Module:
+    """`method` wrapped in DistributedDataParallel when the process group is up (rank 0's trainable
+    weights are broadcast at construction; gradients are averaged over ranks in backward), else itself."""
+    if not (is_distributed() and torch.distributed.is_initialized()):
+        return method
+    device = next(method.parameters()).device
+    # find_unused_parameters: a method may hold trainable tensors a batch does not reach
+    return torch.nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None,
+                                                     find_unused_parameters=True)
 
 
-def all_reduce_gradients(params, weight: float, loss: torch.Tensor) -> float:
-    """Sum over ranks of `weight` x (this rank's gradient), with weight = this rank's share of
-    the batch, so every rank ends with the full-batch mean gradient; returns the full-batch
-    mean loss. A gradient missing on every rank stays None, as in a single process."""
-    params = list(params)
-    device = params[0].device
-    flat = [(p.grad.detach() * weight).reshape(-1) if p.grad is not None
-            else torch.zeros(p.numel(), device=device, dtype=p.dtype) for p in params]
-    present = torch.tensor([float(p.grad is not None) for p in params], device=device)
-    buffer = torch.cat([torch.cat(flat).float(), present, (loss.detach().float() * weight).reshape(1).to(device)])
-    torch.distributed.all_reduce(buffer)
-    offset = 0
-    for index, p in enumerate(params):
-        if buffer[-1 - len(params) + index] > 0:
-            p.grad = buffer[offset:offset + p.numel()].view_as(p).to(p.dtype).clone()
-        else:
-            p.grad = None
-        offset += p.numel()
-    return float(buffer[-1])
+def sum_over_ranks(value: torch.Tensor) -> torch.Tensor:
+    """`value` summed over every rank (itself in a single process)."""
+    if is_distributed() and torch.distributed.is_initialized():
+        value = value.clone()
+        torch.distributed.all_reduce(value)
+    return value

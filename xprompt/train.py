@@ -3,6 +3,7 @@ English dev set, keep the best, checkpoint. One checkpoint is one dict."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -89,7 +90,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
             with autocast(device, dtype):
                 method.initialize(train_df)
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
-    distributed.broadcast_parameters(p for p in method.parameters() if p.requires_grad)
+    model = distributed.data_parallel(method)  # under torchrun: DistributedDataParallel, rank 0's weights
     result, started = state["result"], time.perf_counter() - state["result"].seconds
     last_loss = state.get("loss", float("nan"))  # a run resumed at an epoch's end has taken no step yet
     bar = tqdm(total=total_steps, initial=result.steps, desc="train", unit="step", disable=not progress, leave=False)
@@ -102,7 +103,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
                 continue  # resumed mid-epoch: these batches were already taken
             if result.steps >= total_steps:
                 break  # max_steps reached inside the last pass
-            last_loss = _backward(method, rows, step_batches, device, dtype, scaler)
+            last_loss = _backward(model, method, rows, step_batches, device, dtype, scaler)
             scaler.unscale_(optimizer)  # float16: clip the true gradients
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
             scaler.step(optimizer)
@@ -143,26 +144,28 @@ def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: i
         state["best"] = trainable_state(method)
 
 
-def _backward(method, rows: list[dict], batches: list[list[int]], device, dtype: torch.dtype = torch.float32,
+def _backward(model, method, rows: list[dict], batches: list[list[int]], device, dtype: torch.dtype = torch.float32,
               scaler=None) -> float:
     """Forward and backward of one optimizer step's batches (several with train.accumulate);
-    returns the mean loss over their rows, and leaves the gradient of that mean. Data-parallel:
-    this rank's slice of each batch, gradients averaged over ranks once per step."""
-    mine = [indices[distributed.rank()::distributed.world_size()] for indices in batches]  # all in one process
-    count, total = sum(len(part) for part in mine), sum(len(indices) for indices in batches)
+    returns the mean loss over their rows and leaves the gradient of that mean. Data-parallel
+    (`model` is DistributedDataParallel): each rank takes its slice of every batch and weights its
+    loss by its share of the rows, so DDP's average over ranks is the full-batch mean gradient;
+    gradients are synchronised once per step, on the last batch."""
+    world, total = distributed.world_size(), sum(len(indices) for indices in batches)
     loss_sum = torch.zeros((), device=device)
-    for part in (part for part in mine if part):  # a batch smaller than the ranks leaves some without rows
-        batch = to_device(method.collate([rows[i] for i in part]), device)
-        with autocast(device, dtype):
-            loss = torch.nn.functional.cross_entropy(method(**batch).float(), batch["labels"])
-        share = loss * len(part) / count
-        (scaler.scale(share) if scaler is not None else share).backward()
+    for number, indices in enumerate(batches):
+        part = indices[distributed.rank()::world]
+        # a batch smaller than the ranks leaves some without rows: they run one row at weight 0, so that
+        # every rank joins DDP's gradient synchronisation
+        batch = to_device(method.collate([rows[i] for i in part or indices[:1]]), device)
+        synchronise = number == len(batches) - 1 or not distributed.is_distributed()
+        with contextlib.nullcontext() if synchronise else model.no_sync():
+            with autocast(device, dtype):
+                loss = torch.nn.functional.cross_entropy(model(**batch).float(), batch["labels"])
+            share = loss * (len(part) * world / total)
+            (scaler.scale(share) if scaler is not None else share).backward()
         loss_sum = loss_sum + loss.detach() * len(part)
-    mean = loss_sum / max(count, 1)
-    if not distributed.is_distributed():
-        return mean.item()
-    return distributed.all_reduce_gradients([p for p in method.parameters() if p.requires_grad],
-                                            count / total, mean)
+    return distributed.sum_over_ranks(loss_sum).item() / total
 
 
 def _accuracy(method, df: pd.DataFrame, rows: list[dict], dtype: torch.dtype = torch.float32) -> float:
