@@ -277,11 +277,14 @@ def test_hub_fallback_maps_splits_columns_and_labels(tmp_path, monkeypatch):
                                            "label": [2, 0]})
     monkeypatch.setattr(datasets, "load_dataset", fake_hub)
     df = load_split(load_card("xnli"), "fr", "train", data_root=tmp_path)
-    assert calls == [("facebook/xnli", "fr", "validation")]  # the train pool is XNLI's dev set
+    assert calls == [("facebook/xnli", "fr", "train")]  # from the Hub the training pool is MultiNLI
     assert_table(df, "fr", "train")
     assert df["label"].tolist() == [2, 0]
-    assert df["id"].tolist() == ["fr-dev-0", "fr-dev-1"]
+    assert df["id"].tolist() == ["fr-train-0", "fr-train-1"]  # ids name the Hub split
     assert df["text_pair"].tolist() == ["h0", "h1"]
+    dev = load_split(load_card("xnli"), "fr", "dev", data_root=tmp_path)
+    assert calls[-1] == ("facebook/xnli", "fr", "validation") and dev["id"].tolist() == ["fr-validation-0",
+                                                                                          "fr-validation-1"]
 
 
 # ---------------------------------------------------------------- sampling

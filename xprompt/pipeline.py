@@ -20,7 +20,6 @@ from xprompt.errors import ConfigError
 from xprompt.methods import method_config
 
 log = logging.getLogger(__name__)
-_UNSET = object()
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2"}
@@ -144,7 +143,7 @@ class _Builder:
         if precision != "float32":  # float32 is what every run did before model.dtype existed
             self.model = {**self.model, "dtype": precision}
         self.made: dict[tuple, Cell] = {}
-        self.hub_revision = _UNSET
+        self.hub_revisions: dict[str, str | None] = {}
 
     def once(self, key: tuple, make: Callable[[], Cell]) -> Cell:
         if key not in self.made:
@@ -159,9 +158,10 @@ class _Builder:
         if self.card.hub is None:
             return {}  # nothing to read: the prepare stage says so
         # read from the Hub: the dataset id is in card_id; the commit its revision resolves to goes here
-        if self.hub_revision is _UNSET:
-            self.hub_revision = resolve_revision(self.card.hub.dataset, self.card.hub.revision, "dataset")
-        return {"hub_revision": str(self.hub_revision)}
+        dataset = self.card.hub.dataset.format(lang=lang)  # a data set per language (MARC) resolves per language
+        if dataset not in self.hub_revisions:
+            self.hub_revisions[dataset] = resolve_revision(dataset, self.card.hub.revision, "dataset")
+        return {"hub_revision": str(self.hub_revisions[dataset])}
 
     def prepare(self, lang: str, split: str) -> Cell:
         size = self.config.task.test_size if split == "test" else None

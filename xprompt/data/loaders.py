@@ -299,17 +299,28 @@ def _from_hub(card: TaskCard, lang: str, split: str, source: str, looked: list[P
     if card.hub is None:
         raise DataError(f"no data for {what}: {local}, and the card {card.path} names no Hub dataset")
     hub = card.hub
-    config = hub.config.format(lang=lang) if hub.config else None
-    hub_split = hub.splits.get(source, source)
+    dataset_id, config, hub_split = hub_location(card, lang, split)
     try:
         import datasets  # imported here: a run on local files should not pay for it
 
-        dataset = datasets.load_dataset(hub.dataset, config, split=hub_split, revision=hub.revision)
+        dataset = datasets.load_dataset(dataset_id, config, split=hub_split, revision=hub.revision)
     except Exception as error:  # the Hub fails in many ways (offline, no config, no split)
-        raise DataError(f"no data for {what}: {local}, and the Hub dataset {hub.dataset} "
+        raise DataError(f"no data for {what}: {local}, and the Hub dataset {dataset_id} "
                         f"(config {config}, split {hub_split}) could not be loaded: {error}") from error
-    return to_table(dataset.to_pandas(), card, hub.columns, hub.label_map, lang, split, source,
-                    where=f"Hub dataset {hub.dataset} (config {config}, split {hub_split})")
+    # ids name the Hub's split: rows of two roles read from one Hub split share them (as local files do)
+    return to_table(dataset.to_pandas(), card, hub.columns, hub.label_map, lang, split, hub_split,
+                    where=f"Hub dataset {dataset_id} (config {config}, split {hub_split})")
+
+
+def hub_location(card: TaskCard, lang: str, split: str) -> tuple[str, str | None, str]:
+    """(dataset id, config, Hub split) that `split` (train, dev or test) of `lang` is read from. The
+    card's `hub.splits` names the Hub split of each role; a role it does not list reads the split
+    `train_split` / `dev_split` / `test_split` names (XNLI trains on MNLI's `train` from the Hub, on
+    its dev file offline)."""
+    hub = card.hub
+    source = card.source_split(split)
+    hub_split = hub.splits[split] if split in hub.splits else hub.splits.get(source, source)
+    return (hub.dataset.format(lang=lang), hub.config.format(lang=lang) if hub.config else None, hub_split)
 
 
 def _local_story(card: TaskCard, lang: str, source: str, looked: list[Path],
