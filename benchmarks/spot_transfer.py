@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -93,7 +92,7 @@ def train_variant(args, backbone, card, settings, train_df, dev_df, tests) -> di
     from xprompt.train import _accuracy, train
 
     torch.manual_seed(args.seed)  # as stages.fit: the init is drawn from the seed
-    method = build_method("soft", settings, copy.deepcopy(backbone), card)
+    method = build_method("soft", settings, backbone, card)
     losses = []
     method.register_forward_hook(lambda module, _args, kwargs, out: losses.append(
         F.cross_entropy(out, kwargs["labels"]).item()) if module.training else None, with_kwargs=True)

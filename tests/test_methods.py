@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from conftest import ToyCard, toy_frame
 
-from xprompt.backbone import load_backbone
+from xprompt.backbone import WORD_EMBEDDINGS, load_backbone
 from xprompt.config import TrainConfig
 from xprompt.errors import ConfigError, DataError, ModelError
 from xprompt.methods import REGISTRY, build_method, method_config, parameter_counts
@@ -390,3 +390,31 @@ def test_featurize_of_interleaved_languages_keeps_row_order(paths, name):
     assert together == one_by_one
     if name == "soft":  # German rows read German label words: the languages really were interleaved
         assert [r["language"] for r in together] == [0 if lang == "en" else 1 for lang in frame["lang"]]
+
+
+SHARING_CASES = TRAINING_CASES + [("uniprompt", {"label_init": "random"}, "mlm"), ("probe", {}, "encoder"),
+                                  ("finetune", {"freeze_word_embeddings": False}, "encoder"),
+                                  ("discrete", {"trained": "none"}, "mlm")]
+
+
+@pytest.mark.parametrize("name,settings,model", SHARING_CASES)
+def test_methods_never_change_the_backbone_they_are_given(lively, name, settings, model):
+    """A method trains its own copies of the weights it trains and shares every other one: after
+    building and training it, the backbone's weights, their requires_grad and its modules are as loaded."""
+    torch.manual_seed(0)
+    backbone = load_backbone(str(lively[model]), device="cpu")
+    weights = {n: (p.detach().clone(), p.requires_grad) for n, p in backbone.named_weights()}
+    modules = [n for n, _ in backbone.encoder.named_modules()]
+    method = build_method(name, settings, backbone, ToyCard())
+    method.initialize(toy_frame())
+    fit(method, toy_frame(), epochs=2)
+    assert [n for n, _ in backbone.encoder.named_modules()] == modules  # no adapter was injected into it
+    for n, p in backbone.named_weights():
+        assert torch.equal(p, weights[n][0]) and p.requires_grad is weights[n][1] is False, n
+    shared = {id(p) for _, p in backbone.named_weights()}
+    trained = [n for n, p in method.named_parameters() if p.requires_grad and id(p) in shared]
+    assert not trained, trained  # nothing the method trains is a backbone tensor
+    words = backbone.embeddings.word_embeddings.weight
+    method_words = [p for n, p in method.named_parameters(remove_duplicate=False) if n.endswith(WORD_EMBEDDINGS)]
+    if not settings.get("freeze_word_embeddings", True) is False:  # frozen vocabulary: the same tensor, no copy
+        assert method_words and all(p is words for p in method_words), name

@@ -148,7 +148,8 @@ def test_finetune_standard_head_is_dense_tanh_linear(paths_pair):
 def test_uniprompt_paper_recipe_inits_label_vectors_with_raw_mask_means(paths_pair):
     method, backbone = build(paths_pair["mlm"], "uniprompt", {"recipe": "paper", "fused_layers": 2})
     assert method.config.max_length == 512 and method.config.freeze_word_embeddings is False
-    assert backbone.embeddings.word_embeddings.weight.requires_grad
+    assert method.embeddings.word_embeddings.weight.requires_grad  # its own copy trains
+    assert not backbone.embeddings.word_embeddings.weight.requires_grad  # the shared one does not
     df = toy_frame()
     method.initialize(df)
     method.eval()

@@ -3,8 +3,11 @@ and run slices of its layers, which is what the two-tower and prompt methods nee
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +54,14 @@ class _RobertaTransform(nn.Module):
         return self.layer_norm(nn.functional.gelu(self.dense(hidden)))
 
 
+WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+
+
 @dataclass
 class Backbone:
+    """A loaded encoder, frozen: every weight has requires_grad False and no method changes it.
+    A method that trains weights asks `owned` for a backbone whose trained weights are its own."""
+
     model_id: str
     revision: str | None
     encoder: PreTrainedModel
@@ -60,6 +69,37 @@ class Backbone:
     mask_head: MaskHead | None
     device: torch.device
     checkpointing: bool = False  # recompute layer activations in backward (train.gradient_checkpointing)
+    owned_ids: frozenset[int] = frozenset()  # ids of the parameters this copy owns (see `owned`)
+
+    def named_weights(self) -> list[tuple[str, nn.Parameter]]:
+        """Every (name, parameter) of the encoder and the MLM head (`mask_head.<name>`), ties repeated."""
+        named = list(self.encoder.named_parameters(remove_duplicate=False))
+        if self.mask_head is not None:
+            named += [(f"mask_head.{n}", p) for n, p in self.mask_head.named_parameters(remove_duplicate=False)]
+        return named
+
+    def owned(self, trains: Callable[[str], bool]) -> "Backbone":
+        """A backbone for a method that trains weights: each tensor whose every name `trains` accepts
+        is the method's own trainable copy; every other tensor is this backbone's, shared and frozen.
+        The modules are new objects, so a method may also add to them (LoRA's adapters) without
+        touching this backbone."""
+        named = self.named_weights()
+        trained = {id(p) for _, p in named} - {id(p) for n, p in named if not trains(n)}
+        memo = {id(p): p for _, p in named if id(p) not in trained}  # deepcopy keeps these as they are
+        encoder, mask_head = copy.deepcopy((self.encoder, self.mask_head), memo)
+        copy_ = dataclasses.replace(self, encoder=encoder, mask_head=mask_head)
+        shared = {id(p) for _, p in named}
+        own = [p for _, p in copy_.named_weights() if id(p) not in shared]
+        for parameter in own:
+            parameter.requires_grad_(True)
+        return dataclasses.replace(copy_, owned_ids=frozenset(id(p) for p in own))
+
+    def owned_parameters(self) -> list[nn.Parameter]:
+        seen: dict[int, nn.Parameter] = {}
+        for _, parameter in self.named_weights():
+            if id(parameter) in self.owned_ids:
+                seen.setdefault(id(parameter), parameter)
+        return list(seen.values())
 
     @property
     def config(self):
@@ -199,8 +239,8 @@ def load_backbone(model_id: str, revision: str | None = None, device: str = "aut
     if mask_head is None:
         log.info("%s has no trained masked-LM head; methods that need label words cannot run on it", model_id)
     target = resolve_device(device)
-    encoder.to(target)
+    encoder.to(target).requires_grad_(False)  # shared by every method; see Backbone.owned
     if mask_head is not None:
-        mask_head.to(target)
+        mask_head.to(target).requires_grad_(False)
     revision_found = getattr(encoder.config, "_commit_hash", None) or revision
     return Backbone(model_id, revision_found, encoder, tokenizer, mask_head, target)

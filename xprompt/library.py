@@ -24,7 +24,6 @@ folder) and hidden size are ranked. Prompts of another length compare through th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -241,7 +240,7 @@ def probe(backbone, card, train_df, steps: int, seed: int, settings: dict | None
     from xprompt.batching import to_device, train_batches
     from xprompt.methods import build_method
     torch.manual_seed(seed)
-    method = build_method("soft", settings or {}, copy.deepcopy(backbone), card)
+    method = build_method("soft", settings or {}, backbone, card)
     initial = method.encoder.prompt.prompt_embeddings.detach().cpu().clone()
     method.initialize(train_df)
     method.train()

@@ -3,7 +3,7 @@ write no cache: the runner in pipeline.py hands them objects and stores what the
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,11 +91,11 @@ class Trained:
 def fit(backbone, card, method_name: str, settings: dict, train_config: TrainConfig, seed: int,
         train_rows: pd.DataFrame, dev_rows: pd.DataFrame, checkpoint=None, start_state=None,
         progress: bool = True, dtype: torch.dtype = torch.float32) -> Trained:
-    """Train one method from a fresh copy of the backbone (or continue from `start_state`)."""
+    """Train one method on the shared backbone (what it trains, it copies; see Backbone.owned),
+    or continue from `start_state`."""
     torch.manual_seed(seed)  # new parameters are drawn from the seed too
-    own = copy.deepcopy(backbone)
-    own.checkpointing = train_config.gradient_checkpointing
-    method = build_method(method_name, settings, own, card)
+    backbone = dataclasses.replace(backbone, checkpointing=train_config.gradient_checkpointing)
+    method = build_method(method_name, settings, backbone, card)
     if start_state is not None:
         method.load_state_dict(start_state, strict=False)
     result = train(method, train_rows, dev_rows, train_config, seed, checkpoint, progress,
@@ -109,7 +109,7 @@ def fit(backbone, card, method_name: str, settings: dict, train_config: TrainCon
 
 
 def load_trained(backbone, card, method_name: str, settings: dict, state: dict):
-    method = build_method(method_name, settings, copy.deepcopy(backbone), card)
+    method = build_method(method_name, settings, backbone, card)
     missing = set(state) - {name for name, _ in method.named_parameters()}
     if missing:
         raise DataError(f"saved state has parameters the method does not: {sorted(missing)[:3]}")

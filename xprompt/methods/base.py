@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xprompt.backbone import WORD_EMBEDDINGS
 from xprompt.batching import attention_mask, eval_batches, pad, to_device
 from xprompt.errors import ConfigError
 from xprompt.methods.verbalizers import LabelInit, Verbalizer, make_verbalizer
@@ -40,7 +41,8 @@ class Method(Protocol):
 
 def freeze(module: nn.Module) -> None:
     for parameter in module.parameters():
-        parameter.requires_grad_(False)
+        if parameter.requires_grad:  # a shared backbone weight is frozen already and is not written
+            parameter.requires_grad_(False)
 
 
 def parameter_counts(module: nn.Module) -> dict[str, int]:
@@ -98,10 +100,14 @@ def reinitialise(module: nn.Module, std: float) -> None:
             nn.init.zeros_(sub.bias)
 
 
-def freeze_word_embeddings(backbone) -> None:
-    """Multilingual vocabularies hold most parameters; training them on English alone
-    pulls English rows away from their translations, so they stay frozen by default."""
-    backbone.embeddings.word_embeddings.weight.requires_grad_(False)
+def trained_copy(backbone, word_embeddings: bool, mask_head: bool = True):
+    """The backbone a method that trains the encoder's weights works on: its own trainable copy of
+    them, the word embeddings shared and frozen unless `word_embeddings` (multilingual vocabularies
+    hold most parameters; training them on English alone pulls English rows away from their
+    translations, so they stay frozen by default), the MLM head its own when `mask_head`. The
+    pooler, which no method reads, stays shared."""
+    return backbone.owned(lambda name: (word_embeddings or name != WORD_EMBEDDINGS)
+                          and (mask_head or not name.startswith("mask_head.")) and not name.startswith("pooler."))
 
 
 # -- shared by the methods that read the <mask> state: discrete, soft, ptuning, deep --------

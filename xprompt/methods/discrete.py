@@ -33,10 +33,8 @@ def build_discrete(config: DiscreteConfig, backbone, card) -> base.PromptMethod:
     """Label words of every language are checked here: no MLM head is a ModelError,
     a word the tokenizer cannot encode a DataError."""
     inputs = base.PromptInputs(backbone.tokenizer, card, config.template, 0, config.max_length)
+    if config.trained == Trained.ALL:  # its own copy of the encoder and MLM head; the tied output rows of
+        backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)  # the words follow them
     verbalizer = LabelWords(backbone, card, inputs.languages, "discrete")
     method = base.PromptMethod(inputs, base.MaskEncoder(backbone), verbalizer, card)
-    if config.trained == Trained.NONE:
-        base.freeze(method)  # no trainable parameters: `train` returns at once
-    elif config.freeze_word_embeddings:
-        base.freeze_word_embeddings(backbone)  # also the tied output rows of the label words
-    return method.to(backbone.device)
+    return method.to(backbone.device)  # trained: none has no trainable parameter (`train` returns at once)

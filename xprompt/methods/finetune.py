@@ -41,6 +41,7 @@ class FineTuneConfig:
 class FineTune(nn.Module):
     def __init__(self, config: FineTuneConfig, backbone, card):
         super().__init__()
+        backbone = base.trained_copy(backbone, not config.freeze_word_embeddings, mask_head=False)
         self.config, self.backbone, self.tokenizer = config, backbone, backbone.tokenizer
         self.num_labels = len(card.labels)
         # the pooler is never used (the first token is read before it), so it is not owned
@@ -51,8 +52,6 @@ class FineTune(nn.Module):
             layers = [nn.Dropout(config.dropout), nn.Linear(hidden, hidden), nn.Tanh(), *layers]
         self.head = nn.Sequential(*layers)
         base.reinitialise(self.head, backbone.config.initializer_range)
-        if config.freeze_word_embeddings:
-            base.freeze_word_embeddings(backbone)
         self.to(backbone.device)
 
     def new_parameters(self) -> list[nn.Parameter]:

@@ -67,6 +67,7 @@ class LoraEncoder(nn.Module):
         if missing:
             raise ConfigError(f"lora.target_modules names {missing[0]!r}, which {backbone.model_id} does not "
                               f"have; its linear layers: {', '.join(names)}")
+        backbone = backbone.owned(lambda name: False)  # new modules over the shared weights, for the adapters
         inject_adapter_in_model(self.peft_config, backbone.encoder)
         self.backbone, self.embeddings, self.layers = backbone, backbone.embeddings, backbone.layers
 

@@ -26,8 +26,7 @@ class LinearProbe(nn.Module):
         super().__init__()
         self.config, self.backbone, self.tokenizer = config, backbone, backbone.tokenizer
         self.num_labels = len(card.labels)
-        self.embeddings, self.layers = backbone.embeddings, backbone.layers
-        base.freeze(backbone.encoder)
+        self.embeddings, self.layers = backbone.embeddings, backbone.layers  # shared and frozen
         self.classifier = nn.Linear(backbone.hidden_size, self.num_labels)
         nn.init.zeros_(self.classifier.weight)  # logistic regression starts from zero
         nn.init.zeros_(self.classifier.bias)

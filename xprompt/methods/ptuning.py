@@ -49,12 +49,11 @@ class PromptEncoder(nn.Module):
 
 
 def build_ptuning(config: PTuningConfig, backbone, card) -> base.PromptMethod:
+    if not config.freeze_backbone:  # the encoder's weights are trained too: on its own copy
+        backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)
     prompt_encoder = PromptEncoder(config.num_tokens, backbone.hidden_size, config.encoder)
     method = base.build_prompt_method(config, backbone, card, base.VirtualTokenEncoder(backbone, prompt_encoder),
                                       "ptuning")
-    if not config.freeze_backbone:
-        for parameter in method.parameters():
-            parameter.requires_grad_(True)
-        if config.freeze_word_embeddings:
-            base.freeze_word_embeddings(backbone)
+    for parameter in backbone.owned_parameters():  # build_prompt_method left only the new ones trainable
+        parameter.requires_grad_(True)
     return method

@@ -82,6 +82,8 @@ class UniPrompt(nn.Module):
         if config.fused_layers >= layers:
             raise ConfigError(f"uniprompt.fused_layers is {config.fused_layers} but {backbone.model_id} has "
                               f"{layers} layers; accepted: 1..{layers - 1}")
+        if config.trained == Trained.ALL:  # both towers and the fused layers train: its own copy
+            backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)
         self.config, self.backbone, self.card = config, backbone, card
         self.tokenizer = backbone.tokenizer
         self.num_labels = len(card.labels)
@@ -121,13 +123,10 @@ class UniPrompt(nn.Module):
         return words[rows].clone().cpu()
 
     def _set_trainable(self) -> None:
-        if self.config.trained == Trained.PROMPT:
-            base.freeze(self.backbone.encoder)
-            base.freeze(self.mask_transform)
-            for parameter in self.prompt_tower.parameters():
-                parameter.requires_grad_(True)
-        elif self.config.freeze_word_embeddings:
-            base.freeze_word_embeddings(self.backbone)
+        """trained: prompt: the prompt tower (a copy of the shared layers) and the new parameters train,
+        the shared backbone stays frozen; all: the backbone is already the method's own copy."""
+        for parameter in self.prompt_tower.parameters():
+            parameter.requires_grad_(True)
 
     def new_parameters(self) -> list[nn.Parameter]:
         return [self.label_vectors, self.label_bias, self.soft_embeddings]
