@@ -37,7 +37,8 @@ def class_mean_accuracy(backbone, card, template: str, train_rows, tests: dict) 
 
     from xprompt.evaluate import evaluate
     from xprompt.methods import base
-    from xprompt.methods.verbalizers import LabelInit, LabelVectors
+    from xprompt.methods.options import LabelInit
+    from xprompt.methods.verbalizers import LabelVectors
     from xprompt.search.objective import nearest_mean_logits
 
     inputs = base.PromptInputs(backbone.tokenizer, card, template, 0, 256)

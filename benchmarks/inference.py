@@ -8,7 +8,8 @@ import torch
 from benchmarks.common import interleaved, loadavg, median
 from xprompt.batching import eval_batches
 from xprompt.methods import base
-from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
+from xprompt.methods.uniprompt.config import UniPromptConfig
+from xprompt.methods.uniprompt.model import UniPrompt
 
 
 def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, warmup: int = 1) -> dict:

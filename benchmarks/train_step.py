@@ -21,7 +21,7 @@ from torch import nn
 from benchmarks.common import DEFAULT_MODEL, interleaved, loadavg, median
 from xprompt.config import TrainConfig
 from xprompt.methods import base, build_method, parameter_counts
-from xprompt.methods.uniprompt import UniPrompt
+from xprompt.methods.uniprompt.model import UniPrompt
 from xprompt.train import make_optimizer
 
 # name -> (registry method, settings)

@@ -11,7 +11,7 @@ from xprompt.config import (PipelineConfig, TrainConfig, apply_overrides, from_d
                             key_params)
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
-from xprompt.methods.uniprompt import LabelInit
+from xprompt.methods.options import LabelInit
 
 PIPELINE = """\
 name: toy-run

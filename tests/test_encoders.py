@@ -11,7 +11,7 @@ from conftest import ToyCard, _tiny_tokenizer, toy_frame
 from xprompt.backbone import load_backbone
 from xprompt.config import load_pipeline
 from xprompt.errors import ModelError
-from xprompt.methods import REGISTRY, build_method
+from xprompt.methods import registry, build_method
 from xprompt.pipeline import plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,7 +46,7 @@ def families(tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["bert", "xlm-roberta", "roberta"])
-@pytest.mark.parametrize("method", sorted(REGISTRY))
+@pytest.mark.parametrize("method", sorted(registry()))
 def test_every_method_runs_on_every_supported_family(families, family, method):
     backbone = load_backbone(families[family], device="cpu")
     settings = {"fused_layers": 1} if method == "uniprompt" else {}

@@ -15,7 +15,7 @@ from conftest import ToyCard, toy_frame
 from xprompt.backbone import WORD_EMBEDDINGS, load_backbone
 from xprompt.config import TrainConfig
 from xprompt.errors import ConfigError, DataError, ModelError
-from xprompt.methods import REGISTRY, build_method, method_config, parameter_counts
+from xprompt.methods import registry, build_method, method_config, parameter_counts
 from xprompt.train import make_optimizer, train
 
 
@@ -315,7 +315,7 @@ def test_dynamic_label_init_sets_class_means(paths):
 
 
 def test_every_config_has_help_and_rejects_unknown_keys():
-    for name, spec in REGISTRY.items():
+    for name, spec in registry().items():
         assert all(f.metadata.get("help") for f in dataclasses.fields(spec.config_class)), name
         with pytest.raises(ConfigError, match="unknown key"):
             method_config(name, {"no_such_option": 1})

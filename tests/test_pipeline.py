@@ -237,7 +237,7 @@ def test_changed_default_changes_the_key(project, monkeypatch):
     import dataclasses as dc
 
     from xprompt import methods
-    from xprompt.methods.soft import SoftConfig
+    from xprompt.methods.soft.config import SoftConfig
 
     before = keys(project)
 

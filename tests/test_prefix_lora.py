@@ -12,7 +12,7 @@ from conftest import ToyCard, toy_frame
 from xprompt.backbone import load_backbone
 from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import build_method, parameter_counts
-from xprompt.methods.prefix import run_with_prefixes
+from xprompt.methods.prefix.model import run_with_prefixes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,8 @@ from conftest import ToyCard, toy_frame
 from xprompt.backbone import load_backbone
 from xprompt.config import TrainConfig
 from xprompt.evaluate import evaluate, predict_proba, scores
-from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
+from xprompt.methods.uniprompt.config import UniPromptConfig
+from xprompt.methods.uniprompt.model import UniPrompt
 from xprompt.train import make_optimizer, train, trainable_state, warmup_linear
 
 

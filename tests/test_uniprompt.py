@@ -11,7 +11,8 @@ from conftest import ToyCard, toy_frame
 from xprompt.backbone import load_backbone
 from xprompt.errors import ConfigError
 from xprompt.methods import build_method
-from xprompt.methods.uniprompt import UniPrompt, UniPromptConfig
+from xprompt.methods.uniprompt.config import UniPromptConfig
+from xprompt.methods.uniprompt.model import UniPrompt
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

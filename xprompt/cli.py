@@ -165,8 +165,8 @@ def _report(args) -> int:
 
 
 def _methods(args) -> int:
-    from xprompt.methods import REGISTRY
-    for name, spec in sorted(REGISTRY.items()):
+    from xprompt.methods import registry
+    for name, spec in sorted(registry().items()):
         print(f"{name}: {spec.summary}")
         print(f"    paper: {spec.paper}")
         print(f"    trained: {spec.trained}")

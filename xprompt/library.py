@@ -104,7 +104,7 @@ def prompt_of(method: str, settings: dict, state: dict) -> torch.Tensor | None:
 
 def _prompt_encoder(settings: dict, count: int, hidden: int):
     from xprompt.methods import method_config
-    from xprompt.methods.ptuning import PromptEncoder
+    from xprompt.methods.ptuning.model import PromptEncoder
     return PromptEncoder(count, hidden, method_config("ptuning", settings).encoder)
 
 
@@ -112,7 +112,7 @@ def initial_prompt_of(entry: LibraryEntry, backbone) -> torch.Tensor:
     """The entry's prompt before training, drawn as `stages.fit` drew it (seed first)."""
     import torch
     from xprompt.methods import method_config
-    from xprompt.methods.soft import initial_prompt
+    from xprompt.methods.soft.model import initial_prompt
     if entry.seed is None:
         raise ConfigError(f"library prompt {entry.name} has no recorded seed")
     with torch.random.fork_rng(devices=[]):

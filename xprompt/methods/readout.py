@@ -3,22 +3,15 @@ head on the first token of the plain input (P-tuning v2's and LoRA's usual form)
 
 from __future__ import annotations
 
-import enum
 
 import pandas as pd
 import torch
 from torch import nn
 
 from xprompt.methods import base
+from xprompt.methods.options import Readout
 
 
-class Readout(str, enum.Enum):
-    MASK = "mask"
-    HEAD = "head"
-
-
-READOUT_HELP = ("mask: the card's template with <mask>, scored by the verbalizer (label vectors or label "
-                "words); head: dropout + linear layer on the first token of the plain input (no template)")
 
 
 class PlainInputs:

@@ -3,26 +3,17 @@ checkpoint) or the MLM logits of the card's label words (checkpoints with an MLM
 
 from __future__ import annotations
 
-import enum
 
 import pandas as pd
 import torch
 from torch import nn
 
 from xprompt.errors import DataError, ModelError
+from xprompt.methods.options import LabelInit, Verbalizer
 
 NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning, deep, prefix or lora with verbalizer: vectors, or finetune"
 
 
-class Verbalizer(str, enum.Enum):
-    VECTORS = "vectors"
-    LABEL_WORDS = "label_words"
-
-
-class LabelInit(str, enum.Enum):
-    DYNAMIC = "dynamic"
-    WORDS = "words"
-    RANDOM = "random"
 
 
 def require_mlm_head(backbone, method: str):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from xprompt.errors import ConfigError
-from xprompt.methods.verbalizers import Verbalizer
+from xprompt.methods.options import Verbalizer
 from xprompt.search.objective import Objective, frozen, search_rows
 from xprompt.search.vocabulary import Vocabulary
 from xprompt.templates import MASK, parse_template, render

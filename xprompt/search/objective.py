@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from xprompt.batching import attention_mask, pad
 from xprompt.errors import ConfigError, DataError
 from xprompt.methods.base import encode, gather_rows
-from xprompt.methods.verbalizers import LabelWords, Verbalizer
+from xprompt.methods.options import Verbalizer
+from xprompt.methods.verbalizers import LabelWords
 from xprompt.templates import Template, render
 
 

@@ -4,28 +4,12 @@ over learned input embeddings, so the tokens are not independent of each other."
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from xprompt.methods import base
-
-
-class PromptEncoderKind(str, enum.Enum):
-    LSTM = "lstm"
-    MLP = "mlp"
-
-
-@dataclass
-class PTuningConfig(base.PromptOptions):
-    encoder: PromptEncoderKind = field(default=PromptEncoderKind.LSTM, metadata={
-        "help": "lstm: bidirectional 2-layer LSTM + 2-layer MLP (the paper); mlp: the MLP alone"})
-    freeze_backbone: bool = field(default=True, metadata={
-        "help": "train only the prompt encoder and label vectors; false also trains the encoder's weights"})
-    freeze_word_embeddings: bool = field(default=True, metadata={
-        "help": "with freeze_backbone: false, keep the vocabulary matrix frozen"})
+from xprompt.methods.ptuning.config import PTuningConfig, PromptEncoderKind
 
 
 class PromptEncoder(nn.Module):

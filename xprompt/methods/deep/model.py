@@ -10,27 +10,12 @@ projections. This is not prefix tuning / P-tuning v2, whose free key/value prefi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 from torch import nn
 
-from xprompt.errors import ConfigError
 from xprompt.methods import base
-
-
-@dataclass
-class DeepConfig(base.PromptOptions):
-    input_tokens: ClassVar[bool] = False  # the prompts live in the layers, not in the template
-    reparameterize: bool = field(default=False, metadata={
-        "help": "produce the prompts with an MLP while training; the export stores them as plain vectors"})
-    mlp_hidden: int = field(default=512, metadata={"help": "hidden width of the reparameterisation MLP"})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.mlp_hidden < 1:
-            raise ConfigError(f"deep.mlp_hidden is {self.mlp_hidden}; it must be at least 1")
+from xprompt.methods.deep.config import DeepConfig
 
 
 class PrefixMLP(nn.Module):

@@ -4,21 +4,13 @@ computed once and reused every epoch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 from torch import nn
 
 from xprompt.methods import base
-
-
-@dataclass
-class ProbeConfig:
-    max_length: int = field(default=256, metadata={"help": "longest input in tokens"})
-
-    def __post_init__(self):
-        base.check_prompt_options(None, self.max_length)
+from xprompt.methods.probe.config import ProbeConfig
 
 
 class LinearProbe(nn.Module):
