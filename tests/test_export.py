@@ -183,8 +183,8 @@ def test_another_base_model_is_refused_naming_both(toy_run, tiny_encoder_dir, tm
     info = _info(copy)
     info["base_model"].update(id=str(wide), weights_sha256=None)
     (copy / "prompt.json").write_text(json.dumps(info))
-    with pytest.raises(ModelError, match=rf"prompt in {copy} holds .* shape \[3, 32\], but the soft method built on "
-                                         rf"{wide} needs \[3, 48\]; it was trained on {wide}"):
+    with pytest.raises(ModelError, match=rf"prompt in {copy} does not fit the soft method built on {wide}: it holds "
+                                         rf".* shape \[3, 32\], but this method needs \[3, 48\]; it was trained on {wide}"):
         load_prompt(copy, device="cpu")
 
 
@@ -353,6 +353,6 @@ def test_reparameterised_prefixes_are_folded_at_export(toy_run):
 
 
 def test_peft_format_is_refused_for_methods_without_an_input_soft_prompt(toy_run, tmp_path):
-    with pytest.raises(ConfigError, match="PEFT has no format for the uniprompt method"):
+    with pytest.raises(ConfigError, match="the uniprompt method: PEFT has no format for it"):
         export_prompt(toy_run.run_dir, "uniprompt", tmp_path / "x", seed=1, peft=True)
     assert not (tmp_path / "x").exists()

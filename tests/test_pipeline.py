@@ -236,7 +236,7 @@ def test_changed_default_changes_the_key(project, monkeypatch):
     """A default that changes meaning must not keep serving entries made under the old one."""
     import dataclasses as dc
 
-    from xprompt import methods
+    import xprompt.methods.soft as soft
     from xprompt.methods.soft.config import SoftConfig
 
     before = keys(project)
@@ -245,7 +245,7 @@ def test_changed_default_changes_the_key(project, monkeypatch):
     class NewDefault(SoftConfig):
         num_tokens: int = 5  # was 8
 
-    monkeypatch.setitem(methods.REGISTRY, "soft", dc.replace(methods.REGISTRY["soft"], config_class=NewDefault))
+    monkeypatch.setattr(soft, "SPEC", dc.replace(soft.SPEC, config_class=NewDefault))
     after = keys(project)
     assert after[TRAIN] != before[TRAIN]
     assert all(after[name] == before[name] for name in UPSTREAM)

@@ -16,10 +16,16 @@ import torch.utils.checkpoint
 from torch import nn
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.utils import logging as hf_logging
 
 from xprompt.errors import ModelError
+from xprompt.model_types import check_model_type, model_type_of
 
 log = logging.getLogger(__name__)
+# the load report of a checkpoint without an MLM head is expected here; xprompt says so itself
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
 
 # Heads of the MLM classes of the BERT family, by the attribute that holds them.
 _HEAD_PREFIXES = ("cls.", "lm_head.")
@@ -189,30 +195,6 @@ def _split_mlm(model: PreTrainedModel, missing: list[str]) -> tuple[PreTrainedMo
         head = model.lm_head
         return encoder, MaskHead(_RobertaTransform(head), head.decoder.weight, head.bias)
     return encoder, None
-
-
-# Encoders whose layers xprompt runs one slice at a time (two towers, prefixes, deep prompts):
-# BERT-style embeddings (+ token types and absolute positions) and encoder.layer blocks.
-SUPPORTED_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
-
-
-def check_model_type(model_type: str, model_id: str) -> None:
-    if model_type not in SUPPORTED_TYPES:
-        raise ModelError(f"{model_id} is a {model_type!r} model, which xprompt cannot run (its methods split the "
-                         f"encoder's layers, which needs BERT-style blocks); supported model types: "
-                         f"{', '.join(SUPPORTED_TYPES)} (e.g. bert-base-multilingual-cased, xlm-roberta-base, "
-                         f"intfloat/multilingual-e5-small)")
-
-
-def model_type_of(model_id: str, revision: str | None = None) -> str | None:
-    """The config's model_type from a local folder or the local cache, without the network; None
-    when the config is not at hand (loading the model then says why)."""
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(model_id, revision=revision, local_files_only=True).model_type
-    except (OSError, ValueError):
-        return None
 
 
 def resolve_device(device: str) -> torch.device:

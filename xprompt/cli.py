@@ -55,8 +55,8 @@ def _run(args) -> int:
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.aggregate import summary_table
-    from xprompt.report import build_report
-    from xprompt.results import atomic_write_text, write_results
+    from xprompt.files import atomic_write_text
+    from xprompt.results import write_results
     from xprompt.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
 
     run_dir = runner.run_dir
@@ -94,7 +94,11 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         if not unchanged:
             atomic_write_text(run_dir / f"table_k{_shots_name(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
-    report = run_dir / "report.md" if unchanged else build_report(rows, run_dir)
+    if unchanged:
+        report = run_dir / "report.md"
+    else:
+        from xprompt.report import build_report  # matplotlib: only when the report changes
+        report = build_report(rows, run_dir)
     if not unchanged:
         atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
     print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}" + ("  (unchanged)" if unchanged else ""))
@@ -284,7 +288,6 @@ def _add_search_commands(commands) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    _quiet_transformers()
     try:
         return args.handler(args)
     except XPromptError as error:
@@ -297,18 +300,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xprompt: error: cannot write {error.filename or 'the output'} ({DISK_ERRORS[error.errno]}); free "
               f"space or fix permissions there, or choose another output_dir / cache_dir", file=sys.stderr)
         return 2
-
-
-def _quiet_transformers() -> None:
-    """The load report of a checkpoint without an MLM head is expected here; xprompt says it itself."""
-    import os
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 if __name__ == "__main__":

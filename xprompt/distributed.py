@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # Non-zero ranks wait in a collective while rank 0 alone computes other cells
 # (an evaluation of a large test set), so the default 30-minute timeout is too short.
@@ -35,7 +37,11 @@ def is_main() -> bool:
 
 def setup() -> None:
     """Join the process group once (nccl on GPUs, else gloo); a no-op in a single process."""
-    if not is_distributed() or torch.distributed.is_initialized():
+    if not is_distributed():
+        return
+    import torch
+
+    if torch.distributed.is_initialized():
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "auto"/"cuda" now mean this GPU
@@ -48,7 +54,11 @@ def teardown(finished: bool = True) -> None:
     abort the process ("terminate called without an active exception"). After a normal finish
     every rank first waits for the others (rank 0 writes the outputs); after an error it does not,
     since the other ranks may be inside a different collective."""
-    if not is_distributed() or not torch.distributed.is_initialized():
+    if not is_distributed():
+        return
+    import torch
+
+    if not torch.distributed.is_initialized():
         return
     if finished:
         torch.distributed.barrier()
@@ -57,6 +67,7 @@ def teardown(finished: bool = True) -> None:
 
 def barrier() -> None:
     if is_distributed():
+        import torch
         torch.distributed.barrier()
 
 
@@ -64,15 +75,21 @@ def broadcast(obj=None):
     """Rank 0's `obj` on every rank (any picklable object)."""
     if not is_distributed():
         return obj
+    import torch
+
     box = [obj]
     torch.distributed.broadcast_object_list(box, src=0)
     return box[0]
 
 
-def data_parallel(method: torch.nn.Module) -> torch.nn.Module:
+def data_parallel(method: "torch.nn.Module") -> "torch.nn.Module":
     """`method` wrapped in DistributedDataParallel when the process group is up (rank 0's trainable
     weights are broadcast at construction; gradients are averaged over ranks in backward), else itself."""
-    if not (is_distributed() and torch.distributed.is_initialized()):
+    if not is_distributed():
+        return method
+    import torch
+
+    if not torch.distributed.is_initialized():
         return method
     device = next(method.parameters()).device
     # find_unused_parameters: a method may hold trainable tensors a batch does not reach
@@ -80,9 +97,13 @@ def data_parallel(method: torch.nn.Module) -> torch.nn.Module:
                                                      find_unused_parameters=True)
 
 
-def sum_over_ranks(value: torch.Tensor) -> torch.Tensor:
+def sum_over_ranks(value: "torch.Tensor") -> "torch.Tensor":
     """`value` summed over every rank (itself in a single process)."""
-    if is_distributed() and torch.distributed.is_initialized():
+    if not is_distributed():
+        return value
+    import torch
+
+    if torch.distributed.is_initialized():
         value = value.clone()
         torch.distributed.all_reduce(value)
     return value

@@ -14,20 +14,17 @@ import dataclasses
 import json
 import logging
 import math
-import os
-import tempfile
 import typing
 from pathlib import Path
 
 from xprompt.errors import CacheError, ConfigError, DataError
-from xprompt.predict import (FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_STATES, PROMPT_WEIGHTS, ExportedCard,
+from xprompt.files import atomic_write, atomic_write_text
+from xprompt.predict import (FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, ExportedCard,
                              base_identity, predict_command)
 
 log = logging.getLogger(__name__)
 
 PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-# UniPrompt's soft tokens feed only its prompt tower, whose output is exported instead.
-PROMPT_TOWER_INPUTS = ("soft_embeddings",)
 
 
 def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None = None,
@@ -236,35 +233,18 @@ def _cached(runner, cell, run_dir: Path):
 # -- what is written ---------------------------------------------------------------------
 
 def exported_tensors(method) -> tuple[dict, dict]:
-    """(tensors by plain name, prompt.json's description of each) of a method already in its
-    export form: what it trained, plus the precomputed prompt states of a prompt tower it dropped."""
+    """(tensors by name, prompt.json's description of each) of a method already in its export form;
+    which tensors those are is the method's business (Method.exported_tensors)."""
     tensors, info = {}, {}
-    for index, (template, states) in enumerate(getattr(method, "precomputed", {}).items()):
-        name = f"{PROMPT_STATES}{index}"
-        tensors[name] = states
-        info[name] = {"template": template, "what": "prompt tower output for this template (the tower "
-                                                      "itself is not exported: it never sees the input)"}
-    new = {id(p) for p in method.new_parameters()}
-    dropped = getattr(method, "prompt_tower", True) is None
-    for name, parameter in method.named_parameters():
-        if parameter.requires_grad and not (dropped and name in PROMPT_TOWER_INPUTS):
-            tensors[name] = parameter
-            info[name] = {"what": "parameter the method adds" if id(parameter) in new
-                          else "base model weight as trained (replaces the base model's)"}
-    tensors = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    for name, tensor in tensors.items():
-        info[name].update(shape=list(tensor.shape), dtype=str(tensor.dtype).removeprefix("torch."))
+    for name, (tensor, description) in method.exported_tensors().items():
+        tensors[name] = tensor.detach().to("cpu").contiguous()
+        info[name] = {**description, "shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch.")}
     return tensors, info
 
 
 def _templates(method, the_plan) -> dict[str, str]:
     """The template the method fills for each language it was evaluated in or the card templates."""
-    template_text = getattr(method, "template_text", None) or getattr(getattr(method, "inputs", None),
-                                                                     "template_text", None)
-    if template_text is None:
-        return {}
-    languages = dict.fromkeys([the_plan.source, *the_plan.targets, *the_plan.card.templates])
-    return {lang: template_text(lang) for lang in languages}
+    return method.filled_templates(list(dict.fromkeys([the_plan.source, *the_plan.targets, *the_plan.card.templates])))
 
 
 def _run_record(runner, cell, config) -> dict:
@@ -285,19 +265,10 @@ def _version() -> str:
 def _save_safetensors(tensors: dict, path: Path) -> None:
     from safetensors.torch import save_file
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={"format": "pt"})
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda temporary: save_file(tensors, str(temporary), metadata={"format": "pt"}))
 
 
 def _write_json(path: Path, data: dict) -> None:
-    from xprompt.results import atomic_write_text
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
@@ -305,11 +276,10 @@ def _write_json(path: Path, data: dict) -> None:
 
 def method_peft_files(method, name: str, identity: dict) -> tuple[dict, dict]:
     """PEFT's adapter_config.json and adapter tensors for `method` (soft prompts, LoRA)."""
-    files = getattr(method, "peft_files", None)
-    if files is None:
-        raise ConfigError(f"PEFT has no format for the {name} method (soft prompts and LoRA have one); "
-                          f"export it without --peft")
-    return files(identity)
+    try:
+        return method.peft_files(identity)
+    except ConfigError as error:
+        raise ConfigError(f"the {name} method: {error}") from None
 
 
 def export_peft(run_dir, method_display_name: str, out_dir, shots: int | None = None,

@@ -85,15 +85,25 @@ def model_identity(name: str, revision: str | None) -> dict:
 
 
 def model_precision(model_config) -> str:
-    """The dtype name model.dtype resolves to on model.device (what keys and the runner use)."""
+    """The dtype name model.dtype resolves to on model.device (what keys and the runner use). On a
+    machine with no GPU device file this needs no torch: auto is float32 there."""
+    name, device = model_config.dtype, model_config.device
+    if name == "float32" or (name in ("auto", "bfloat16") and (device == "cpu" or (device == "auto"
+                                                                                   and not _gpu_present()))):
+        return "float32" if name == "auto" else name
     import torch
 
     from xprompt.backbone import resolve_device
     from xprompt.precision import dtype_name, resolve_dtype
 
-    device = resolve_device(model_config.device)
-    return dtype_name(resolve_dtype(model_config.dtype, device if device.type != "cuda" or torch.cuda.is_available()
+    resolved = resolve_device(device)
+    return dtype_name(resolve_dtype(name, resolved if resolved.type != "cuda" or torch.cuda.is_available()
                                     else torch.device("cpu")))
+
+
+def _gpu_present() -> bool:
+    """Whether the machine has the device files a CUDA (NVIDIA) or ROCm GPU driver creates."""
+    return any(Path(p).exists() for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd"))
 
 
 def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | None:
@@ -208,7 +218,7 @@ class _Builder:
 
 
 def plan(config: PipelineConfig) -> Plan:
-    from xprompt.backbone import check_model_type, model_type_of
+    from xprompt.model_types import check_model_type, model_type_of
 
     model_type = model_type_of(config.model.name, config.model.revision)
     if model_type is not None:  # an unsupported encoder stops the run before any work

@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 PROMPT_WEIGHTS, PROMPT_CONFIG = "prompt.safetensors", "prompt.json"
 FORMAT, FORMAT_VERSION = "xprompt-prompt", 1
-PROMPT_STATES = "prompt_states."  # prefix of the precomputed prompt-tower outputs
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
 
@@ -176,12 +175,14 @@ def load_prompt(directory, device: str = "auto", model: str | None = None) -> Lo
     backbone = _load_base(info["base_model"], model, device, directory)
     check_base_model(info["base_model"], backbone, directory)
     method = _build(info, backbone, card, directory)
-    states = {name: t for name, t in tensors.items() if name.startswith(PROMPT_STATES)}
-    weights = {name: t for name, t in tensors.items() if name not in states}
-    _check_shapes(method, weights, states, info, backbone, directory)
-    method.load_state_dict(weights, strict=False)
-    if states:
-        _install_prompt_states(method, states, info, backbone)
+    try:
+        method.load_exported(tensors, info["tensors"])
+    except ModelError as error:
+        recorded = info["base_model"]
+        raise ModelError(f"the prompt in {directory} does not fit the {info['method']['name']} method built on "
+                         f"{backbone.model_id}: {error}; it was trained on "
+                         f"{describe_model(recorded['id'], recorded.get('revision'), recorded.get('weights_sha256'))}"
+                         ) from None
     return LoadedPrompt(directory, info, card, method.eval(), backbone)
 
 
@@ -248,32 +249,6 @@ def _build(info: dict, backbone, card: ExportedCard, directory: Path):
                          ) from None
 
 
-def _check_shapes(method, weights: dict, states: dict, info: dict, backbone, directory: Path) -> None:
-    recorded = info["base_model"]
-    trained_on = describe_model(recorded["id"], recorded.get("revision"), recorded.get("weights_sha256"))
-    expected = {name: tuple(p.shape) for name, p in method.named_parameters()}
-    expected.update({name: (1, t.shape[1], backbone.hidden_size) for name, t in states.items() if t.dim() == 3})
-    for name, tensor in sorted({**weights, **states}.items()):
-        if name not in expected:
-            raise ModelError(f"prompt in {directory} holds tensor {name!r}, which the {info['method']['name']} "
-                             f"method built on {backbone.model_id} does not have; it was trained on {trained_on}")
-        if tuple(tensor.shape) != expected[name]:
-            raise ModelError(f"prompt in {directory} holds {name} of shape {list(tensor.shape)}, but the "
-                             f"{info['method']['name']} method built on {backbone.model_id} needs "
-                             f"{list(expected[name])}; it was trained on {trained_on}")
-
-
-def _install_prompt_states(method, states: dict, info: dict, backbone) -> None:
-    """The prompt tower never sees the input, so its exported outputs replace it."""
-    if not hasattr(method, "precomputed"):
-        raise DataError(f"the {info['method']['name']} method has no prompt tower, but the prompt holds "
-                        f"precomputed prompt states")
-    method.precomputed.clear()
-    for name, tensor in states.items():
-        method.precomputed[info["tensors"][name]["template"]] = tensor.to(backbone.device)
-    method.prompt_tower = None
-
-
 # -- tables for `xprompt predict --input` --------------------------------------------------
 
 def table_format(path: Path, role: str) -> str:
@@ -315,7 +290,7 @@ def require_columns(df, columns: list[str], where: str) -> None:
 
 
 def write_output_table(frame, path) -> None:
-    from xprompt.results import atomic_write_text
+    from xprompt.files import atomic_write_text
 
     path = Path(path)
     file_format = table_format(path, "output")

@@ -25,7 +25,8 @@ from xprompt.errors import DataError
 from xprompt.interval_figures import plot_average_intervals
 from xprompt.significance import read_uncertainty
 from xprompt.config import shots_phrase, shots_text
-from xprompt.results import (RUN_JSON, atomic_write_bytes, atomic_write_text, read_results, shots_as_words,
+from xprompt.files import atomic_write_bytes, atomic_write_text
+from xprompt.results import (RUN_JSON, read_results, shots_as_words,
                              validate_results)
 
 DPI = 120

@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from xprompt.config import FULL, FULL_SHOTS
 from xprompt.errors import DataError
+from xprompt.files import atomic_write_text
 
 RESULT_COLUMNS = [
     "method", "model", "task", "source", "target",
@@ -159,29 +159,6 @@ def complete_run_info(run_info: dict | None, table: pd.DataFrame) -> dict:
 
 
 # ----------------------------------------------------------------------------- writing
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write into a temporary file beside `path`, then rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def shots_as_words(table: pd.DataFrame) -> pd.DataFrame:
     """A copy whose shots column writes `full` for the whole training split (FULL_SHOTS in memory)."""
     if "shots" not in table:

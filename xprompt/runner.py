@@ -10,15 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from xprompt import distributed, stages
-from xprompt.backbone import load_backbone
+from xprompt import distributed
 from xprompt.consistency import aligned, consistency_metrics
-from xprompt.evaluate import evaluate
 from xprompt.cache.live import registered
-from xprompt.precision import enable_tf32, resolve_dtype
 from xprompt.statistics import item_key
 from xprompt.cache.store import disk_errors
 from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
@@ -197,6 +193,9 @@ class Runner:
     def backbone(self):
         if self._backbone is None:
             model = self.config.model
+            from xprompt.backbone import load_backbone
+            from xprompt.precision import enable_tf32
+
             self._backbone = load_backbone(model.name, model.revision, model.device)
             enable_tf32(self._backbone.device)
         return self._backbone
@@ -204,17 +203,22 @@ class Runner:
     @property
     def dtype(self):
         """The precision of forward passes (model.dtype resolved on the loaded model's device)."""
+        from xprompt.precision import resolve_dtype
         return resolve_dtype(self.config.model.dtype, self.backbone().device)
 
     def _compute(self, cell: Cell, out: Path) -> None:
         getattr(self, f"_compute_{cell.stage}")(cell, out)
 
     def _compute_prepare(self, cell: Cell, out: Path) -> None:
+        from xprompt import stages
+
         p = cell.params
         table = stages.prepare(self.card, p["lang"], p["split"], self.config.task.data_root, p["test_size"])
         table.to_parquet(out / "table.parquet", index=False)
 
     def _compute_sample(self, cell: Cell, out: Path) -> None:
+        from xprompt import stages
+
         p = cell.params
         pools = None
         if "train" in cell.inputs:  # a drawn sample reads the prepared splits, not the raw files again
@@ -230,12 +234,17 @@ class Runner:
         dev_rows.to_parquet(out / "dev.parquet", index=False)
 
     def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
+        from safetensors.torch import save_file
+
+        from xprompt import stages
+
         sample_dir = self.entry(cell.inputs["sample"])
         checkpoints = self.cache.root / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
-        trained = stages.fit(self.backbone(), self.card, cell.meta["method_name"], cell.meta["settings"],
-                             cell.meta["train_config"], cell.params["seed"],
+        method_name, settings = self.method_of(cell)
+        trained = stages.fit(self.backbone(), self.card, method_name, settings, self.train_config_of(cell),
+                             cell.params["seed"],
                              pd.read_parquet(sample_dir / "train.parquet"),
                              pd.read_parquet(sample_dir / "dev.parquet"),
                              checkpoint, start_state, self.progress, self.dtype)
@@ -246,10 +255,14 @@ class Runner:
         checkpoint.unlink(missing_ok=True)
 
     def _compute_adapt(self, cell: Cell, out: Path) -> None:
+        from safetensors.torch import load_file
+
         start = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
         self._compute_train(cell, out, start_state=start)
 
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
+        from xprompt.evaluate import evaluate
+
         method = self._evaluated_method(cell.inputs["model"])
         test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
         metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
@@ -266,9 +279,30 @@ class Runner:
         return self._last_model[1]
 
     def trained_method(self, cell: Cell):
+        from safetensors.torch import load_file
+
+        from xprompt import stages
+
         state = load_file(str(self.entry(cell) / "state.safetensors"))
-        return stages.load_trained(self.backbone(), self.card, cell.meta["method_name"],
-                                   cell.meta["settings"], state)
+        return stages.load_trained(self.backbone(), self.card, *self.method_of(cell), state)
+
+    # -- what a cell computes is what its key says ------------------------------
+    @staticmethod
+    def method_of(cell: Cell) -> tuple[str, dict]:
+        """(method name, settings) of a train or adapt cell, from the params its key hashes (an adapt
+        cell's method is its trained model's)."""
+        trained = cell if cell.stage == "train" else cell.inputs["model"]
+        return trained.params["method"], trained.params["settings"]
+
+    @staticmethod
+    def train_config_of(cell: Cell):
+        """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change
+        only speed or verbosity (kept out of keys), from the pipeline."""
+        from xprompt.config import TrainConfig, from_dict
+        from xprompt.pipeline import NOT_IN_KEYS
+
+        speed = {name: getattr(cell.meta["train_config"], name) for name in NOT_IN_KEYS}
+        return from_dict(TrainConfig, {**cell.params["train"], **speed}, f"{cell.name} train")
 
     # -- results ------------------------------------------------------------
     def result_rows(self, cell: Cell) -> list[dict]:

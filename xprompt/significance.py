@@ -17,7 +17,8 @@ ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.c
 def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int,
                       parallel: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir."""
-    from xprompt.results import atomic_write_text, shots_as_words
+    from xprompt.files import atomic_write_text
+    from xprompt.results import shots_as_words
 
     spans = intervals(items, source, classes, parallel=parallel)
     comparisons = paired(items, source)

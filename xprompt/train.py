@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from xprompt import distributed
 from xprompt.batching import to_device, train_batches
 from xprompt.config import TrainConfig
 from xprompt.evaluate import predict_proba
+from xprompt.files import atomic_write
 from xprompt.precision import autocast, grad_scaler
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,7 @@ def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, best, 
     checkpoint = {"model": trainable_state(method), "optimizer": optimizer.state_dict(),
                   "scheduler": scheduler.state_dict(), "epoch": epoch, "batch": batch,
                   "result": result.__dict__, "best": best, "loss": loss, "rng": _rng_state()}
-    temporary = path.with_name(path.name + f".tmp-{os.getpid()}")
-    torch.save(checkpoint, temporary)
-    os.replace(temporary, path)
+    atomic_write(path, lambda temporary: torch.save(checkpoint, temporary))
 
 
 def _resume(path: Path | None, method, optimizer, scheduler) -> dict | None:

@@ -15,7 +15,7 @@ from xprompt.cache.keys import (
     tree_hash,
 )
 from xprompt.cache.lockfile import StageRecord, read_lockfile, record_from_manifest, write_lockfile
-from xprompt.cache._files import atomic_write_text
+from xprompt.files import atomic_write_text
 from xprompt.cache.store import FULL_VERIFY_MAX_BYTES, Cache, EntryInfo
 
 __all__ = [

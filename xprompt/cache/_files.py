@@ -16,6 +16,7 @@ import socket
 import time
 from pathlib import Path
 
+
 TEMP_NAME = re.compile(r"(?P<key>.+)\.(?P<kind>incomplete|trash)-(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)-[0-9a-f]+")
 # Another host's pid cannot be checked from here, so its temp dirs count as stale only
 # after this long without a write.
@@ -67,19 +68,3 @@ def host_tag() -> str:
 def owner_tag() -> str:
     """`<pid>-<host>-<random>`: the suffix of a temp dir created by this process."""
     return f"{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}"
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temp file beside `path`, fsync it, then os.replace it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

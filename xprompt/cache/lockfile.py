@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from xprompt.cache._files import atomic_write_text
+from xprompt.files import atomic_write_text
 from xprompt.cache.keys import canonical
 from xprompt.errors import CacheError
 

@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xprompt.cache._files import TEMP_NAME, atomic_write_text, discard_path, owner_is_gone, owner_tag
+from xprompt.cache._files import TEMP_NAME, discard_path, owner_is_gone, owner_tag
+from xprompt.files import atomic_write_text
 from xprompt.cache.keys import canonical, file_hash
 from xprompt.errors import CacheError
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from xprompt.backbone import WORD_EMBEDDINGS
 from xprompt.batching import attention_mask, eval_batches, pad, to_device
-from xprompt.errors import ConfigError
+from xprompt.errors import ConfigError, ModelError
 from xprompt.methods.options import soft_count_message
 from xprompt.methods.verbalizers import make_verbalizer
 from xprompt.templates import parse_template, render_many
@@ -40,6 +40,56 @@ class Method(Protocol):
 
     def new_parameters(self) -> list[nn.Parameter]:
         """Parameters the method adds (prompts, label vectors); they get the prompt learning rate."""
+
+    def export_form(self, languages: list[str]) -> dict:
+        """Turn into the inference-ready form an export stores (UniPrompt: its prompt tower's output
+        instead of the tower; reparameterised prompts folded); returns the settings that rebuild it."""
+
+    def exported_tensors(self) -> dict[str, tuple[torch.Tensor, dict]]:
+        """In export form: every tensor an export holds, by name, with its description for prompt.json
+        ({"what": ...} and whatever `load_exported` needs back, e.g. a template)."""
+
+    def load_exported(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        """Rebuilt from settings: take the exported tensors (info: prompt.json's `tensors` entries)."""
+
+    def filled_templates(self, languages: list[str]) -> dict[str, str]:
+        """The template the method fills in each language (none for methods that read the plain input)."""
+
+    def peft_files(self, identity: dict) -> tuple[dict, dict]:
+        """PEFT's adapter_config.json and adapter tensors, where PEFT can express the method (else ConfigError)."""
+
+
+class Exportable:
+    """What most methods export: the tensors they trained, loaded back by name. A method with
+    another inference form (UniPrompt) overrides these three."""
+
+    def export_form(self, languages: list[str]) -> dict:
+        return {}
+
+    def exported_tensors(self) -> dict[str, tuple[torch.Tensor, dict]]:
+        new = {id(p) for p in self.new_parameters()}
+        return {name: (p, {"what": "parameter the method adds" if id(p) in new
+                           else "base model weight as trained (replaces the base model's)"})
+                for name, p in self.named_parameters() if p.requires_grad}
+
+    def load_exported(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        check_exported_shapes({n: tuple(p.shape) for n, p in self.named_parameters()}, tensors)
+        self.load_state_dict(tensors, strict=False)
+
+    def filled_templates(self, languages: list[str]) -> dict[str, str]:
+        return {}
+
+    def peft_files(self, identity: dict) -> tuple[dict, dict]:
+        raise ConfigError("PEFT has no format for it (soft prompts and LoRA have one); export it without --peft")
+
+
+def check_exported_shapes(expected: dict[str, tuple], tensors: dict[str, torch.Tensor]) -> None:
+    """Every exported tensor is one this method has, at its shape (else a ModelError naming it)."""
+    for name, tensor in sorted(tensors.items()):
+        if name not in expected:
+            raise ModelError(f"it holds tensor {name!r}, which this method does not have")
+        if tuple(tensor.shape) != tuple(expected[name]):
+            raise ModelError(f"it holds {name} of shape {list(tensor.shape)}, but this method needs {list(expected[name])}")
 
 
 def freeze(module: nn.Module) -> None:
@@ -267,7 +317,7 @@ class VirtualTokenEncoder(nn.Module):
         return gather_rows(hidden, mask_index)
 
 
-class PromptMethod(nn.Module):
+class PromptMethod(Exportable, nn.Module):
     """Template + encoder + verbalizer (OpenPrompt's composition): the Method that discrete,
     soft, ptuning and deep build, each with its own encoder and options."""
 
@@ -295,6 +345,10 @@ class PromptMethod(nn.Module):
         """Turn into the form an export stores (e.g. reparameterised prompts folded into plain
         ones); returns the settings that rebuild that form at load time."""
         return self.encoder.fold()
+
+    def filled_templates(self, languages: list[str]) -> dict[str, str]:
+        template_text = getattr(self.inputs, "template_text", None)  # PlainInputs (a readout head) has none
+        return {lang: template_text(lang) for lang in languages} if template_text is not None else {}
 
     def peft_files(self, identity: dict) -> tuple[dict, dict]:
         """PEFT's adapter_config.json and adapter tensors, where PEFT can express this method."""

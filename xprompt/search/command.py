@@ -35,7 +35,7 @@ def add_commands(subparsers) -> None:
 def search_command(args) -> int:
     from xprompt.backbone import load_backbone
     from xprompt.data import load_card
-    from xprompt.results import atomic_write_text
+    from xprompt.files import atomic_write_text
     from xprompt.search.autoprompt import Placement, TriggerSearchConfig, search_triggers
     from xprompt.stages import sample
 

@@ -15,7 +15,7 @@ from xprompt.methods import base
 from xprompt.methods.finetune.config import FineTuneConfig, Head
 
 
-class FineTune(nn.Module):
+class FineTune(base.Exportable, nn.Module):
     def __init__(self, config: FineTuneConfig, backbone, card):
         super().__init__()
         backbone = base.trained_copy(backbone, not config.freeze_word_embeddings, mask_head=False)
@@ -47,6 +47,3 @@ class FineTune(nn.Module):
 
     def initialize(self, train_df: pd.DataFrame) -> None:
         pass
-
-    def export_form(self, languages: list[str]) -> dict:
-        return {}

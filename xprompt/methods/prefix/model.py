@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
-from xprompt.backbone import SUPPORTED_TYPES
+from xprompt.model_types import SUPPORTED_TYPES
 from xprompt.errors import ModelError
 from xprompt.methods import base
 from xprompt.methods.prefix.config import PrefixConfig

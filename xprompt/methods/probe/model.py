@@ -13,7 +13,7 @@ from xprompt.methods import base
 from xprompt.methods.probe.config import ProbeConfig
 
 
-class LinearProbe(nn.Module):
+class LinearProbe(base.Exportable, nn.Module):
     def __init__(self, config: ProbeConfig, backbone, card):
         super().__init__()
         self.config, self.backbone, self.tokenizer = config, backbone, backbone.tokenizer
@@ -59,6 +59,3 @@ class LinearProbe(nn.Module):
 
     def initialize(self, train_df: pd.DataFrame) -> None:
         pass
-
-    def export_form(self, languages: list[str]) -> dict:
-        return {}

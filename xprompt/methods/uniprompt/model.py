@@ -21,7 +21,10 @@ from xprompt.methods.options import LabelInit
 from xprompt.templates import parse_template, render
 
 
-class UniPrompt(nn.Module):
+PROMPT_STATES = "prompt_states."  # exported names of the prompt tower's outputs, one per template
+
+
+class UniPrompt(base.Exportable, nn.Module):
     def __init__(self, config: UniPromptConfig, backbone: Backbone, card):
         super().__init__()
         layers = len(backbone.layers)
@@ -186,6 +189,32 @@ class UniPrompt(nn.Module):
             by_template.setdefault(self.template_text(lang), lang)
         self.precompute(list(by_template.values()), drop_prompt_tower=True)
         return {}
+
+    def exported_tensors(self) -> dict[str, tuple[torch.Tensor, dict]]:
+        """The prompt tower's output per template (`prompt_states.<i>`) and the trained tensors, but not
+        the tower nor the soft tokens that only it reads: inference runs the plain encoder."""
+        what = "prompt tower output for this template (the tower itself is not exported: it never sees the input)"
+        tensors = {f"{PROMPT_STATES}{index}": (states, {"template": template, "what": what})
+                   for index, (template, states) in enumerate(self.precomputed.items())}
+        tower_inputs = ("soft_embeddings",) if self.prompt_tower is None else ()
+        tensors.update({name: entry for name, entry in super().exported_tensors().items() if name not in tower_inputs})
+        return tensors
+
+    def filled_templates(self, languages: list[str]) -> dict[str, str]:
+        return {lang: self.template_text(lang) for lang in languages}
+
+    def load_exported(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        """Trained tensors by name; the exported prompt states replace the prompt tower."""
+        states = {name: t for name, t in tensors.items() if name.startswith(PROMPT_STATES)}
+        expected = {n: tuple(p.shape) for n, p in self.named_parameters()}
+        expected.update({name: (1, t.shape[1], self.backbone.hidden_size) for name, t in states.items()})
+        base.check_exported_shapes(expected, tensors)
+        self.load_state_dict({n: t for n, t in tensors.items() if n not in states}, strict=False)
+        if states:
+            self.precomputed.clear()
+            for name, tensor in states.items():
+                self.precomputed[info[name]["template"]] = tensor.to(self.backbone.device)
+            self.prompt_tower = None
 
     @torch.no_grad()
     def precompute(self, languages: list[str], drop_prompt_tower: bool = False) -> None:
