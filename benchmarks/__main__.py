@@ -15,7 +15,7 @@ COMMANDS = ("speed-inference", "padding", "train-step", "naive-loss", "all")
 
 
 def _backbone_loader(model: str):
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
 
     return lambda: load_backbone(model, device="cpu")
 

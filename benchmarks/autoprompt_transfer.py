@@ -35,14 +35,14 @@ def class_mean_accuracy(backbone, card, template: str, train_rows, tests: dict) 
 
     import torch.nn.functional as F
 
-    from xprompt.evaluate import evaluate
-    from xprompt.methods import base
+    from xprompt.training.evaluate import evaluate
+    from xprompt.methods import prompting
     from xprompt.methods.options import LabelInit
     from xprompt.methods.verbalizers import LabelVectors
     from xprompt.search.objective import nearest_mean_logits
 
-    inputs = base.PromptInputs(backbone.tokenizer, card, template, 0, 256)
-    method = base.PromptMethod(inputs, base.MaskEncoder(backbone), LabelVectors(backbone, card, LabelInit.DYNAMIC),
+    inputs = prompting.PromptInputs(backbone.tokenizer, card, template, 0, 256)
+    method = prompting.PromptMethod(inputs, prompting.MaskEncoder(backbone), LabelVectors(backbone, card, LabelInit.DYNAMIC),
                                card).eval()
     states, labels = method.mask_states(train_rows)
     method.verbalizer.initialize(SimpleNamespace(mask_states=lambda _: (states, labels)), train_rows)  # one pass
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card
     from xprompt.search import TriggerSearchConfig, search_triggers
-    from xprompt.stages import prepare, sample
+    from xprompt.pipeline.stages import prepare, sample
 
     card, started, load_before = load_card("sib200"), time.perf_counter(), loadavg()
     train_rows, _ = sample(card, card.source_language, args.shots, args.seed, args.shots, args.data_root)

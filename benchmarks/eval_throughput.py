@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from xprompt.config import load_pipeline
-    from xprompt.pipeline import plan, shard_of
-    from xprompt.runner import Runner
+    from xprompt.pipeline.config import load_pipeline
+    from xprompt.pipeline.cells import plan, shard_of
+    from xprompt.pipeline.runner import Runner
 
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
@@ -89,7 +89,7 @@ def plain_forward(runner, the_plan, config, every: int = 1) -> tuple[int, float]
     import pandas as pd
     import torch
 
-    from xprompt.batching import eval_batches, to_device
+    from xprompt.encoder.batching import eval_batches, to_device
     from xprompt.methods.base import collate_token_rows, encode, tokenize_rows
 
     backbone = runner.backbone()

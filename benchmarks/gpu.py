@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from benchmarks.common import DEFAULT_MODEL, loadavg, markdown_table, median
-from xprompt.precision import DTYPES, autocast
+from xprompt.encoder.precision import DTYPES, autocast
 
 SHAPES = {"large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
           "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
@@ -56,12 +56,12 @@ def texts(rows: int, length: int) -> pd.DataFrame:
 
 
 def xprompt_variant(name: str, model_dir: str, device: str, dtype, df: pd.DataFrame, batch: int):
-    from xprompt.backbone import load_backbone
-    from xprompt.config import TrainConfig
+    from xprompt.encoder.backbone import load_backbone
+    from xprompt.pipeline.config import TrainConfig
     from xprompt.data import load_card
-    from xprompt.evaluate import predict_proba
+    from xprompt.training.evaluate import predict_proba
     from xprompt.methods import build_method
-    from xprompt.train import _backward, make_optimizer
+    from xprompt.training.loop import _backward, make_optimizer
 
     method_name, settings = METHODS[name]
     backbone = load_backbone(model_dir, device=device)

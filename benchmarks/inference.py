@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import interleaved, loadavg, median
-from xprompt.batching import eval_batches
+from xprompt.encoder.batching import eval_batches
 from xprompt.methods import base
 from xprompt.methods.uniprompt.config import UniPromptConfig
 from xprompt.methods.uniprompt.model import UniPrompt

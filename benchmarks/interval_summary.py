@@ -20,8 +20,8 @@ import pandas as pd
 
 from benchmarks.common import markdown_table
 from xprompt.errors import ConfigError
-from xprompt.significance import interval_table
-from xprompt.statistics import AVG
+from xprompt.results.significance import interval_table
+from xprompt.results.statistics import AVG
 
 
 def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -69,8 +69,8 @@ def _order(task: dict) -> list[str] | None:
 def before_after(run_dir: Path, spans: pd.DataFrame, shots: int) -> str:
     """The average over targets as the old tables gave it (mean ± seed std, aggregate.csv) beside
     its 95% interval over items and seeds."""
-    from xprompt.aggregate import format_mean_std
-    from xprompt.statistics import format_interval
+    from xprompt.results.aggregate import format_mean_std
+    from xprompt.results.statistics import format_interval
 
     path = run_dir / "aggregate.csv"
     if not path.is_file():

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import markdown_table
-from xprompt.cache import Cache, read_lockfile
+from xprompt.pipeline.cache import Cache, read_lockfile
 
 
 def costs(run_dir: Path, cache_dir: Path) -> list[list]:

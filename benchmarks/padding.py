@@ -8,7 +8,7 @@ import random
 import torch
 
 from benchmarks.common import interleaved, loadavg, median
-from xprompt.batching import eval_batches
+from xprompt.encoder.batching import eval_batches
 from xprompt.methods import base
 
 

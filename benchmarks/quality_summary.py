@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from xprompt.aggregate import AVG, MISSING_CELL, format_mean_std
+from xprompt.results.aggregate import AVG, MISSING_CELL, format_mean_std
 from xprompt.errors import ConfigError
 
 

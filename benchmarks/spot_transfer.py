@@ -36,9 +36,9 @@ TEXT_INIT = "Topic of the sentence:"
 
 def build_library(args, backbone) -> None:
     """One cached pipeline run per source task: the library is what `from_cache` finds there."""
-    from xprompt.config import MethodConfig, ModelConfig, PipelineConfig, TaskConfig, TrainConfig
-    from xprompt.pipeline import plan
-    from xprompt.runner import Runner
+    from xprompt.pipeline.config import MethodConfig, ModelConfig, PipelineConfig, TaskConfig, TrainConfig
+    from xprompt.pipeline.cells import plan
+    from xprompt.pipeline.runner import Runner
 
     for task, seed in LIBRARY_SOURCES:
         config = PipelineConfig(
@@ -55,7 +55,7 @@ def build_library(args, backbone) -> None:
 
 
 def rank_library(args, backbone, card, train_df) -> dict:
-    from xprompt.library import PromptLibrary, probe, task_embedding
+    from xprompt.prompts.library import PromptLibrary, probe, task_embedding
 
     from safetensors.torch import load_file, save_file
 
@@ -86,10 +86,10 @@ def train_variant(args, backbone, card, settings, train_df, dev_df, tests) -> di
     import torch
     import torch.nn.functional as F
 
-    from xprompt.config import TrainConfig
-    from xprompt.evaluate import evaluate
+    from xprompt.pipeline.config import TrainConfig
+    from xprompt.training.evaluate import evaluate
     from xprompt.methods import build_method
-    from xprompt.train import _accuracy, train
+    from xprompt.training.loop import _accuracy, train
 
     torch.manual_seed(args.seed)  # as stages.fit: the init is drawn from the seed
     method = build_method("soft", settings, backbone, card)
@@ -145,10 +145,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rank-only", action="store_true", help="stop after the rankings")
     args = parser.parse_args(argv)
 
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card, load_split
-    from xprompt.library import fit_tokens, save_prompt
-    from xprompt.stages import sample, stratified_subset
+    from xprompt.prompts.library import fit_tokens, save_prompt
+    from xprompt.pipeline.stages import sample, stratified_subset
 
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from xprompt.data import load_card, load_split
     from xprompt.methods.base import tokenize_rows
-    from xprompt.templates import parse_template, render, render_many
+    from xprompt.encoder.templates import parse_template, render, render_many
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     card = load_card(args.task)

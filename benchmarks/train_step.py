@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from benchmarks.common import DEFAULT_MODEL, interleaved, loadavg, median
-from xprompt.config import TrainConfig
+from xprompt.pipeline.config import TrainConfig
 from xprompt.methods import base, build_method, parameter_counts
 from xprompt.methods.uniprompt.model import UniPrompt
-from xprompt.train import make_optimizer
+from xprompt.training.loop import make_optimizer
 
 # name -> (registry method, settings)
 METHODS = {
@@ -95,7 +95,7 @@ def build_variant(name: str, backbone, card):
 
 
 class Stepper:
-    """One training step exactly as xprompt.train.train takes it: forward, cross-entropy,
+    """One training step exactly as xprompt.training.loop.train takes it: forward, cross-entropy,
     backward, clip, AdamW step (make_optimizer's groups), zero_grad."""
 
     def __init__(self, method, batch: dict, config: TrainConfig):
@@ -154,7 +154,7 @@ def _rss_mb() -> float:
 
 def child(name: str, model: str, task: str, rows: int, steps: int, data_root: str | None) -> dict:
     from benchmarks.common import stratified
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card
 
     card = load_card(task)

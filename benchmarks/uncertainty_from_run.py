@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.cache import Cache, read_lockfile
+from xprompt.pipeline.cache import Cache, read_lockfile
 from xprompt.data import load_card
-from xprompt.significance import write_uncertainty
+from xprompt.results.significance import write_uncertainty
 
 CELL = re.compile(r"evaluate (?P<method>.+) k=(?P<shots>\d+) seed=(?P<seed>\d+)(?: adapted k=(?P<adapt>\d+))? "
                   r"on (?P<target>\S+)")

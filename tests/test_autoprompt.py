@@ -12,14 +12,14 @@ import torch
 import yaml
 from conftest import ToyCard, toy_frame
 
-from xprompt.backbone import load_backbone
+from xprompt.encoder.backbone import load_backbone
 from xprompt.cli import main
 from xprompt.errors import ConfigError, DataError, ModelError
 from xprompt.methods import build_method
 from xprompt.search import TriggerSearchConfig, search_triggers
 from xprompt.search.autoprompt import parse_search
 from xprompt.search.objective import Objective, nearest_mean_logits
-from xprompt.templates import parse_template, render
+from xprompt.encoder.templates import parse_template, render
 
 # the tiny tokenizer has few whole words ("a", "wa", "th", ...); "the" is two pieces in it
 SEARCH = dict(iterations=6, candidates=5, batch_size=12, init_word="a")

@@ -11,7 +11,7 @@ from torch.testing import assert_close
 from transformers import AutoModel, AutoModelForMaskedLM
 from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaEmbeddings
 
-from xprompt.backbone import load_backbone
+from xprompt.encoder.backbone import load_backbone
 from xprompt.errors import ModelError
 
 TEXTS = ["the film was good and great", "bad", "a terrible bad story"]

@@ -9,7 +9,7 @@ from benchmarks.common import stratify
 from benchmarks.inference import bench_inference
 from benchmarks.train_step import NAIVE, bench_train_step
 from conftest import toy_frame
-from xprompt.backbone import load_backbone
+from xprompt.encoder.backbone import load_backbone
 
 
 def test_inference_benchmark_structure(tiny_encoder_dir, toy_card):

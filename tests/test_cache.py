@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xprompt.cache import (
+from xprompt.pipeline.cache import (
     Cache,
     StageRecord,
     describe_change,
@@ -163,7 +163,7 @@ def test_truncated_file_is_detected_and_entry_removed(tmp_path, caplog):
     entry = write_entry(cache)
     with open(entry / "scores.json", "r+") as handle:
         handle.truncate(3)
-    with caplog.at_level(logging.WARNING, logger="xprompt.cache"):
+    with caplog.at_level(logging.WARNING, logger="xprompt.pipeline.cache"):
         assert cache.lookup("evaluate", "k1", verify="quick") is None
     assert "scores.json" in caplog.text and "not trusted" in caplog.text
     assert leftovers(tmp_path / "evaluate") == []

@@ -97,7 +97,7 @@ def test_a_language_lacking_a_class_is_reported_and_scored_on_its_classes(quoted
 
 
 def test_adaptation_samples_only_the_classes_a_language_has(quoted, caplog):
-    from xprompt import stages
+    from xprompt.pipeline import stages
 
     card = load_card(_card(quoted, quoting="csv"))
     pools = (load_split(card, "fr", "train", quoted), load_split(card, "fr", "dev", quoted))
@@ -175,8 +175,8 @@ def test_data_check_command_exits_non_zero_on_errors(quoted, capsys):
 
 
 def test_adaptation_shots_never_translate_the_source_shots_on_a_parallel_set(tmp_path):
-    from xprompt import stages
-    from xprompt.statistics import item_key
+    from xprompt.pipeline import stages
+    from xprompt.results.statistics import item_key
 
     rows = {lang: pd.DataFrame({"text": [f"{lang} text {i}" for i in range(12)],
                                 "label": [LABELS[i % 3] for i in range(12)]}) for lang in ("en", "de")}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xprompt.config import (PipelineConfig, TrainConfig, apply_overrides, from_dict, load_pipeline,
+from xprompt.pipeline.config import (PipelineConfig, TrainConfig, apply_overrides, from_dict, load_pipeline,
                             key_params)
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config

@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from xprompt.consistency import aligned, consistency_metrics
+from xprompt.results.consistency import aligned, consistency_metrics
 
 
 def _table(ids, labels, predictions):

@@ -15,9 +15,9 @@ import yaml
 from safetensors.torch import load_file
 
 from xprompt.cli import main
-from xprompt.config import load_pipeline
-from xprompt.pipeline import plan
-from xprompt.runner import Runner
+from xprompt.pipeline.config import load_pipeline
+from xprompt.pipeline.cells import plan
+from xprompt.pipeline.runner import Runner
 
 from test_pipeline import REPO, statuses_in, write_project
 
@@ -92,7 +92,8 @@ def _gradients_on_rank(rank: int, world: int, store: str, model_dir: str, batche
 
     from conftest import toy_frame
     from test_train import build
-    from xprompt import distributed, train
+    from xprompt.training import distributed
+    from xprompt.training import loop as train
 
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
@@ -116,7 +117,7 @@ def test_ddp_gradients_equal_the_full_batch_gradient(tmp_path, tiny_mlm_dir, bat
 
     from conftest import toy_frame
     from test_train import build
-    from xprompt import train
+    from xprompt.training import loop as train
 
     mp.spawn(_gradients_on_rank, args=(2, str(tmp_path / "store"), str(tiny_mlm_dir), batches, str(tmp_path / "g")),
              nprocs=2, join=True)

@@ -8,11 +8,11 @@ import torch
 import yaml
 from conftest import ToyCard, _tiny_tokenizer, toy_frame
 
-from xprompt.backbone import load_backbone
-from xprompt.config import load_pipeline
+from xprompt.encoder.backbone import load_backbone
+from xprompt.pipeline.config import load_pipeline
 from xprompt.errors import ModelError
 from xprompt.methods import registry, build_method
-from xprompt.pipeline import plan
+from xprompt.pipeline.cells import plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SIZES = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37,

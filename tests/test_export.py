@@ -20,14 +20,14 @@ from conftest import _tiny_config, _tiny_tokenizer
 from safetensors.torch import load_file
 
 from xprompt.cli import main
-from xprompt.config import PipelineConfig, from_dict, to_dict
+from xprompt.pipeline.config import PipelineConfig, from_dict, to_dict
 from xprompt.errors import CacheError, ConfigError, DataError, ModelError
-from xprompt.evaluate import predict_proba
-from xprompt.export import export_prompt
-from xprompt.pipeline import plan
-from xprompt.predict import check_base_model, load_prompt
-from xprompt.results import read_results, write_results
-from xprompt.runner import Runner
+from xprompt.training.evaluate import predict_proba
+from xprompt.prompts.export import export_prompt
+from xprompt.pipeline.cells import plan
+from xprompt.prompts.predict import check_base_model, load_prompt
+from xprompt.results.table import read_results, write_results
+from xprompt.pipeline.runner import Runner
 
 POSITIVE = {"en": ["the film was good and great", "a great good story", "good acting great music",
                    "good good film", "a great film", "great music and good acting"],
@@ -129,7 +129,12 @@ def test_prompt_json_records_base_model_method_task_and_scores(toy_run):
     assert info["format"] == "xprompt-prompt" and info["xprompt_version"] == "0.1.0"
     assert info["base_model"]["id"] == str(toy_run.model) and info["base_model"]["weights_sha256"]
     assert info["base_model"]["hidden_size"] == 32 and info["base_model"]["num_layers"] == 4
-    assert info["method"] == {"name": "uniprompt", "display_name": "uniprompt", "settings": METHODS["uniprompt"]}
+    # every resolved option (as the cache key saw it), so a later xprompt with other defaults rebuilds the same method
+    assert (info["method"]["name"], info["method"]["display_name"]) == ("uniprompt", "uniprompt")
+    assert info["method"]["settings"].items() >= METHODS["uniprompt"].items()
+    from xprompt.methods.uniprompt.config import UniPromptConfig
+    assert set(info["method"]["settings"]) >= {"fused_layers", "label_init", "max_length", "trained"}
+    assert UniPromptConfig(**info["method"]["settings"]).fused_layers == 2
     assert info["labels"] == ["negative", "positive"] and info["task"]["name"] == "toy"
     assert info["task"]["templates"] == CARD["templates"] and info["task"]["verbalizers"] == CARD["verbalizers"]
     assert info["templates"] == {"en": "{text} It was <mask>.", "de": "{text} Es war <mask>."}

@@ -1,6 +1,6 @@
 """Golden outputs: every stage of every method on a tiny deterministic model and data set has a
 recorded fingerprint, filed under the stage's version. Code that changes a stage's output without
-a bump of its version in xprompt/pipeline.py fails here, naming the stage, so a cache can never
+a bump of its version in xprompt/pipeline/cells.py fails here, naming the stage, so a cache can never
 serve entries computed by older code under the same key.
 
 Re-record after bumping a version: XPROMPT_RECORD_GOLDEN=1 python -m pytest tests/test_golden.py"""
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from xprompt.config import load_pipeline
-from xprompt.evaluate import predict_proba
-from xprompt.pipeline import VERSIONS, plan
-from xprompt.runner import Runner
+from xprompt.pipeline.config import load_pipeline
+from xprompt.training.evaluate import predict_proba
+from xprompt.pipeline.cells import VERSIONS, plan
+from xprompt.pipeline.runner import Runner
 
 GOLDEN = Path(__file__).parent / "golden" / "fingerprints.json"
 METHODS = [{"name": "uniprompt", "settings": {"fused_layers": 2}}, {"name": "finetune"}, {"name": "discrete"},
@@ -107,7 +107,7 @@ def stale_stages(found: dict, recorded: dict) -> list[str]:
                          and recorded["fingerprints"][stage][name] != value)
         if changed:
             problems.append(f"outputs of stage '{stage}' changed ({', '.join(changed[:3])}) but its version is still "
-                            f"{version}: bump VERSIONS['{stage}'] in xprompt/pipeline.py, then re-record")
+                            f"{version}: bump VERSIONS['{stage}'] in xprompt/pipeline/cells.py, then re-record")
     return problems
 
 

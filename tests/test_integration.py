@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import OFFLINE_MODEL, SHARED_DATA
-from xprompt import stages
-from xprompt.config import TrainConfig
+from xprompt.pipeline import stages
+from xprompt.pipeline.config import TrainConfig
 from xprompt.data import load_card
-from xprompt.evaluate import evaluate, predict_proba
+from xprompt.training.evaluate import evaluate, predict_proba
 from xprompt.methods import build_method
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def backbone():
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.errors import ModelError
 
     if not SHARED_DATA.is_dir():

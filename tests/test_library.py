@@ -15,18 +15,18 @@ import yaml
 from conftest import ToyCard, toy_frame
 from safetensors.torch import save_file
 
-from xprompt.backbone import load_backbone
-from xprompt.cache import Cache
+from xprompt.encoder.backbone import load_backbone
+from xprompt.pipeline.cache import Cache
 from xprompt.cli import main
-from xprompt.config import load_pipeline
+from xprompt.pipeline.config import load_pipeline
 from xprompt.data import load_card
 from xprompt.errors import ConfigError, ModelError
-from xprompt.export import export_prompt
-from xprompt.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
+from xprompt.prompts.export import export_prompt
+from xprompt.prompts.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
                              save_prompt, task_embedding)
 from xprompt.methods import build_method, method_config
-from xprompt.pipeline import _card_identity, model_identity, plan
-from xprompt.runner import Runner
+from xprompt.pipeline.cells import card_identity, model_identity, plan
+from xprompt.pipeline.runner import Runner
 
 E5 = {"model": "intfloat/multilingual-e5-small", "revision": "r1"}
 CARD = {"description": "toy reviews", "labels": ["negative", "positive"], "languages": ["en", "de"],
@@ -159,7 +159,7 @@ def test_from_exports_reads_exported_prompts(tiny_run, tmp_path):
 
 
 def test_from_cache_reads_hand_written_entries(tmp_path):
-    cache, sib = Cache(tmp_path), _card_identity(load_card("sib200"))
+    cache, sib = Cache(tmp_path), card_identity(load_card("sib200"))
     with cache.writing("sample", "s1", {"version": "1", "params": {"task": sib, "lang": "eng_Latn", "shots": 8,
                                                                     "seed": 13, "dev_shots": 8}, "inputs": {}}):
         pass

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from conftest import ToyCard, toy_frame
 
-from xprompt.backbone import WORD_EMBEDDINGS, load_backbone
-from xprompt.config import TrainConfig
+from xprompt.encoder.backbone import WORD_EMBEDDINGS, load_backbone
+from xprompt.pipeline.config import TrainConfig
 from xprompt.errors import ConfigError, DataError, ModelError
 from xprompt.methods import registry, build_method, method_config, parameter_counts
-from xprompt.train import make_optimizer, train
+from xprompt.training.loop import make_optimizer, train
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

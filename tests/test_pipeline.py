@@ -24,13 +24,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from xprompt import pipeline
-from xprompt.cache import Cache, file_hash, read_lockfile
+from xprompt.pipeline import cells as pipeline
+from xprompt.pipeline.cache import Cache, file_hash, read_lockfile
 from xprompt.cli import main
-from xprompt.config import load_pipeline
+from xprompt.pipeline.config import load_pipeline
 from xprompt.errors import CacheError, ConfigError, DataError
-from xprompt.pipeline import plan
-from xprompt.runner import Runner
+from xprompt.pipeline.cells import plan
+from xprompt.pipeline.runner import Runner
 
 REPO = Path(__file__).resolve().parents[1]
 LANGS = ("en", "de", "fr")
@@ -62,14 +62,14 @@ UPSTREAM = {"prepare en train", "prepare en dev", "sample en k=2 seed=13", "prep
 CLI_WITH_HOOKS = """
 import os, sys, time
 from pathlib import Path
-import xprompt.cli, xprompt.runner  # the slow imports come before the barrier, not after it
+import xprompt.cli, xprompt.pipeline.runner  # the slow imports come before the barrier, not after it
 barrier = os.environ.get("BARRIER_DIR")
 if barrier:
     Path(barrier, str(os.getpid())).touch()
     while len(os.listdir(barrier)) < int(os.environ["BARRIER_COUNT"]):
         time.sleep(0.02)
 if os.environ.get("PAUSE_AT_STEP"):
-    import xprompt.train as train
+    import xprompt.training.loop as train
     save = train._save
     def save_then_pause(path, *args):
         save(path, *args)
@@ -406,7 +406,7 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
     leftovers = list((cache.root / "train").glob(f"{train.key}.incomplete-*"))
     assert leftovers  # its half-written entry is there, under a name no lookup trusts
 
-    caplog.set_level(logging.INFO, logger="xprompt.train")
+    caplog.set_level(logging.INFO, logger="xprompt.training.loop")
     outcome = Runner(plan(config), progress=False).run()
     assert TRAIN in ran(outcome)
     assert "resuming training" in caplog.text and "epoch 1, batch 2" in caplog.text
@@ -669,7 +669,7 @@ def test_status_and_dry_run_only_read(warm, capsys):
 @pytest.mark.parametrize("code, cause", [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"),
                                          (errno.EROFS, "the file system is read-only")])
 def test_disk_errors_end_the_run_with_one_sentence_and_leave_no_entry(project, monkeypatch, capsys, code, cause):
-    import xprompt.cache.store as store
+    import xprompt.pipeline.cache.store as store
 
     def fail(temp, *args):
         raise OSError(code, os.strerror(code), str(temp / "manifest.json"))
@@ -772,8 +772,8 @@ def test_full_shots_train_on_the_whole_source_split_beside_k_shots(project):
     assert k2["train_rows"] == 4
     stored = pd.read_csv(project.parent / "runs" / "toy" / "results.csv", dtype=str)
     assert set(stored["shots"]) == {"2", "full"}
-    from xprompt.config import FULL_SHOTS
-    from xprompt.results import read_results
+    from xprompt.pipeline.config import FULL_SHOTS
+    from xprompt.results.table import read_results
     assert set(read_results(project.parent / "runs" / "toy")["shots"]) == {2, FULL_SHOTS}
     assert (project.parent / "runs" / "toy" / "table_kfull_adapt0.csv").is_file()
     assert "the full source training set" in (project.parent / "runs" / "toy" / "report.md").read_text()
@@ -782,7 +782,7 @@ def test_full_shots_train_on_the_whole_source_split_beside_k_shots(project):
 
 
 def test_full_split_holds_shared_dev_rows_out_of_training():
-    from xprompt.stages import full_split
+    from xprompt.pipeline.stages import full_split
     card = type("Card", (), {"name": "toy"})()
     pool = pd.DataFrame({"id": [f"en-dev-{i}" for i in range(12)], "text": [f"t{i}" for i in range(12)],
                          "label": [i % 3 for i in range(12)]})

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import ToyCard, toy_frame
 
-from xprompt.backbone import load_backbone
+from xprompt.encoder.backbone import load_backbone
 from xprompt.errors import ConfigError, ModelError
 from xprompt.methods import build_method, parameter_counts
 from xprompt.methods.prefix.model import run_with_prefixes

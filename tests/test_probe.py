@@ -1,10 +1,10 @@
 import torch
 
 from conftest import ToyCard, toy_frame
-from xprompt.backbone import load_backbone
-from xprompt.config import TrainConfig
+from xprompt.encoder.backbone import load_backbone
+from xprompt.pipeline.config import TrainConfig
 from xprompt.methods import build_method, parameter_counts
-from xprompt.train import train
+from xprompt.training.loop import train
 
 
 def test_probe_trains_only_a_linear_layer_on_frozen_pooled_states(tiny_encoder_dir, one_thread):

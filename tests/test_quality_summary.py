@@ -48,7 +48,7 @@ def test_interval_summary_prints_intervals_and_paired_verdicts(tmp_path):
     import numpy as np
 
     from benchmarks.interval_summary import summary
-    from xprompt.significance import write_uncertainty
+    from xprompt.results.significance import write_uncertainty
 
     rng = np.random.default_rng(1)
     frames = []

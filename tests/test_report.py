@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xprompt.aggregate import (AVG, aggregate, average_over_targets, format_mean_std,
+from xprompt.results.aggregate import (AVG, aggregate, average_over_targets, format_mean_std,
                                summary_table, transfer_gap)
 from xprompt.errors import DataError
-from xprompt.report import build_report, report_from_run
-from xprompt.results import (RESULT_COLUMNS, collect_versions, read_results, validate_results,
+from xprompt.results.report import build_report, report_from_run
+from xprompt.results.table import (RESULT_COLUMNS, collect_versions, read_results, validate_results,
                              write_results)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -249,7 +249,7 @@ def test_report_without_source_rows_skips_transfer_gap(tmp_path):
 
 
 def test_report_shows_intervals_paired_differences_and_interval_bands(tmp_path):
-    from xprompt.significance import write_uncertainty
+    from xprompt.results.significance import write_uncertainty
 
     rng = np.random.default_rng(0)
     items, rows = [], []

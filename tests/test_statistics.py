@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xprompt.statistics import AVG, intervals, paired
+from xprompt.results.statistics import AVG, intervals, paired
 
 
 def _items(method: str, correct: np.ndarray, seed: int = 13, target: str = "de", classes: int = 2,

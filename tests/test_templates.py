@@ -7,7 +7,7 @@ import pytest
 
 from conftest import _tiny_tokenizer
 from xprompt.errors import ConfigError
-from xprompt.templates import Segment, parse_template, render, render_many
+from xprompt.encoder.templates import Segment, parse_template, render, render_many
 
 
 @pytest.fixture(scope="module")

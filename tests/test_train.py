@@ -10,14 +10,14 @@ import torch
 from torch.testing import assert_close
 from transformers import get_linear_schedule_with_warmup
 
-import xprompt.train as training
+import xprompt.training.loop as training
 from conftest import ToyCard, toy_frame
-from xprompt.backbone import load_backbone
-from xprompt.config import TrainConfig
-from xprompt.evaluate import evaluate, predict_proba, scores
+from xprompt.encoder.backbone import load_backbone
+from xprompt.pipeline.config import TrainConfig
+from xprompt.training.evaluate import evaluate, predict_proba, scores
 from xprompt.methods.uniprompt.config import UniPromptConfig
 from xprompt.methods.uniprompt.model import UniPrompt
-from xprompt.train import make_optimizer, train, trainable_state, warmup_linear
+from xprompt.training.loop import make_optimizer, train, trainable_state, warmup_linear
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -345,7 +345,7 @@ def test_accumulate_counts_optimizer_steps(tiny_mlm_dir):
 
 
 def test_eval_batches_respect_a_token_budget():
-    from xprompt.batching import eval_batches
+    from xprompt.encoder.batching import eval_batches
 
     rows = [{"length": n} for n in (10, 50, 12, 48, 11, 9)]
     batches = list(eval_batches(rows, batch_size=32, max_tokens=100))
@@ -382,7 +382,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_mlm_dir):
 
 def test_precision_options_are_checked():
     from xprompt.errors import ConfigError
-    from xprompt.precision import resolve_dtype
+    from xprompt.encoder.precision import resolve_dtype
 
     cpu = torch.device("cpu")
     assert resolve_dtype("auto", cpu) == torch.float32 and resolve_dtype("bfloat16", cpu) == torch.bfloat16

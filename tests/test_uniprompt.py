@@ -8,7 +8,7 @@ import torch
 from torch.testing import assert_close
 
 from conftest import ToyCard, toy_frame
-from xprompt.backbone import load_backbone
+from xprompt.encoder.backbone import load_backbone
 from xprompt.errors import ConfigError
 from xprompt.methods import build_method
 from xprompt.methods.uniprompt.config import UniPromptConfig

@@ -12,10 +12,10 @@ from xprompt.errors import XPromptError
 
 
 def _run(args) -> int:
-    from xprompt import distributed
-    from xprompt.config import load_pipeline, to_dict
-    from xprompt.pipeline import plan, shard_of
-    from xprompt.runner import Runner
+    from xprompt.training import distributed
+    from xprompt.pipeline.config import load_pipeline, to_dict
+    from xprompt.pipeline.cells import plan, shard_of
+    from xprompt.pipeline.runner import Runner
 
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
@@ -54,10 +54,10 @@ def _run(args) -> int:
 
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
-    from xprompt.aggregate import summary_table
+    from xprompt.results.aggregate import summary_table
     from xprompt.files import atomic_write_text
-    from xprompt.results import write_results
-    from xprompt.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
+    from xprompt.results.table import write_results
+    from xprompt.results.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
 
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
@@ -97,7 +97,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     if unchanged:
         report = run_dir / "report.md"
     else:
-        from xprompt.report import build_report  # matplotlib: only when the report changes
+        from xprompt.results.report import build_report  # matplotlib: only when the report changes
         report = build_report(rows, run_dir)
     if not unchanged:
         atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
@@ -108,12 +108,12 @@ OUTPUTS_FINGERPRINT = ".outputs.sha256"
 
 
 def _shots_name(shots) -> str:
-    from xprompt.config import shots_text
+    from xprompt.pipeline.config import shots_text
     return shots_text(shots)
 
 
 def _source_data(shots) -> str:
-    from xprompt.config import shots_text
+    from xprompt.pipeline.config import shots_text
     return "full training set" if shots_text(shots) == "full" else f"k={shots} per class"
 
 
@@ -163,7 +163,7 @@ def _status(args) -> int:
 
 
 def _report(args) -> int:
-    from xprompt.report import report_from_run
+    from xprompt.results.report import report_from_run
     print(report_from_run(Path(args.run)))
     return 0
 
@@ -200,7 +200,7 @@ def _data(args) -> int:
 
 
 def _cache(args) -> int:
-    from xprompt.cache import Cache, read_lockfile
+    from xprompt.pipeline.cache import Cache, read_lockfile
     cache = Cache(Path(args.cache_dir))
     if args.cache_command == "ls":
         for entry in cache.entries():
@@ -271,12 +271,12 @@ def _add_data_and_cache(commands) -> None:
 
 
 def _add_export_commands(commands) -> None:
-    from xprompt.export import add_commands
+    from xprompt.prompts.commands import add_commands
     add_commands(commands)
 
 
 def _add_library_commands(commands) -> None:
-    from xprompt.library import add_commands
+    from xprompt.prompts.library import add_commands
     add_commands(commands)
 
 
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xprompt: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        from xprompt.cache.store import DISK_ERRORS
+        from xprompt.pipeline.cache.store import DISK_ERRORS
         if error.errno not in DISK_ERRORS:
             raise
         print(f"xprompt: error: cannot write {error.filename or 'the output'} ({DISK_ERRORS[error.errno]}); free "

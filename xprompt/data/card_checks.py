@@ -17,7 +17,7 @@ PARALLEL = ("row", "id")
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 QUOTING = ("none", "csv", "auto")
 MASK = "<mask>"
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def validate_card(card) -> None:
@@ -112,7 +112,7 @@ def _closest(wanted: str, accepted) -> str:
 
 
 def _check_placeholders(where: str, key: str, pattern: str, accepted: set[str]) -> None:
-    unknown = sorted(set(_PLACEHOLDER.findall(pattern)) - accepted)
+    unknown = sorted(set(PLACEHOLDER.findall(pattern)) - accepted)
     if unknown:
         raise DataError(f"{where}: {key} pattern {pattern!r} uses {{{unknown[0]}}}; accepted "
                         f"placeholders: {', '.join('{' + a + '}' for a in sorted(accepted))}")
@@ -123,7 +123,7 @@ def _validate_template(card, where: str, lang: str, template: Any) -> None:
         raise DataError(f"{where}: template for {lang!r} must contain exactly one {MASK}, "
                         f"got {template!r}")
     slots = {"text", "text_pair"} if card.has_pair else {"text"}
-    for name in _PLACEHOLDER.findall(template):
+    for name in PLACEHOLDER.findall(template):
         if name not in slots:
             raise DataError(f"{where}: template for {lang!r} ({template!r}) uses {{{name}}}; "
                             f"this task accepts {', '.join('{' + s + '}' for s in sorted(slots))}")

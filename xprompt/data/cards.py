@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from xprompt.data.card_checks import _PLACEHOLDER, SPLITS, validate_card
+from xprompt.data.card_checks import PLACEHOLDER, SPLITS, validate_card
 from xprompt.errors import DataError
+from xprompt.strict import check_keys
 
 TASKS_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
 
@@ -238,7 +239,7 @@ def _yaml_message(path: Path, error: yaml.YAMLError) -> str:
         line = path.read_text(encoding="utf-8").splitlines()[line_number - 1] if line_number else ""
     except (OSError, IndexError, UnicodeDecodeError):
         line = ""
-    if _PLACEHOLDER.search(line):
+    if PLACEHOLDER.search(line):
         return (f"{where} is not valid YAML ({problem}): quote values that hold a placeholder such as "
                 f"{{lang}}, e.g. train: \"{{lang}}/train.csv\"")
     return f"{where} is not valid YAML ({problem})"
@@ -285,18 +286,15 @@ def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
 
 
 def _build(cls: type, raw: Any, where: str, path: Path, convert: dict[str, Callable]) -> Any:
-    accepted = [f.name for f in fields(cls) if f.name != "path"]
     if not isinstance(raw, Mapping):
+        accepted = [f.name for f in fields(cls) if f.name != "path"]
         raise DataError(f"task card {path}: {where} must be a mapping with keys {', '.join(accepted)}")
-    unknown = sorted(str(key) for key in raw if key not in accepted)
-    if unknown:
-        raise DataError(f"task card {path}: unknown key {unknown[0]!r} in {where}; "
-                        f"accepted keys: {', '.join(accepted)}")
-    required = [f.name for f in fields(cls) if f.name != "path"
-                and f.default is MISSING and f.default_factory is MISSING]
-    missing = [name for name in required if name not in raw]
-    if missing:
-        raise DataError(f"task card {path}: {where} is missing the required key {missing[0]!r}")
+    keys = check_keys(cls, raw, internal=("path",))
+    if keys.unknown:
+        raise DataError(f"task card {path}: unknown key {keys.unknown[0]!r} in {where}; "
+                        f"accepted keys: {', '.join(keys.accepted)}")
+    if keys.missing:
+        raise DataError(f"task card {path}: {where} is missing the required key {keys.missing[0]!r}")
     try:
         values = {key: convert[key](value) if key in convert else value for key, value in raw.items()}
     except (TypeError, ValueError, AttributeError) as error:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from xprompt.errors import ConfigError
-from xprompt.templates import parse_template
+from xprompt.encoder.templates import parse_template
 
 
 class Verbalizer(str, enum.Enum):

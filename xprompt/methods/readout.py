@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from xprompt.methods import base
+from xprompt.methods import base, prompting
 from xprompt.methods.options import Readout
 
 
@@ -59,12 +59,12 @@ class LinearHead(nn.Module):
         pass
 
 
-def build_readout_method(config, backbone, card, encoder: nn.Module, method: str) -> base.PromptMethod:
+def build_readout_method(config, backbone, card, encoder: nn.Module, method: str) -> prompting.PromptMethod:
     """`encoder` read at the template's <mask> by the configured verbalizer (readout: mask), or at
     the first token of the plain input by a linear head (readout: head); only new parameters train."""
     if config.readout == Readout.MASK:
-        return base.build_prompt_method(config, backbone, card, encoder, method)
+        return prompting.build_prompt_method(config, backbone, card, encoder, method)
     inputs = PlainInputs(backbone.tokenizer, card, config.max_length)
-    prompt_method = base.PromptMethod(inputs, encoder, LinearHead(backbone, len(card.labels), config.dropout), card)
+    prompt_method = prompting.PromptMethod(inputs, encoder, LinearHead(backbone, len(card.labels), config.dropout), card)
     base.train_only(prompt_method, prompt_method.new_parameters())
     return prompt_method.to(backbone.device)

@@ -25,7 +25,7 @@ from xprompt.errors import ConfigError
 from xprompt.methods.options import Verbalizer
 from xprompt.search.objective import Objective, frozen, search_rows
 from xprompt.search.vocabulary import Vocabulary
-from xprompt.templates import MASK, parse_template, render
+from xprompt.encoder.templates import MASK, parse_template, render
 
 TRIGGER = "[T]"
 

@@ -33,11 +33,11 @@ def add_commands(subparsers) -> None:
 
 
 def search_command(args) -> int:
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card
     from xprompt.files import atomic_write_text
     from xprompt.search.autoprompt import Placement, TriggerSearchConfig, search_triggers
-    from xprompt.stages import sample
+    from xprompt.pipeline.stages import sample
 
     card = load_card(args.task)
     lang = args.lang or card.source_language

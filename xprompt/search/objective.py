@@ -10,12 +10,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xprompt.batching import attention_mask, pad
+from xprompt.encoder.batching import attention_mask, pad
 from xprompt.errors import ConfigError, DataError
 from xprompt.methods.base import encode, gather_rows
 from xprompt.methods.options import Verbalizer
 from xprompt.methods.verbalizers import LabelWords
-from xprompt.templates import Template, render
+from xprompt.encoder.templates import Template, render
 
 
 @contextmanager

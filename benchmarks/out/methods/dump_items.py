@@ -9,8 +9,8 @@ import sys
 
 import pandas as pd
 
-from xprompt.config import load_pipeline
-from xprompt.pipeline import cache_for, plan
+from xprompt.pipeline.config import load_pipeline
+from xprompt.pipeline.cells import cache_for, plan
 
 the_plan = plan(load_pipeline(sys.argv[1]))
 cache, frames = cache_for(the_plan.config), []

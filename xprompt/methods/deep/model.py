@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xprompt.methods import base
+from xprompt.methods import base, prompting
 from xprompt.methods.deep.config import DeepConfig
 
 
@@ -72,5 +72,5 @@ class DeepPromptEncoder(nn.Module):
         return base.gather_rows(hidden, mask_index)
 
 
-def build_deep(config: DeepConfig, backbone, card) -> base.PromptMethod:
-    return base.build_prompt_method(config, backbone, card, DeepPromptEncoder(backbone, config), "deep")
+def build_deep(config: DeepConfig, backbone, card) -> prompting.PromptMethod:
+    return prompting.build_prompt_method(config, backbone, card, DeepPromptEncoder(backbone, config), "deep")

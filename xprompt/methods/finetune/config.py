@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from xprompt.config import neutral
+from xprompt.pipeline.config import neutral
 from xprompt.errors import ConfigError
 from xprompt.methods.options import check_prompt_options
 

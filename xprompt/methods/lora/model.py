@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from xprompt.errors import ConfigError, ModelError
-from xprompt.methods import base
+from xprompt.methods import base, prompting
 from xprompt.methods.lora.config import LoraConfig
 from xprompt.methods.readout import build_readout_method
 
@@ -65,5 +65,5 @@ class LoraEncoder(nn.Module):
         return config, tensors
 
 
-def build_lora(config: LoraConfig, backbone, card) -> base.PromptMethod:
+def build_lora(config: LoraConfig, backbone, card) -> prompting.PromptMethod:
     return build_readout_method(config, backbone, card, LoraEncoder(backbone, config), "lora")

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
-from xprompt.model_types import SUPPORTED_TYPES
+from xprompt.encoder.model_types import SUPPORTED_TYPES
 from xprompt.errors import ModelError
-from xprompt.methods import base
+from xprompt.methods import base, prompting
 from xprompt.methods.prefix.config import PrefixConfig
 from xprompt.methods.readout import build_readout_method
 
@@ -127,5 +127,5 @@ class PrefixEncoder(nn.Module):
         return base.gather_rows(hidden, mask_index)
 
 
-def build_prefix(config: PrefixConfig, backbone, card) -> base.PromptMethod:
+def build_prefix(config: PrefixConfig, backbone, card) -> prompting.PromptMethod:
     return build_readout_method(config, backbone, card, PrefixEncoder(backbone, config), "prefix")

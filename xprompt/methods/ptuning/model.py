@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xprompt.methods import base
+from xprompt.methods import base, prompting
 from xprompt.methods.ptuning.config import PTuningConfig, PromptEncoderKind
 
 
@@ -32,11 +32,11 @@ class PromptEncoder(nn.Module):
         return self.mlp(states).squeeze(0)
 
 
-def build_ptuning(config: PTuningConfig, backbone, card) -> base.PromptMethod:
+def build_ptuning(config: PTuningConfig, backbone, card) -> prompting.PromptMethod:
     if not config.freeze_backbone:  # the encoder's weights are trained too: on its own copy
         backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)
     prompt_encoder = PromptEncoder(config.num_tokens, backbone.hidden_size, config.encoder)
-    method = base.build_prompt_method(config, backbone, card, base.VirtualTokenEncoder(backbone, prompt_encoder),
+    method = prompting.build_prompt_method(config, backbone, card, prompting.VirtualTokenEncoder(backbone, prompt_encoder),
                                       "ptuning")
     for parameter in backbone.owned_parameters():  # build_prompt_method left only the new ones trainable
         parameter.requires_grad_(True)

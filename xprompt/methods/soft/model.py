@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from xprompt.errors import ConfigError, ModelError
-from xprompt.methods import base
+from xprompt.methods import prompting
 from xprompt.methods.soft.config import SoftConfig, SoftInit, SoftPosition
 
 
@@ -49,7 +49,7 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
     return table[ids].clone()
 
 
-def build_soft(config: SoftConfig, backbone, card) -> base.PromptMethod:
-    encoder = base.VirtualTokenEncoder(backbone, SoftTokens(initial_prompt(config, backbone)))
-    return base.build_prompt_method(config, backbone, card, encoder, "soft",
+def build_soft(config: SoftConfig, backbone, card) -> prompting.PromptMethod:
+    encoder = prompting.VirtualTokenEncoder(backbone, SoftTokens(initial_prompt(config, backbone)))
+    return prompting.build_prompt_method(config, backbone, card, encoder, "soft",
                                     prepend=config.position == SoftPosition.PREPEND)

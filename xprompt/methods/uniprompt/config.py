@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from xprompt.config import neutral
+from xprompt.pipeline.config import neutral
 from xprompt.errors import ConfigError
 from xprompt.methods.options import LabelInit
-from xprompt.templates import parse_template
+from xprompt.encoder.templates import parse_template
 
 
 class PromptInit(str, enum.Enum):

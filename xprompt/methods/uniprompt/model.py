@@ -12,13 +12,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from xprompt.backbone import Backbone
-from xprompt.batching import eval_batches, to_device
+from xprompt.encoder.backbone import Backbone
+from xprompt.encoder.batching import eval_batches, to_device
 from xprompt.errors import ConfigError
 from xprompt.methods import base
 from xprompt.methods.uniprompt.config import PromptInit, Recipe, Trained, UniPromptConfig
 from xprompt.methods.options import LabelInit
-from xprompt.templates import parse_template, render
+from xprompt.encoder.templates import parse_template, render
 
 
 PROMPT_STATES = "prompt_states."  # exported names of the prompt tower's outputs, one per template

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.config import FULL, FULL_SHOTS
+from xprompt.pipeline.config import FULL, FULL_SHOTS
 from xprompt.errors import DataError
 from xprompt.files import atomic_write_text
 

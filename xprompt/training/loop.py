@@ -16,12 +16,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from xprompt import distributed
-from xprompt.batching import to_device, train_batches
-from xprompt.config import TrainConfig
-from xprompt.evaluate import predict_proba
+from xprompt.training import distributed
+from xprompt.encoder.batching import to_device, train_batches
+from xprompt.pipeline.config import TrainConfig
+from xprompt.training.evaluate import predict_proba
 from xprompt.files import atomic_write
-from xprompt.precision import autocast, grad_scaler
+from xprompt.encoder.precision import autocast, grad_scaler
 
 log = logging.getLogger(__name__)
 

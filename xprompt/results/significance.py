@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.statistics import AVG, format_interval, intervals, paired
+from xprompt.results.statistics import AVG, format_interval, intervals, paired
 
 ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.csv"
 
@@ -18,7 +18,7 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
                       parallel: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir."""
     from xprompt.files import atomic_write_text
-    from xprompt.results import shots_as_words
+    from xprompt.results.table import shots_as_words
 
     spans = intervals(items, source, classes, parallel=parallel)
     comparisons = paired(items, source)
@@ -31,7 +31,7 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
 
 
 def read_uncertainty(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    from xprompt.results import shots_from_words
+    from xprompt.results.table import shots_from_words
 
     spans = pd.read_csv(run_dir / INTERVALS) if (run_dir / INTERVALS).is_file() else None
     comparisons = pd.read_csv(run_dir / COMPARISONS) if (run_dir / COMPARISONS).is_file() else None

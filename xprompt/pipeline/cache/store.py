@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xprompt.cache._files import TEMP_NAME, discard_path, owner_is_gone, owner_tag
+from xprompt.pipeline.cache._files import TEMP_NAME, discard_path, owner_is_gone, owner_tag
 from xprompt.files import atomic_write_text
-from xprompt.cache.keys import canonical, file_hash
+from xprompt.pipeline.cache.keys import canonical, file_hash
 from xprompt.errors import CacheError
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ class Cache:
 
         Returns the paths removed. Work in progress of live processes is left alone.
         """
-        from xprompt.cache.live import gc_lock, live_entries
+        from xprompt.pipeline.cache.live import gc_lock, live_entries
 
         with gc_lock(self.root, exclusive=True):
             live, _runs = live_entries(self.root)
@@ -342,7 +342,7 @@ def _is_garbage(stage: str, path: Path, referenced: Set[tuple[str, str]]) -> boo
 
 def _checkpoint_is_garbage(path: Path, referenced: set[tuple[str, str]]) -> bool:
     """A checkpoint of a cell no lock file and no live run uses, or the temp file of a dead writer."""
-    from xprompt.cache.live import pid_alive
+    from xprompt.pipeline.cache.live import pid_alive
 
     name = _CHECKPOINT.fullmatch(path.name)
     if name is None:

@@ -12,15 +12,16 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xprompt import distributed
-from xprompt.consistency import aligned, consistency_metrics
-from xprompt.cache.live import registered
-from xprompt.statistics import item_key
-from xprompt.cache.store import disk_errors
-from xprompt.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
+from xprompt.training import distributed
+from xprompt.results.consistency import aligned, consistency_metrics
+from xprompt.pipeline.cache.live import registered
+from xprompt.results.statistics import item_key
+from xprompt.pipeline.cache.store import disk_errors
+from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError, XPromptError
-from xprompt.pipeline import VERSIONS, Cell, Plan, cache_for, with_dependencies
+from xprompt.pipeline.record import write_trained
+from xprompt.pipeline.cells import VERSIONS, Cell, Plan, cache_for, with_dependencies
 
 log = logging.getLogger(__name__)
 TRAINED = ("train", "adapt")  # the stages trained data-parallel under a launcher (distributed.py)
@@ -140,6 +141,7 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if groups is None:
             write_lockfile(self.run_dir / "xprompt.lock", records)
+            write_trained(self.run_dir, [c for c in wanted if c.name not in outcome.failed])
             for stale in self.run_dir.glob("xprompt.shard*.lock"):  # the full record supersedes them
                 stale.unlink(missing_ok=True)
         else:
@@ -193,8 +195,8 @@ class Runner:
     def backbone(self):
         if self._backbone is None:
             model = self.config.model
-            from xprompt.backbone import load_backbone
-            from xprompt.precision import enable_tf32
+            from xprompt.encoder.backbone import load_backbone
+            from xprompt.encoder.precision import enable_tf32
 
             self._backbone = load_backbone(model.name, model.revision, model.device)
             enable_tf32(self._backbone.device)
@@ -203,21 +205,21 @@ class Runner:
     @property
     def dtype(self):
         """The precision of forward passes (model.dtype resolved on the loaded model's device)."""
-        from xprompt.precision import resolve_dtype
+        from xprompt.encoder.precision import resolve_dtype
         return resolve_dtype(self.config.model.dtype, self.backbone().device)
 
     def _compute(self, cell: Cell, out: Path) -> None:
         getattr(self, f"_compute_{cell.stage}")(cell, out)
 
     def _compute_prepare(self, cell: Cell, out: Path) -> None:
-        from xprompt import stages
+        from xprompt.pipeline import stages
 
         p = cell.params
         table = stages.prepare(self.card, p["lang"], p["split"], self.config.task.data_root, p["test_size"])
         table.to_parquet(out / "table.parquet", index=False)
 
     def _compute_sample(self, cell: Cell, out: Path) -> None:
-        from xprompt import stages
+        from xprompt.pipeline import stages
 
         p = cell.params
         pools = None
@@ -236,7 +238,7 @@ class Runner:
     def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
         from safetensors.torch import save_file
 
-        from xprompt import stages
+        from xprompt.pipeline import stages
 
         sample_dir = self.entry(cell.inputs["sample"])
         checkpoints = self.cache.root / "checkpoints"
@@ -261,7 +263,7 @@ class Runner:
         self._compute_train(cell, out, start_state=start)
 
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
-        from xprompt.evaluate import evaluate
+        from xprompt.training.evaluate import evaluate
 
         method = self._evaluated_method(cell.inputs["model"])
         test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
@@ -281,7 +283,7 @@ class Runner:
     def trained_method(self, cell: Cell):
         from safetensors.torch import load_file
 
-        from xprompt import stages
+        from xprompt.pipeline import stages
 
         state = load_file(str(self.entry(cell) / "state.safetensors"))
         return stages.load_trained(self.backbone(), self.card, *self.method_of(cell), state)
@@ -298,8 +300,8 @@ class Runner:
     def train_config_of(cell: Cell):
         """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change
         only speed or verbosity (kept out of keys), from the pipeline."""
-        from xprompt.config import TrainConfig, from_dict
-        from xprompt.pipeline import NOT_IN_KEYS
+        from xprompt.pipeline.config import TrainConfig, from_dict
+        from xprompt.pipeline.cells import NOT_IN_KEYS
 
         speed = {name: getattr(cell.meta["train_config"], name) for name in NOT_IN_KEYS}
         return from_dict(TrainConfig, {**cell.params["train"], **speed}, f"{cell.name} train")

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xprompt.config import FULL, TrainConfig
+from xprompt.pipeline.config import FULL, TrainConfig
 from xprompt.data import fixed_k_shot, load_split, sample_k_shot
 from xprompt.errors import DataError
 from xprompt.methods import build_method, parameter_counts
-from xprompt.statistics import item_key
-from xprompt.train import train, trainable_state
+from xprompt.results.statistics import item_key
+from xprompt.training.loop import train, trainable_state
 
 
 def prepare(card, lang: str, split: str, data_root: str | None, test_size: int | None) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from xprompt.batching import eval_batches, to_device
-from xprompt.precision import autocast
+from xprompt.encoder.batching import eval_batches, to_device
+from xprompt.encoder.precision import autocast
 
 
 @torch.no_grad()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from xprompt.cache import Cache, canonical_json, file_hash, path_hash, stage_key
-from xprompt.config import FULL, PipelineConfig, key_params, method_train_config, shots_count
+from xprompt.pipeline.cache import Cache, canonical_json, file_hash, path_hash, stage_key
+from xprompt.pipeline.config import FULL, PipelineConfig, key_params, method_train_config, shots_count
 from xprompt.data import load_card
 from xprompt.data.loaders import candidate_paths, check_language, first_existing, local_candidates
 from xprompt.errors import ConfigError
@@ -93,8 +93,8 @@ def model_precision(model_config) -> str:
         return "float32" if name == "auto" else name
     import torch
 
-    from xprompt.backbone import resolve_device
-    from xprompt.precision import dtype_name, resolve_dtype
+    from xprompt.encoder.backbone import resolve_device
+    from xprompt.encoder.precision import dtype_name, resolve_dtype
 
     resolved = resolve_device(device)
     return dtype_name(resolve_dtype(name, resolved if resolved.type != "cuda" or torch.cuda.is_available()
@@ -135,7 +135,7 @@ def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | Non
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
-def _card_identity(card) -> str:
+def card_identity(card) -> str:
     raw = card.to_dict()
     raw.pop("path", None)  # where the clone sits must not change keys
     return hashlib.sha256(canonical_json(raw).encode()).hexdigest()[:20]
@@ -147,7 +147,7 @@ class _Builder:
     def __init__(self, config: PipelineConfig):
         self.config = config
         self.card = load_card(config.task.name)
-        self.card_id = _card_identity(self.card)
+        self.card_id = card_identity(self.card)
         self.model = model_identity(config.model.name, config.model.revision)
         precision = model_precision(config.model)
         if precision != "float32":  # float32 is what every run did before model.dtype existed
@@ -218,7 +218,7 @@ class _Builder:
 
 
 def plan(config: PipelineConfig) -> Plan:
-    from xprompt.model_types import check_model_type, model_type_of
+    from xprompt.encoder.model_types import check_model_type, model_type_of
 
     model_type = model_type_of(config.model.name, config.model.revision)
     if model_type is not None:  # an unsupported encoder stops the run before any work

@@ -19,7 +19,7 @@ import math
 import pandas as pd
 
 from xprompt.errors import DataError
-from xprompt.results import RESULT_COLUMNS, validate_results
+from xprompt.results.table import RESULT_COLUMNS, validate_results
 
 AVG = "avg"
 GROUP_KEYS = [c for c in RESULT_COLUMNS if c not in ("seed", "value")]

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from xprompt.files import atomic_write_text
-from xprompt.cache.keys import canonical
+from xprompt.pipeline.cache.keys import canonical
 from xprompt.errors import CacheError
 
 LOCKFILE_SCHEMA = 1

@@ -79,7 +79,7 @@ class LoadedPrompt:
         """[len(texts), classes] probabilities (numpy); `langs` gives one language per text."""
         import numpy as np
         import pandas as pd
-        from xprompt.evaluate import predict_proba
+        from xprompt.training.evaluate import predict_proba
 
         texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
         pairs = self._pairs(texts, text_pairs)
@@ -196,7 +196,7 @@ def describe_model(model_id: str, revision: str | None, weights: str | None) -> 
 
 def base_identity(backbone) -> dict:
     """What prompt.json records of a base model; `weights_sha256` only for a local folder."""
-    from xprompt.pipeline import model_identity
+    from xprompt.pipeline.cells import model_identity
 
     identity = model_identity(backbone.model_id, backbone.revision)
     config = backbone.config
@@ -221,7 +221,7 @@ def check_base_model(recorded: dict, backbone, directory: Path) -> None:
 
 
 def _load_base(recorded: dict, model: str | None, device: str, directory: Path):
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
 
     if model is not None:
         return load_backbone(model, None, device)

@@ -4,7 +4,7 @@
     path, computed = Cache(root).get_or_compute("train", key, compute, {"version": "1", ...})
 """
 
-from xprompt.cache.keys import (
+from xprompt.pipeline.cache.keys import (
     canonical,
     canonical_json,
     describe_change,
@@ -14,9 +14,9 @@ from xprompt.cache.keys import (
     stage_key,
     tree_hash,
 )
-from xprompt.cache.lockfile import StageRecord, read_lockfile, record_from_manifest, write_lockfile
+from xprompt.pipeline.cache.lockfile import StageRecord, read_lockfile, record_from_manifest, write_lockfile
 from xprompt.files import atomic_write_text
-from xprompt.cache.store import FULL_VERIFY_MAX_BYTES, Cache, EntryInfo
+from xprompt.pipeline.cache.store import FULL_VERIFY_MAX_BYTES, Cache, EntryInfo
 
 __all__ = [
     "FULL_VERIFY_MAX_BYTES",

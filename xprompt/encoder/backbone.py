@@ -19,7 +19,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
 from xprompt.errors import ModelError
-from xprompt.model_types import check_model_type, model_type_of
+from xprompt.encoder.model_types import check_model_type, model_type_of
 
 log = logging.getLogger(__name__)
 # the load report of a checkpoint without an MLM head is expected here; xprompt says so itself

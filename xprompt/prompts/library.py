@@ -136,7 +136,7 @@ class PromptLibrary:
         """Every trained soft / ptuning prompt in the cache's `train` entries (read, not verified)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
-        from xprompt.cache import Cache
+        from xprompt.pipeline.cache import Cache
         cache, library, tasks = Cache(Path(cache_dir)), cls(), _known_card_ids()
         for info in cache.entries():
             if info.stage != "train":
@@ -161,7 +161,7 @@ class PromptLibrary:
     def from_exports(cls, directories) -> "PromptLibrary":
         """The soft / ptuning prompts of folders written by `xprompt export`."""
         from safetensors.torch import load_file
-        from xprompt.predict import PROMPT_WEIGHTS, read_prompt_info
+        from xprompt.prompts.predict import PROMPT_WEIGHTS, read_prompt_info
         library = cls()
         for directory in map(Path, directories):
             info = read_prompt_info(directory)
@@ -212,15 +212,15 @@ class PromptLibrary:
 def _identity(model) -> dict | None:
     if model is None or isinstance(model, dict):
         return model
-    from xprompt.pipeline import model_identity
+    from xprompt.pipeline.cells import model_identity
     return model_identity(str(model), None)
 
 
 def _known_card_ids() -> dict[str, str]:
     """Card content hash (what sample cells record) -> task name, for the bundled task cards."""
     from xprompt.data import known_tasks, load_card
-    from xprompt.pipeline import _card_identity
-    return {_card_identity(load_card(name)): name for name in known_tasks()}
+    from xprompt.pipeline.cells import card_identity
+    return {card_identity(load_card(name)): name for name in known_tasks()}
 
 
 def _sample_task(cache, manifest: dict, tasks: dict[str, str]) -> tuple[str, str | None]:
@@ -237,7 +237,7 @@ def probe(backbone, card, train_df, steps: int, seed: int, settings: dict | None
     """(initial, trained) prompt of a fresh soft prompt after `steps` AdamW steps (constant `lr`)
     on `train_df`, label vectors initialised as in training: the new task's task embedding."""
     import torch
-    from xprompt.batching import to_device, train_batches
+    from xprompt.encoder.batching import to_device, train_batches
     from xprompt.methods import build_method
     torch.manual_seed(seed)
     method = build_method("soft", settings or {}, backbone, card)
@@ -294,7 +294,7 @@ def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
 
 def _read_prompt(path: Path) -> torch.Tensor | None:
     from safetensors.torch import load_file
-    from xprompt.predict import PROMPT_CONFIG, PROMPT_WEIGHTS, read_prompt_info
+    from xprompt.prompts.predict import PROMPT_CONFIG, PROMPT_WEIGHTS, read_prompt_info
     if not path.exists():
         raise OSError("no such file or folder")
     if path.is_file():
@@ -330,7 +330,7 @@ def add_commands(subparsers) -> None:
     rank.add_argument("--model", default="intfloat/multilingual-e5-small")
     rank.add_argument("--device", default="auto")
     rank.add_argument("--num-tokens", type=int, default=8, help="length of the probe and of the written prompt")
-    rank.add_argument("--embedding", choices=KINDS, default="delta", help="task embedding (see xprompt.library)")
+    rank.add_argument("--embedding", choices=KINDS, default="delta", help="task embedding (see xprompt.prompts.library)")
     rank.add_argument("--center", action="store_true", help="subtract the library's mean embedding before the cosine")
     rank.add_argument("-o", "--output", default="library-prompt.safetensors", help="where the best prompt goes")
     listing.set_defaults(handler=_ls_command)
@@ -357,9 +357,9 @@ def _ls_command(args) -> int:
 
 
 def _rank_command(args) -> int:
-    from xprompt.backbone import load_backbone
+    from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card
-    from xprompt.stages import sample
+    from xprompt.pipeline.stages import sample
 
     library, card = _library(args), load_card(args.task)
     train_df, _ = sample(card, args.lang or card.source_language, args.shots, args.seed, args.shots, args.data_root)

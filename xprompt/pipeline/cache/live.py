@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from xprompt.cache._files import FOREIGN_STALE_SECONDS, host_tag, owner_tag
+from xprompt.pipeline.cache._files import FOREIGN_STALE_SECONDS, host_tag, owner_tag
 from xprompt.files import atomic_write_text
 
 LIVE_DIR, GC_LOCK = "live", "gc.lock"

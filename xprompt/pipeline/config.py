@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from xprompt.errors import ConfigError
+from xprompt.strict import check_keys
 
 
 NEUTRAL = "neutral"
@@ -174,10 +175,11 @@ def from_dict(cls, data, where: str):
         return data
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping of {cls.__name__} keys, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key '{where}.{unknown[0]}'; accepted keys of {where}: {', '.join(fields)}")
+    keys = check_keys(cls, data)
+    if keys.unknown:
+        raise ConfigError(f"unknown key '{where}.{keys.unknown[0]}'; accepted keys of {where}: {', '.join(keys.accepted)}")
+    if keys.missing:
+        raise ConfigError(f"{where} is missing the required key '{keys.missing[0]}'")
     hints = typing.get_type_hints(cls)
     values = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
     return cls(**values)

@@ -1,0 +1,39 @@
+"""What a finished run trained: runs/<name>/trained.json, written by the runner when a whole run
+(not a shard) finishes. Export and the library read it instead of planning the run again: each
+trained model's cache key, method and the settings that key hashes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xprompt.errors import DataError
+from xprompt.files import atomic_write_text
+
+TRAINED = "trained.json"
+
+
+def write_trained(run_dir: Path, cells) -> None:
+    """One entry per train cell of the run that finished."""
+    entries = [{"cell": c.name, "key": c.key, "method": c.meta["method"], "method_name": c.params["method"],
+                "settings": c.params["settings"], "shots": c.meta["shots"], "seed": c.meta["seed"]}
+               for c in cells if c.stage == "train"]
+    text = json.dumps({"trained": entries}, indent=2, sort_keys=True) + "\n"
+    path = run_dir / TRAINED
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # an unchanged rerun rewrites nothing
+        atomic_write_text(path, text)
+
+
+def read_trained(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / TRAINED
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{run_dir} holds no {TRAINED} (a run of an older xprompt, or only shards of it ran); "
+                        f"run the pipeline once without --shard (cached cells are reused) to write it") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} cannot be read as JSON ({error})") from None
+    entries = stored.get("trained") if isinstance(stored, dict) else None
+    if not isinstance(entries, list):
+        raise DataError(f"{path} has no 'trained' list; it was not written by `xprompt run`")
+    return entries
