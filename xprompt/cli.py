@@ -276,7 +276,7 @@ def _add_export_commands(commands) -> None:
 
 
 def _add_library_commands(commands) -> None:
-    from xprompt.prompts.library import add_commands
+    from xprompt.prompts.library_commands import add_commands
     add_commands(commands)
 
 

@@ -4,7 +4,6 @@ card file is needed: prompt.json carries the card's labels, templates and label 
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ log = logging.getLogger(__name__)
 
 PROMPT_WEIGHTS, PROMPT_CONFIG = "prompt.safetensors", "prompt.json"
 FORMAT, FORMAT_VERSION = "xprompt-prompt", 1
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
 
 @dataclass
@@ -249,80 +247,8 @@ def _build(info: dict, backbone, card: ExportedCard, directory: Path):
                          ) from None
 
 
-# -- tables for `xprompt predict --input` --------------------------------------------------
-
-def table_format(path: Path, role: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise DataError(f"{role} file {path} has suffix {suffix or '(none)'!r}; accepted: "
-                        f"{', '.join(TABLE_FORMATS)}")
-    return TABLE_FORMATS[suffix]
-
-
-def read_input_table(path) -> "Any":
-    """A csv/tsv/jsonl file as a DataFrame of strings; empty or unreadable files are DataErrors."""
-    import pandas as pd
-
-    path = Path(path)
-    file_format = table_format(path, "input")
-    if not path.is_file():
-        raise DataError(f"input file {path} does not exist")
-    try:
-        if file_format == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-        else:
-            frame = pd.read_csv(path, sep="\t" if file_format == "tsv" else ",", dtype=str,
-                                keep_default_na=False, quoting=csv.QUOTE_NONE if file_format == "tsv" else 0)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"input file {path} cannot be read as {file_format}: {error}") from None
-    if frame.empty:
-        raise DataError(f"input file {path} holds no rows; it needs a header with a text column and one row per text")
-    return frame
-
-
 def require_columns(df, columns: list[str], where: str) -> None:
     for column in columns:
         if column not in df.columns:
             found = ", ".join(str(c) for c in df.columns)
             raise DataError(f"{where} has no column {column!r}; columns found: {found}")
-
-
-def write_output_table(frame, path) -> None:
-    from xprompt.files import atomic_write_text
-
-    path = Path(path)
-    file_format = table_format(path, "output")
-    if file_format == "jsonl":
-        text = frame.to_json(orient="records", lines=True, force_ascii=False)
-        text = text if text.endswith("\n") else text + "\n"
-    else:
-        text = frame.to_csv(index=False, sep="\t" if file_format == "tsv" else ",")
-    atomic_write_text(path, text)
-
-
-# -- `xprompt predict` ---------------------------------------------------------------------
-
-def predict_command(args) -> int:
-    """`xprompt predict` (its arguments are declared in export.add_commands)."""
-    if args.output:
-        table_format(Path(args.output), "output")  # a wrong suffix fails before the model loads
-    table = None
-    if args.input:
-        table = read_input_table(args.input)
-        columns = [c for c in (args.text_column, args.pair_column, args.lang_column) if c]
-        require_columns(table, columns, f"input file {args.input}")
-    prompt = load_prompt(args.prompt, device=args.device, model=args.model)
-    if table is None:
-        for text, result in zip(args.text, prompt.predict(args.text, args.lang, args.text_pair, args.batch_size)):
-            print(f"{result['label']}\t{result['probabilities'][result['label']]:.3f}\t{text}")
-        return 0
-    predicted = prompt.predict_frame(table, args.text_column, args.pair_column, args.lang_column, args.lang,
-                                     args.batch_size, where=f"input file {args.input}")
-    if args.output:
-        write_output_table(predicted, args.output)
-        print(f"{len(predicted)} predictions written to {args.output}")
-    else:
-        print(predicted.to_csv(index=False), end="")
-    return 0
