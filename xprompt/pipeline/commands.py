@@ -1,0 +1,175 @@
+"""`xprompt run` and `xprompt status`: plan, run what is missing, write the results, intervals,
+tables and report (nothing is rewritten when the outputs would not change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xprompt.errors import XPromptError
+
+
+def add_commands(commands) -> None:
+    for name, handler, text in (("run", _run, "run a pipeline (cached stages are reused)"),
+                                ("status", _status, "show every cell as cached or to run, with why")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("pipeline", help="pipeline YAML file")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a key, e.g. --set train.lr=1e-4 --set task.targets=[de,fr]")
+        if name == "run":
+            command.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+            command.add_argument("--shard", help="I/N: run the I-th of N parts of the grid")
+            command.add_argument("--quiet", action="store_true", help="no progress bars")
+            command.add_argument("--keep-going", action="store_true",
+                                 help="finish every cell that can be and list the failed ones at the end")
+        command.set_defaults(handler=handler)
+
+
+def _run(args) -> int:
+    from xprompt.training import distributed
+    from xprompt.pipeline.config import load_pipeline, to_dict
+    from xprompt.pipeline.cells import plan, shard_of
+    from xprompt.pipeline.runner import Runner
+
+    config = load_pipeline(args.pipeline, args.set)
+    the_plan = plan(config)
+    runner = Runner(the_plan, progress=not args.quiet, keep_going=getattr(args, "keep_going", False))
+    shard = _parse_shard(args.shard) if args.shard else None
+    groups = shard_of(the_plan, *shard) if shard else None
+    if args.dry_run:
+        if not distributed.is_main():
+            return 0
+        _print_status(runner.status(runner._cells_for(groups)))
+        return 0
+    distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
+    finished = False
+    try:
+        outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
+        if distributed.is_main():  # rank 0 reports and writes the outputs
+            failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
+            print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, "
+                  f"{len(outcome.statuses) - outcome.ran - len(outcome.failed)} cached{failed} ({outcome.seconds:.1f} s)")
+            if outcome.stage_seconds:
+                print("time per stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds
+                                                     in outcome.stage_seconds.items())
+                      + (f"; {outcome.evaluated_rows} test rows evaluated, "
+                         f"{outcome.evaluated_rows / outcome.stage_seconds['evaluate']:.1f} rows/s"
+                         if outcome.evaluated_rows else ""))
+            if groups is not None:
+                print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
+            elif outcome.rows:
+                _write_outputs(runner, outcome, to_dict(config))
+            for name, why in outcome.failed.items():
+                print(f"failed: {name}: {why}")
+        finished = True
+    finally:
+        distributed.teardown(finished)
+    return 1 if outcome.failed else 0
+
+
+def _write_outputs(runner, outcome, config_dict: dict) -> None:
+    from xprompt.results.aggregate import summary_table
+    from xprompt.files import atomic_write_text
+    from xprompt.results.table import write_results
+    from xprompt.results.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
+
+    run_dir = runner.run_dir
+    notes = [] if runner.card.parallel else [
+        f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
+    for lang, classes in runner.missing_classes().items():
+        notes.append(f"{lang}: the test set has no {', '.join(classes)}; its macro-F1 averages the "
+                     f"{len(runner.card.labels) - len(classes)} classes it has")
+    if runner.config.adapt.shots:
+        notes.append("few-shot adaptation: target shots exclude the translations of the source training shots "
+                     "(parallel data set)" if runner.card.parallel else
+                     "few-shot adaptation: target shots drawn per language with the run's seed (the data set is "
+                     "not parallel, so no item is shared with the source shots)")
+    fingerprint = _outputs_fingerprint(outcome.rows, config_dict, notes)
+    unchanged = _unchanged_outputs(run_dir, fingerprint)
+    if not unchanged:
+        write_results(outcome.rows, run_dir, {"config": config_dict, "notes": notes})
+    for line in notes:
+        print(line)
+    rows = _frame(outcome.rows)
+    if unchanged:  # same results, same configuration: the files on disk already say all of it
+        spans, comparisons = read_uncertainty(run_dir)
+    else:
+        spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels),
+                                               runner.card.parallel)
+    pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
+    for shots, adapt in pairs.itertuples(index=False):
+        table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)
+        kind = "zero-shot" if adapt == 0 else f"few-shot (k={adapt} target examples per class)"
+        print(f"\naccuracy (%) [95% bootstrap interval over test items and seeds], {runner.plan.source} "
+              f"{_source_data(shots)}, {kind}:")
+        print(table.to_string())
+        for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
+            print(line)
+        if not unchanged:
+            atomic_write_text(run_dir / f"table_k{_shots_name(shots)}_adapt{adapt}.csv",
+                              summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
+    if unchanged:
+        report = run_dir / "report.md"
+    else:
+        from xprompt.results.report import build_report  # matplotlib: only when the report changes
+        report = build_report(rows, run_dir)
+    if not unchanged:
+        atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
+    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}" + ("  (unchanged)" if unchanged else ""))
+
+
+OUTPUTS_FINGERPRINT = ".outputs.sha256"
+
+
+def _shots_name(shots) -> str:
+    from xprompt.pipeline.config import shots_text
+    return shots_text(shots)
+
+
+def _source_data(shots) -> str:
+    from xprompt.pipeline.config import shots_text
+    return "full training set" if shots_text(shots) == "full" else f"k={shots} per class"
+
+
+def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:
+    import hashlib
+    import json
+
+    from xprompt import __version__
+    payload = json.dumps({"rows": rows, "config": config_dict, "notes": notes, "version": __version__},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _unchanged_outputs(run_dir: Path, fingerprint: str) -> bool:
+    """True when the run folder's outputs were written from exactly these results and settings."""
+    needed = [OUTPUTS_FINGERPRINT, "results.csv", "intervals.csv", "comparisons.csv", "report.md"]
+    if not all((run_dir / name).is_file() for name in needed):
+        return False
+    return (run_dir / OUTPUTS_FINGERPRINT).read_text().strip() == fingerprint
+
+
+def _frame(rows):
+    import pandas as pd
+    return pd.DataFrame(rows)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise XPromptError(f"--shard {text!r} must look like I/N, e.g. 1/4")
+    return int(index), int(count)
+
+
+def _print_status(statuses) -> None:
+    width = max((len(s.cell.name) for s in statuses), default=0)
+    for status in statuses:
+        state = "cached" if status.cached else "to run"
+        why = "" if status.cached else f"  ({status.reason})"
+        print(f"{status.cell.name:<{width}}  {state}{why}")
+    todo = sum(not s.cached for s in statuses)
+    print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo} cached")
+
+
+def _status(args) -> int:
+    args.dry_run, args.shard, args.quiet = True, None, True
+    return _run(args)
