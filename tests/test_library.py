@@ -25,7 +25,8 @@ from xprompt.prompts.export import export_prompt
 from xprompt.prompts.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
                              save_prompt, task_embedding)
 from xprompt.methods import build_method, method_config
-from xprompt.pipeline.cells import card_identity, model_identity, plan
+from xprompt.pipeline.cells import plan
+from xprompt.pipeline.identity import card_identity, model_identity
 from xprompt.pipeline.runner import Runner
 
 E5 = {"model": "intfloat/multilingual-e5-small", "revision": "r1"}

@@ -674,7 +674,7 @@ def test_disk_errors_end_the_run_with_one_sentence_and_leave_no_entry(project, m
     def fail(temp, *args):
         raise OSError(code, os.strerror(code), str(temp / "manifest.json"))
 
-    monkeypatch.setattr(store, "_write_manifest", fail)
+    monkeypatch.setattr(store, "write_manifest", fail)
     assert main(["run", str(project), "--quiet"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and cause in error and "manifest.json" in error and "cache_dir" in error

@@ -3,9 +3,10 @@
 Cards are imported at once; the loaders and samplers (pandas) on first use, so that reading a
 card or building the command line stays cheap."""
 
-from xprompt.data.cards import TaskCard, known_tasks, load_card
+from xprompt.data.card_files import known_tasks, load_card
+from xprompt.data.cards import TaskCard
 
-_LAZY = {"TABLE_COLUMNS": "loaders", "load_split": "loaders", "resolve_data_root": "loaders",
+_LAZY = {"TABLE_COLUMNS": "tables", "load_split": "loaders", "resolve_data_root": "loaders",
          "fixed_k_shot": "sampling", "sample_k_shot": "sampling"}
 
 

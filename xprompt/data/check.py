@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from xprompt.data.cards import TaskCard, load_card
+from xprompt.data.card_files import load_card
+from xprompt.data.cards import TaskCard
 from xprompt.data.loaders import load_split, resolve_data_root
 from xprompt.data.sampling import fixed_k_shot
 from xprompt.errors import DataError

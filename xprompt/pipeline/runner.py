@@ -15,13 +15,13 @@ from tqdm.auto import tqdm
 from xprompt.training import distributed
 from xprompt.results.consistency import aligned, consistency_metrics
 from xprompt.pipeline.cache.live import registered
-from xprompt.results.statistics import item_key
 from xprompt.pipeline.cache.store import disk_errors
 from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError, XPromptError
 from xprompt.pipeline.record import write_trained
 from xprompt.pipeline.cells import VERSIONS, Cell, Plan, cache_for, with_dependencies
+from xprompt.pipeline.compute import StageComputation
 
 log = logging.getLogger(__name__)
 TRAINED = ("train", "adapt")  # the stages trained data-parallel under a launcher (distributed.py)
@@ -54,7 +54,7 @@ def _same_record(old: StageRecord, cell: Cell) -> bool:
             and canonical_json(canonical(old.params)) == canonical_json(canonical(cell.params)))
 
 
-class Runner:
+class Runner(StageComputation):
     def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False):
         self.plan, self.config, self.card = plan, plan.config, plan.card
         self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
@@ -191,120 +191,6 @@ class Runner:
             raise CacheError(f"cell '{cell.name}' (key {cell.key}) is not in the cache {self.cache.root}; "
                              f"run the pipeline first")
         return path
-
-    def backbone(self):
-        if self._backbone is None:
-            model = self.config.model
-            from xprompt.encoder.backbone import load_backbone
-            from xprompt.encoder.precision import enable_tf32
-
-            self._backbone = load_backbone(model.name, model.revision, model.device)
-            enable_tf32(self._backbone.device)
-        return self._backbone
-
-    @property
-    def dtype(self):
-        """The precision of forward passes (model.dtype resolved on the loaded model's device)."""
-        from xprompt.encoder.precision import resolve_dtype
-        return resolve_dtype(self.config.model.dtype, self.backbone().device)
-
-    def _compute(self, cell: Cell, out: Path) -> None:
-        getattr(self, f"_compute_{cell.stage}")(cell, out)
-
-    def _compute_prepare(self, cell: Cell, out: Path) -> None:
-        from xprompt.pipeline import stages
-
-        p = cell.params
-        table = stages.prepare(self.card, p["lang"], p["split"], self.config.task.data_root, p["test_size"])
-        table.to_parquet(out / "table.parquet", index=False)
-
-    def _compute_sample(self, cell: Cell, out: Path) -> None:
-        from xprompt.pipeline import stages
-
-        p = cell.params
-        pools = None
-        if "train" in cell.inputs:  # a drawn sample reads the prepared splits, not the raw files again
-            pools = tuple(pd.read_parquet(self.entry(cell.inputs[s]) / "table.parquet") for s in ("train", "dev"))
-        exclude = set()
-        if "exclude" in cell.inputs:
-            source = cell.inputs["exclude"]
-            shots = pd.read_parquet(self.entry(source) / "train.parquet")
-            exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
-        train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p.get("dev_shots"),
-                                             self.config.task.data_root, pools, exclude, p.get("dev_size"))
-        train_rows.to_parquet(out / "train.parquet", index=False)
-        dev_rows.to_parquet(out / "dev.parquet", index=False)
-
-    def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
-        from safetensors.torch import save_file
-
-        from xprompt.pipeline import stages
-
-        sample_dir = self.entry(cell.inputs["sample"])
-        checkpoints = self.cache.root / "checkpoints"
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
-        method_name, settings = self.method_of(cell)
-        trained = stages.fit(self.backbone(), self.card, method_name, settings, self.train_config_of(cell),
-                             cell.params["seed"],
-                             pd.read_parquet(sample_dir / "train.parquet"),
-                             pd.read_parquet(sample_dir / "dev.parquet"),
-                             checkpoint, start_state, self.progress, self.dtype)
-        if out is None:  # a rank other than 0 in data-parallel training: rank 0 writes the entry
-            return
-        save_file(trained.state, str(out / "state.safetensors"))
-        (out / "train.json").write_text(json.dumps(trained.info, indent=2, sort_keys=True))
-        checkpoint.unlink(missing_ok=True)
-
-    def _compute_adapt(self, cell: Cell, out: Path) -> None:
-        from safetensors.torch import load_file
-
-        start = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
-        self._compute_train(cell, out, start_state=start)
-
-    def _compute_evaluate(self, cell: Cell, out: Path) -> None:
-        from xprompt.training.evaluate import evaluate
-
-        method = self._evaluated_method(cell.inputs["model"])
-        test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
-        metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
-                                        self.config.eval.max_tokens, self.dtype)
-        predictions.to_parquet(out / "predictions.parquet", index=False)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-
-    def _evaluated_method(self, cell: Cell):
-        """The trained model of `cell`, built once for all the languages it is evaluated on (its
-        evaluate cells follow it in the plan); UniPrompt's precomputed prompt is kept with it."""
-        if self._last_model is None or self._last_model[0] != cell.key:
-            self._last_model = None  # free the previous model before building the next
-            self._last_model = (cell.key, self.trained_method(cell))
-        return self._last_model[1]
-
-    def trained_method(self, cell: Cell):
-        from safetensors.torch import load_file
-
-        from xprompt.pipeline import stages
-
-        state = load_file(str(self.entry(cell) / "state.safetensors"))
-        return stages.load_trained(self.backbone(), self.card, *self.method_of(cell), state)
-
-    # -- what a cell computes is what its key says ------------------------------
-    @staticmethod
-    def method_of(cell: Cell) -> tuple[str, dict]:
-        """(method name, settings) of a train or adapt cell, from the params its key hashes (an adapt
-        cell's method is its trained model's)."""
-        trained = cell if cell.stage == "train" else cell.inputs["model"]
-        return trained.params["method"], trained.params["settings"]
-
-    @staticmethod
-    def train_config_of(cell: Cell):
-        """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change
-        only speed or verbosity (kept out of keys), from the pipeline."""
-        from xprompt.pipeline.config import TrainConfig, from_dict
-        from xprompt.pipeline.cells import NOT_IN_KEYS
-
-        speed = {name: getattr(cell.meta["train_config"], name) for name in NOT_IN_KEYS}
-        return from_dict(TrainConfig, {**cell.params["train"], **speed}, f"{cell.name} train")
 
     # -- results ------------------------------------------------------------
     def result_rows(self, cell: Cell) -> list[dict]:

@@ -67,7 +67,7 @@ class LibraryEntry:
         return self.model or f"local model {str(self.weights)[:12]}"
 
     def same_model(self, identity: dict) -> bool:
-        """`identity` as `pipeline.model_identity` gives it; an unknown revision matches any."""
+        """`identity` as `pipeline.identity.model_identity` gives it; an unknown revision matches any."""
         if identity.get("model_weights") or (self.weights and not identity.get("model")):
             return identity.get("model_weights") == self.weights
         if identity.get("model") != self.model:
@@ -189,7 +189,7 @@ class PromptLibrary:
              center: bool = False) -> list[tuple[LibraryEntry, float]]:
         """Compatible entries (same base model and hidden size) by cosine similarity of their task
         embedding to `query`, best first; ties go to entries of length `num_tokens`, then by name.
-        `model`: a hub id / local path, or a `pipeline.model_identity` dict; None ranks all.
+        `model`: a hub id / local path, or a `pipeline.identity.model_identity` dict; None ranks all.
         `center`: subtract the mean embedding of the ranked entries from each and from the query,
         so a direction every prompt moves along (whatever its task) does not decide the ranking."""
         import torch
@@ -212,14 +212,14 @@ class PromptLibrary:
 def _identity(model) -> dict | None:
     if model is None or isinstance(model, dict):
         return model
-    from xprompt.pipeline.cells import model_identity
+    from xprompt.pipeline.identity import model_identity
     return model_identity(str(model), None)
 
 
 def _known_card_ids() -> dict[str, str]:
     """Card content hash (what sample cells record) -> task name, for the bundled task cards."""
     from xprompt.data import known_tasks, load_card
-    from xprompt.pipeline.cells import card_identity
+    from xprompt.pipeline.identity import card_identity
     return {card_identity(load_card(name)): name for name in known_tasks()}
 
 

@@ -194,7 +194,7 @@ def describe_model(model_id: str, revision: str | None, weights: str | None) -> 
 
 def base_identity(backbone) -> dict:
     """What prompt.json records of a base model; `weights_sha256` only for a local folder."""
-    from xprompt.pipeline.cells import model_identity
+    from xprompt.pipeline.identity import model_identity
 
     identity = model_identity(backbone.model_id, backbone.revision)
     config = backbone.config

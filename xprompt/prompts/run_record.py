@@ -57,7 +57,7 @@ def _known_keys(cls, data, where: str, dropped: list[str]):
 def _rebase(config, run_dir: Path):
     """Relative paths in run.json are relative to the folder `xprompt run` ran in: the one
     that holds <output_dir>/<name>, i.e. run_dir. Make them absolute, so export works from anywhere."""
-    from xprompt.data.cards import known_tasks
+    from xprompt.data.card_files import known_tasks
 
     relative = Path(config.output_dir) / config.name
     run_dir = run_dir.resolve()

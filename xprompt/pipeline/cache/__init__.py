@@ -16,7 +16,8 @@ from xprompt.pipeline.cache.keys import (
 )
 from xprompt.pipeline.cache.lockfile import StageRecord, read_lockfile, record_from_manifest, write_lockfile
 from xprompt.files import atomic_write_text
-from xprompt.pipeline.cache.store import FULL_VERIFY_MAX_BYTES, Cache, EntryInfo
+from xprompt.pipeline.cache.manifest import FULL_VERIFY_MAX_BYTES
+from xprompt.pipeline.cache.store import Cache, EntryInfo
 
 __all__ = [
     "FULL_VERIFY_MAX_BYTES",

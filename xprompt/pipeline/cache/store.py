@@ -21,24 +21,20 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import json
 import logging
 import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Set
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from xprompt.pipeline.cache._files import TEMP_NAME, discard_path, owner_is_gone, owner_tag
-from xprompt.files import atomic_write_text
-from xprompt.pipeline.cache.keys import canonical, file_hash
 from xprompt.errors import CacheError
+from xprompt.pipeline.cache.manifest import checked_extra, entry_problem, load_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 LOCKS_DIR, CHECKPOINTS_DIR, LIVE_DIR = "locks", "checkpoints", "live"
 RESERVED_DIRS = (LOCKS_DIR, CHECKPOINTS_DIR, LIVE_DIR)
 DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
@@ -46,13 +42,8 @@ DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota i
                errno.EROFS: "the file system is read-only"}
 _CHECKPOINT = re.compile(r"(?P<stage>[A-Za-z0-9_]+)-(?P<key>[A-Za-z0-9_-]+)\.pt(\.tmp-(?P<pid>\d+))?")
 VERIFY_MODES = ("auto", "full", "quick")
-# "auto" hashes every file of entries up to this size and does the quick check above it:
-# hashing 64 MiB takes well under a second, while hashing multi-GB checkpoints on every
-# lookup would break "an unchanged pipeline reruns in seconds".
-FULL_VERIFY_MAX_BYTES = 64 << 20
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
-_RESERVED_MANIFEST_FIELDS = ("stage", "key", "created", "files")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +86,7 @@ class Cache:
         entry = self.entry_dir(stage, key)
         if not os.path.lexists(entry):
             return None
-        problem = _entry_problem(entry, stage, key, verify)
+        problem = entry_problem(entry, stage, key, verify)
         if problem is None:
             return entry
         if not repair:
@@ -107,7 +98,7 @@ class Cache:
 
     def read_manifest(self, stage: str, key: str) -> dict[str, Any]:
         """The manifest of an entry (not verified; call lookup first)."""
-        return _load_manifest(self.entry_dir(stage, key))
+        return load_manifest(self.entry_dir(stage, key))
 
     @contextlib.contextmanager
     def writing(self, stage: str, key: str, manifest_extra: Mapping[str, Any] | None = None) -> Iterator[Path]:
@@ -116,7 +107,7 @@ class Cache:
         `manifest_extra` (e.g. version, params, inputs) is stored in the manifest. If another
         process published the same entry first, theirs is kept and ours discarded.
         """
-        extra = _checked_extra(manifest_extra)
+        extra = checked_extra(manifest_extra)
         final = self.entry_dir(stage, key)
         temp = final.parent / f"{key}.incomplete-{owner_tag()}"
         with disk_errors(final):
@@ -125,7 +116,7 @@ class Cache:
         try:
             with disk_errors(final):
                 yield temp
-                _write_manifest(temp, stage, key, extra)
+                write_manifest(temp, stage, key, extra)
                 self._publish(temp, final, stage, key)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -196,7 +187,7 @@ class Cache:
                 if not entry.is_dir() or TEMP_NAME.fullmatch(entry.name):
                     continue
                 try:
-                    manifest = _load_manifest(entry)
+                    manifest = load_manifest(entry)
                 except CacheError:
                     continue
                 size = sum(int(meta.get("size", 0)) for meta in manifest.get("files", {}).values())
@@ -243,95 +234,6 @@ class Cache:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name not in RESERVED_DIRS)
-
-
-def _entry_problem(entry: Path, stage: str, key: str, verify: str) -> str | None:
-    try:
-        manifest = _load_manifest(entry)
-    except CacheError as error:
-        return str(error)
-    if manifest.get("stage") != stage or manifest.get("key") != key:
-        return f"its manifest names {manifest.get('stage')}/{manifest.get('key')}"
-    files = manifest.get("files")
-    if not _is_file_list(files):
-        return "its manifest has no valid file list"
-    total = sum(int(meta.get("size", 0)) for meta in files.values())
-    full = verify == "full" or (verify == "auto" and total <= FULL_VERIFY_MAX_BYTES)
-    for relative, meta in sorted(files.items()):
-        problem = _file_problem(entry / relative, meta, full)
-        if problem is not None:
-            return f"{relative}: {problem}"
-    return None
-
-
-def _is_file_list(files: Any) -> bool:
-    if not isinstance(files, dict):
-        return False
-    # A path leaving the entry (absolute or "..") would make lookup vouch for files outside it.
-    inside = all(not Path(rel).is_absolute() and ".." not in Path(rel).parts for rel in files)
-    return inside and all(isinstance(meta, dict) for meta in files.values())
-
-
-def _file_problem(path: Path, meta: Mapping[str, Any], full: bool) -> str | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return "file is missing"
-    if stat.st_size != meta.get("size"):
-        return f"size is {stat.st_size} bytes, manifest says {meta.get('size')}"
-    if not full and stat.st_mtime_ns == meta.get("mtime_ns"):
-        return None  # same size and untouched since written: trusted without reading it
-    if file_hash(path) != meta.get("sha256"):
-        return "content differs from the sha256 in the manifest"
-    return None
-
-
-def _load_manifest(entry: Path) -> dict[str, Any]:
-    path = entry / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CacheError(f"Cache entry {entry} has no {MANIFEST_NAME}.") from None
-    except (OSError, ValueError) as error:
-        raise CacheError(f"Cache manifest {path} cannot be read: {error}.") from error
-    if not isinstance(manifest, dict):
-        raise CacheError(f"Cache manifest {path} is not a JSON object.")
-    return manifest
-
-
-def _checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    extra = canonical(dict(manifest_extra or {}), "manifest_extra")
-    clashes = sorted(set(extra) & set(_RESERVED_MANIFEST_FIELDS))
-    if clashes:
-        raise CacheError(
-            f"manifest_extra field {clashes[0]!r} is reserved; the cache fills in {', '.join(_RESERVED_MANIFEST_FIELDS)}."
-        )
-    return extra
-
-
-def _write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -> None:
-    files = {}
-    for relative in _plain_files(temp):
-        path = temp / relative
-        stat = path.stat()  # before hashing, so a file still changing fails the quick check later
-        files[relative] = {"size": stat.st_size, "sha256": file_hash(path), "mtime_ns": stat.st_mtime_ns}
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    manifest = {**extra, "stage": stage, "key": key, "created": created, "files": files}
-    atomic_write_text(temp / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
-
-def _plain_files(temp: Path) -> list[str]:
-    found = []
-    for folder, dirs, files in os.walk(temp):
-        for name in dirs + files:
-            path = Path(folder) / name
-            if path.is_symlink():
-                raise CacheError(f"Cache output {path} is a symlink; a cache entry holds plain files only.")
-            if name in files:
-                found.append(path.relative_to(temp).as_posix())
-    if MANIFEST_NAME in found:
-        raise CacheError(f"Cache output {temp / MANIFEST_NAME} uses a reserved name; the cache writes that file.")
-    return sorted(found)
 
 
 def _is_garbage(stage: str, path: Path, referenced: Set[tuple[str, str]]) -> bool:
