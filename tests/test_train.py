@@ -166,10 +166,10 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("kill_after", [4, 3])  # mid-epoch; after the last step of an epoch
-def test_resume_after_kill_equals_uninterrupted_run(tiny_mlm_dir, tmp_path, monkeypatch, kill_after):
-    train_df, dev_df = toy_frame(repeats=2), toy_frame(split="dev", repeats=1)
-    config = short_config(checkpoint_every=1)  # 3 epochs of 3 steps
+@pytest.mark.parametrize("kill_after, average", [(4, "none"), (3, "none"), (4, "checkpoints")])  # mid-epoch; after
+def test_resume_after_kill_equals_uninterrupted_run(tiny_mlm_dir, tmp_path, monkeypatch, kill_after, average):
+    train_df, dev_df = toy_frame(repeats=2), toy_frame(split="dev", repeats=1)  # the last step of an epoch
+    config = short_config(checkpoint_every=1, average=average)  # 3 epochs of 3 steps
 
     reference = build(tiny_mlm_dir)
     expected = train(reference, train_df, dev_df, config, seed=13, progress=False)
@@ -390,3 +390,48 @@ def test_precision_options_are_checked():
         resolve_dtype("float16", cpu)
     with pytest.raises(ConfigError, match="model.dtype is 'half'; accepted: auto, float32, bfloat16, float16"):
         resolve_dtype("half", cpu)
+
+
+# ---------------------------------------------------------- checkpoint averaging
+
+def test_averaging_checkpoints_gives_the_mean_of_the_states_at_every_evaluation(tiny_mlm_dir, monkeypatch):
+    """With train.average: checkpoints the final weights are the mean of the trained tensors at each
+    epoch's end (here 3), whatever the dev accuracy; the best-dev state is not used."""
+    seen = []
+    original = training.trainable_state
+
+    def recording(method):
+        state = original(method)
+        seen.append(state)
+        return state
+
+    monkeypatch.setattr(training, "trainable_state", recording)
+    method = build(tiny_mlm_dir)
+    result = train(method, toy_frame(repeats=2), None, short_config(average="checkpoints"), seed=13, progress=False)
+    assert result.averaged_checkpoints == 3 and len(seen) == 3  # no dev set: only the averaging points
+    expected = {name: sum(state[name].double() for state in seen) / 3 for name in seen[0]}
+    got = {name: p.detach() for name, p in method.named_parameters() if p.requires_grad}
+    assert set(got) == set(expected)
+    for name in got:
+        assert_close(got[name].double(), expected[name], atol=1e-6, rtol=1e-6)
+    assert not torch.equal(got["label_vectors"], seen[-1]["label_vectors"])  # not simply the last state
+
+
+def test_averaging_copies_of_one_state_returns_that_state(tiny_mlm_dir):
+    method = build(tiny_mlm_dir)
+    config = short_config(average="checkpoints", lr=0.0, prompt_lr=0.0, epochs=2)  # nothing moves: every
+    method.initialize(toy_frame())  # averaging point holds the starting state
+    before = {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad}
+    train(method, toy_frame(repeats=2), None, config, seed=13, progress=False, initialize=False)
+    for name, p in method.named_parameters():
+        if p.requires_grad:
+            assert_close(p.detach(), before[name], atol=1e-7, rtol=0)
+
+
+def test_average_is_a_checked_option_out_of_keys_at_its_neutral_value():
+    from xprompt.pipeline.cells import NOT_IN_KEYS
+    from xprompt.pipeline.config import ConfigError, key_params
+    assert "average" not in key_params(TrainConfig(), NOT_IN_KEYS)
+    assert key_params(TrainConfig(average="checkpoints"), NOT_IN_KEYS)["average"] == "checkpoints"
+    with pytest.raises(ConfigError, match="train.average is 'swa'; accepted: none, checkpoints"):
+        TrainConfig(average="swa")

@@ -98,6 +98,10 @@ class TrainConfig:
     eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "
                                   "eval_every epochs (0 = by epochs)", neutral(0), default=0)
     checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
+    average: str = _help("none: keep the checkpoint with the best English dev accuracy; checkpoints: the uniform "
+                         "average of the trained tensors at every evaluation point (each eval_every epochs or "
+                         "eval_every_steps steps) replaces it, as in Schmidt et al. 2023 (no target-language "
+                         "data needed; one exportable prompt)", neutral("none"), default="none")
 
     def __post_init__(self):
         if not 0 <= self.warmup_ratio < 1:
@@ -106,6 +110,8 @@ class TrainConfig:
             raise ConfigError("train.epochs and train.batch_size must be at least 1")
         if self.accumulate < 1:
             raise ConfigError(f"train.accumulate is {self.accumulate}; it must be at least 1")
+        if self.average not in ("none", "checkpoints"):
+            raise ConfigError(f"train.average is {self.average!r}; accepted: none, checkpoints")
         if self.max_steps < 0 or self.eval_every_steps < 0 or self.eval_every < 1:
             raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, train.eval_every 1 or more")
 

@@ -102,6 +102,7 @@ def fit(backbone, card, method_name: str, settings: dict, train_config: TrainCon
                    initialize=start_state is None, dtype=dtype)
     info = {"parameters": parameter_counts(method), "history": result.history, "steps": result.steps,
             "best_epoch": result.best_epoch, "best_step": result.best_step,
+            **({"averaged_checkpoints": result.averaged_checkpoints} if result.averaged_checkpoints else {}),
             "best_dev_accuracy": result.best_dev_accuracy,
             "train_seconds": result.seconds, "train_rows": len(train_rows), "dev_rows": len(dev_rows),
             "train_ids": [str(i) for i in train_rows["id"]]}

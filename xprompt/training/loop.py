@@ -34,6 +34,7 @@ class TrainResult:
     best_step: int = -1
     steps: int = 0
     seconds: float = 0.0
+    averaged_checkpoints: int = 0  # with train.average: checkpoints, how many were averaged
 
 
 def set_seed(seed: int) -> None:
@@ -89,7 +90,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         if initialize:
             with autocast(device, dtype):
                 method.initialize(train_df)
-        state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None}
+        state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None, "average": None}
     model = distributed.data_parallel(method)  # under torchrun: DistributedDataParallel, rank 0's weights
     result, started = state["result"], time.perf_counter() - state["result"].seconds
     last_loss = state.get("loss", float("nan"))  # a run resumed at an epoch's end has taken no step yet
@@ -113,25 +114,43 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
             result.steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{last_loss:.3f}")
-            if config.eval_every_steps and dev_rows and (result.steps % config.eval_every_steps == 0
-                                                         or result.steps == total_steps):
-                _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
+            if config.eval_every_steps and (result.steps % config.eval_every_steps == 0 or result.steps == total_steps):
+                _checkpoint_point(method, config, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
                 method.train()
             if (checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0
                     and distributed.is_main()):
                 result.seconds = time.perf_counter() - started
-                _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state["best"],
-                      last_loss)
+                _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state, last_loss)
         state["batch"] = 0
         last_epoch = result.steps >= total_steps
-        if (not config.eval_every_steps and dev_rows
-                and ((epoch + 1) % config.eval_every == 0 or last_epoch)):
-            _select(method, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
+        if not config.eval_every_steps and ((epoch + 1) % config.eval_every == 0 or last_epoch):
+            _checkpoint_point(method, config, dev_df, dev_rows, result, state, epoch + 1, last_loss, dtype)
     bar.close()
-    if state["best"] is not None:
+    if config.average == "checkpoints" and state["average"] is not None:
+        total, count = state["average"]["sum"], state["average"]["count"]
+        method.load_state_dict({name: value / count for name, value in total.items()}, strict=False)  # cast on copy
+        result.averaged_checkpoints = count
+    elif state["best"] is not None:
         method.load_state_dict(state["best"], strict=False)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _checkpoint_point(method, config: TrainConfig, dev_df, dev_rows, result: TrainResult, state: dict, epoch: int,
+                      loss: float, dtype: torch.dtype) -> None:
+    """Every train.eval_every epochs (or eval_every_steps steps): dev selection when there is a dev set,
+    and with `train.average: checkpoints` the trained tensors join the running sum (Free Lunch: the
+    uniform average of the checkpoints along the run replaces the dev-selected one)."""
+    if dev_rows:
+        _select(method, dev_df, dev_rows, result, state, epoch, loss, dtype)
+    if config.average == "checkpoints":
+        current = trainable_state(method)
+        if state["average"] is None:
+            state["average"] = {"sum": {n: t.double() for n, t in current.items()}, "count": 1}
+        else:
+            for name, tensor in current.items():
+                state["average"]["sum"][name] += tensor.double()
+            state["average"]["count"] += 1
 
 
 def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: int, loss: float,
@@ -173,11 +192,13 @@ def _accuracy(method, df: pd.DataFrame, rows: list[dict], dtype: torch.dtype = t
     return float(np.mean(probabilities.argmax(axis=1) == df["label"].to_numpy()))
 
 
-def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, best, loss) -> None:
+def _save(path: Path, method, optimizer, scheduler, epoch, batch, result, state: dict, loss) -> None:
     """Everything needed to continue as if never stopped, written atomically."""
     checkpoint = {"model": trainable_state(method), "optimizer": optimizer.state_dict(),
                   "scheduler": scheduler.state_dict(), "epoch": epoch, "batch": batch,
-                  "result": result.__dict__, "best": best, "loss": loss, "rng": _rng_state()}
+                  "result": result.__dict__, "best": state["best"], "loss": loss, "rng": _rng_state()}
+    if state.get("average") is not None:
+        checkpoint["average"] = state["average"]
     atomic_write(path, lambda temporary: torch.save(checkpoint, temporary))
 
 
@@ -196,7 +217,7 @@ def _resume(path: Path | None, method, optimizer, scheduler) -> dict | None:
     log.info("resuming training from %s at epoch %d, batch %d", path, checkpoint["epoch"], checkpoint["batch"])
     return {"epoch": checkpoint["epoch"], "batch": checkpoint["batch"],
             "result": TrainResult(**checkpoint["result"]), "best": checkpoint["best"],
-            "loss": checkpoint.get("loss", float("nan"))}
+            "loss": checkpoint.get("loss", float("nan")), "average": checkpoint.get("average")}
 
 
 def _rng_state() -> dict:
