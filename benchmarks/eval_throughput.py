@@ -36,9 +36,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from xprompt.pipeline.config import load_pipeline
-    from xprompt.pipeline.cells import plan, shard_of
-    from xprompt.pipeline.runner import Runner
+    try:  # this layout, or the flat one of commits before 2026-12-03 (for "before" measurements)
+        from xprompt.pipeline.cells import plan, shard_of
+        from xprompt.pipeline.config import load_pipeline
+        from xprompt.pipeline.runner import Runner
+    except ImportError:
+        from xprompt.config import load_pipeline
+        from xprompt.pipeline import plan, shard_of
+        from xprompt.runner import Runner
 
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
@@ -89,7 +94,10 @@ def plain_forward(runner, the_plan, config, every: int = 1) -> tuple[int, float]
     import pandas as pd
     import torch
 
-    from xprompt.encoder.batching import eval_batches, to_device
+    try:
+        from xprompt.encoder.batching import eval_batches, to_device
+    except ImportError:  # the flat layout of earlier commits
+        from xprompt.batching import eval_batches, to_device
     from xprompt.methods.base import collate_token_rows, encode, tokenize_rows
 
     backbone = runner.backbone()
@@ -100,7 +108,10 @@ def plain_forward(runner, the_plan, config, every: int = 1) -> tuple[int, float]
         started = time.perf_counter()
         rows = tokenize_rows(backbone.tokenizer, table, 256)
         with torch.no_grad():
-            for indices in eval_batches(rows, config.eval.batch_size, config.eval.max_tokens):
+            max_tokens = getattr(config.eval, "max_tokens", 0)  # earlier commits have no token bound
+            batches = eval_batches(rows, config.eval.batch_size, max_tokens) if max_tokens else \
+                eval_batches(rows, config.eval.batch_size)
+            for indices in batches:
                 batch = to_device(collate_token_rows([rows[i] for i in indices], backbone.tokenizer.pad_token_id),
                                   backbone.device)
                 encode(backbone, backbone.layers, batch["attention_mask"], input_ids=batch["input_ids"],

@@ -804,3 +804,40 @@ def test_shots_accept_counts_and_full_only(project, shots, message):
         load_pipeline(project, [f"shots={shots}"])
     with pytest.raises(ConfigError, match=r"task.dev_size is 0"):
         load_pipeline(project, ["task.dev_size=0"])
+
+
+def test_calibration_is_its_own_method_from_dev_text_never_test(project):
+    for lang in ("en", "de"):  # dev texts apart from the test texts (the toy files repeat them)
+        dev = project.parent / "data" / lang / "dev.csv"
+        frame = pd.read_csv(dev)
+        frame.assign(text=frame["text"] + " indeed").to_csv(dev, index=False)
+    assert main(["run", str(project), "--quiet", "--set", "eval.calibration=target_text",
+                 "--set", "eval.calibration_rows=4"]) == 0
+    the_plan = plan(load_pipeline(project, ["eval.calibration=target_text", "eval.calibration_rows=4"]))
+    calibrated = [c for c in the_plan.cells if c.name.endswith("calibrated")]
+    assert {c.meta["target"] for c in calibrated} == {"en", "de"}
+    for cell in calibrated:
+        assert cell.inputs["unlabelled"].params["split"] == "dev" and cell.inputs["test"].params["split"] == "test"
+        assert cell.meta["method"] == "soft+calibration" and cell.params["rows"] == 4
+        prior = json.loads((Runner(the_plan, progress=False).entry(cell) / "calibration.json").read_text())
+        assert prior["rows"] == 4 and sum(prior["prior"]) == pytest.approx(1.0, abs=1e-5)
+    results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
+    assert set(results["method"]) == {"soft", "soft+calibration"}  # a separate setting, never mixed
+    plain = keys(project)
+    assert all(plain[name] == key for name, key in keys(project, "eval.calibration=target_text").items()
+               if name in plain)  # turning it on adds cells and changes none
+    assert keys(project, "eval.calibration=target_text", "eval.calibration_rows=5")[calibrated[0].name] != \
+        calibrated[0].key
+
+
+def test_calibration_never_reads_a_test_text():
+    from xprompt.training.calibration import unlabelled_rows
+    pool = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x", "y", "z"], "label": [1, 0, 1], "lang": "de"})
+    drawn = unlabelled_rows(pool, pool.iloc[[2]].assign(id="other"), rows=5, seed=13)  # a test text: left out
+    assert drawn["id"].tolist() == ["a", "b"] and set(drawn["label"]) == {0}  # labels are dropped
+    big = pd.DataFrame({"id": [str(i) for i in range(20)], "text": [f"t{i}" for i in range(20)], "label": 0,
+                        "lang": "de"})
+    draw = {seed: unlabelled_rows(big, big.iloc[:0], 5, seed)["id"].tolist() for seed in (13, 21)}
+    assert draw[13] == unlabelled_rows(big.copy(), big.iloc[:0], 5, 13)["id"].tolist() and draw[13] != draw[21]
+    with pytest.raises(DataError, match=r"every unlabelled calibration text of 'de' \(3 rows"):
+        unlabelled_rows(pool, pool.assign(id="t"), rows=2, seed=13)

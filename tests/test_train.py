@@ -435,3 +435,17 @@ def test_average_is_a_checked_option_out_of_keys_at_its_neutral_value():
     assert key_params(TrainConfig(average="checkpoints"), NOT_IN_KEYS)["average"] == "checkpoints"
     with pytest.raises(ConfigError, match="train.average is 'swa'; accepted: none, checkpoints"):
         TrainConfig(average="swa")
+
+
+def test_calibration_divides_out_the_prior_and_moves_the_mean_toward_uniform():
+    from xprompt.training.calibration import calibrate
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 3)) + np.array([1.5, 0.0, -1.0])  # a prediction biased to class 0
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    prior = probabilities.mean(axis=0)
+    calibrated = calibrate(probabilities, prior)
+    expected = probabilities / prior
+    assert_close(torch.as_tensor(calibrated), torch.as_tensor(expected / expected.sum(axis=1, keepdims=True)))
+    uniform = np.full(3, 1 / 3)
+    assert np.abs(calibrated.mean(axis=0) - uniform).max() < 0.5 * np.abs(prior - uniform).max()
+    assert_close(torch.as_tensor(calibrate(probabilities, uniform)), torch.as_tensor(probabilities))

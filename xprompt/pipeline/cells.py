@@ -171,6 +171,9 @@ def plan(config: PipelineConfig) -> Plan:
     return Plan(config, card, source, targets, ordered)
 
 
+CALIBRATED = "+calibration"  # the display suffix of a method's calibrated evaluations
+
+
 def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str, targets: list[str]) -> list[Cell]:
     group = f"{method.display} k={shots} seed={seed}"
     meta = {"method": method.display, "method_name": method.name, "settings": method.settings,
@@ -182,6 +185,14 @@ def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str,
         cells.append(Cell("evaluate", f"evaluate {group} on {target}", {},
                           {"model": trained, "test": builder.prepare(target, "test")}, group=group,
                           meta={**meta, "target": target, "adapt_shots": 0}))
+    if builder.config.eval.calibration == "target_text":  # zero-shot + unlabelled target text: its own method
+        calibration = {"calibration": "target_text", "rows": builder.config.eval.calibration_rows, "seed": seed}
+        for target in targets:
+            cells.append(Cell("evaluate", f"evaluate {group} on {target} calibrated", calibration,
+                              {"model": trained, "test": builder.prepare(target, "test"),
+                               "unlabelled": builder.prepare(target, "dev")}, group=group,
+                              meta={**meta, "method": f"{method.display}{CALIBRATED}", "target": target,
+                                    "adapt_shots": 0}))
     # on a parallel data set, target shots never translate the source shots the model was trained on
     disjoint = trained.inputs["sample"] if builder.card.parallel else None
     for adapt_shots in builder.config.adapt.shots:

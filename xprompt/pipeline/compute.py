@@ -92,8 +92,18 @@ class StageComputation:
 
         method = self._evaluated_method(cell.inputs["model"])
         test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
+        prior = None
+        if "unlabelled" in cell.inputs:
+            from xprompt.training.calibration import estimate_prior, unlabelled_rows
+
+            pool = pd.read_parquet(self.entry(cell.inputs["unlabelled"]) / "table.parquet")
+            rows = unlabelled_rows(pool, test, cell.params["rows"], cell.params["seed"])
+            prior = estimate_prior(method, rows, self.config.eval.batch_size, self.config.eval.max_tokens, self.dtype)
         metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
-                                        self.config.eval.max_tokens, self.dtype)
+                                        self.config.eval.max_tokens, self.dtype, prior=prior)
+        if prior is not None:  # what predict needs to reproduce these predictions
+            (out / "calibration.json").write_text(json.dumps({"prior": [float(p) for p in prior],
+                                                              "rows": len(rows)}, indent=2))
         predictions.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
 

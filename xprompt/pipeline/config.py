@@ -121,6 +121,19 @@ class EvalConfig:
     batch_size: int = _help("evaluation batch size (does not change results)", default=32)
     max_tokens: int = _help("also cap a batch at this many tokens, padding included (0 = rows only); "
                             "long inputs then come in smaller batches (does not change results)", default=0)
+    calibration: str = _help("none, or target_text: also evaluate every model with its class prior in each language "
+                             "estimated on unlabelled text of that language (the card's dev split, labels dropped; "
+                             "never test rows) and divided out (contextual calibration, Zhao et al. 2021); its rows "
+                             "are the separate method '<method>+calibration' (zero-shot + unlabelled target text)",
+                             default="none")
+    calibration_rows: int = _help("unlabelled rows per language the class prior is estimated on (a seeded draw)",
+                                  default=256)
+
+    def __post_init__(self):
+        if self.calibration not in ("none", "target_text"):
+            raise ConfigError(f"eval.calibration is {self.calibration!r}; accepted: none, target_text")
+        if self.calibration_rows < 1:
+            raise ConfigError(f"eval.calibration_rows is {self.calibration_rows}; it must be at least 1")
 
 
 @dataclass

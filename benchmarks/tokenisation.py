@@ -1,7 +1,7 @@
 """Tokenising a training table: one tokenizer call per row (what xprompt did before) against
 `render_many` / the batched `tokenize_rows` (what it does now), interleaved in one process.
 
-    python -m benchmarks.tokenize [--task xnli] [--lang en] [--split dev] [--repeats 3]
+    python -m benchmarks.tokenisation [--task xnli] [--lang en] [--split dev] [--repeats 3]
 
 Needs the offline model's tokenizer (HF_HUB_OFFLINE=1) and the data set's files ($XPROMPT_DATA
 or --data-root). Both ways give the same ids (tests/test_templates.py); only time is compared."""
@@ -15,7 +15,7 @@ from benchmarks.common import interleaved, loadavg, markdown_table, median
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tokenize", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tokenisation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="intfloat/multilingual-e5-small")
     parser.add_argument("--task", default="xnli")
