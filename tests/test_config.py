@@ -223,3 +223,13 @@ def test_building_the_command_line_imports_no_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_config_reference_in_docs_is_current():
+    from pathlib import Path
+
+    from xprompt.pipeline.reference import markdown
+    path = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
+    assert path.read_text(encoding="utf-8") == markdown(), \
+        "docs/CONFIG.md is stale: python -m xprompt.pipeline.reference > docs/CONFIG.md"
+    assert "| `train.average` | `'none'` |" in markdown() and "`eval.calibration`" in markdown()
