@@ -147,7 +147,8 @@ def main(argv=None) -> int:
 
     from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card, load_split
-    from xprompt.prompts.library import fit_tokens, save_prompt
+    from xprompt.prompts.library import fit_tokens
+    from xprompt.prompts.prompt_files import save_prompt
     from xprompt.pipeline.stages import sample, stratified_subset
 
     began = time.perf_counter()

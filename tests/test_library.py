@@ -22,8 +22,8 @@ from xprompt.pipeline.config import load_pipeline
 from xprompt.data import load_card
 from xprompt.errors import ConfigError, ModelError
 from xprompt.prompts.export import export_prompt
-from xprompt.prompts.library import (LibraryEntry, PromptLibrary, fit_tokens, load_init_prompt, probe, prompt_of,
-                             save_prompt, task_embedding)
+from xprompt.prompts.library import LibraryEntry, PromptLibrary, fit_tokens, probe, prompt_of, task_embedding
+from xprompt.prompts.prompt_files import load_init_prompt, save_prompt
 from xprompt.methods import build_method, method_config
 from xprompt.pipeline.cells import plan
 from xprompt.pipeline.identity import card_identity, model_identity

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from xprompt.errors import ConfigError
-from xprompt.prompts.library import (KINDS, LibraryEntry, PromptLibrary, fit_tokens, probe, save_prompt,
-                                     task_embedding)
+from xprompt.prompts.library import KINDS, LibraryEntry, PromptLibrary, fit_tokens, probe, task_embedding
+from xprompt.prompts.prompt_files import save_prompt
 
 
 def add_commands(subparsers) -> None:

@@ -17,6 +17,8 @@ from xprompt.results.aggregate import (AGG_COLUMNS, AVG, metric_scale, series_la
                                        transfer_gap)
 from xprompt.pipeline.config import shots_phrase, shots_text
 from xprompt.files import atomic_write_bytes
+from xprompt.results.figure_parts import (focus, grouped_bars, heatmap_panel, language_names, legend,
+                                          tick_style)
 
 DPI = 120
 PRIMARY_METRIC = "accuracy"
@@ -65,84 +67,6 @@ def _skip(out_dir: Path, file: str, title: str, reason: str) -> Plot:
     return Plot(file, title, False, reason)
 
 
-def _tick_style(labels: list[str]) -> dict:
-    crowded = len(labels) > 12 or max(map(len, labels), default=0) > 6
-    return {"rotation": 40, "ha": "right", "rotation_mode": "anchor"} if crowded else {}
-
-
-def _language_names(targets: list[str], frame: pd.DataFrame) -> list[str]:
-    sources = set(frame["source"])
-    return [f"{t} (source)" if t in sources else "avg (targets)" if t == AVG else t for t in targets]
-
-
-def _grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys: list,
-                  scale: float, value: str = "mean", names=str, spans: pd.DataFrame | None = None) -> None:
-    """Bars per target and series; whiskers: the 95% intervals in `spans` (intervals.csv) where it
-    has every bar's, else ±1 std over seeds."""
-    width = 0.8 / len(keys)
-    for i, key in enumerate(keys):
-        part = frame[frame[series] == key].set_index("target").reindex(targets)
-        positions = np.arange(len(targets)) + (i - (len(keys) - 1) / 2) * width
-        spread = part["std"].fillna(0).to_numpy(float) * scale if "std" in part else None
-        whiskers = _interval_whiskers(part, spans, scale, value)
-        spread = whiskers if whiskers is not None else spread
-        ax.bar(positions, part[value].to_numpy(float) * scale, width * 0.95, yerr=spread,
-               color=f"C{i}", label=names(key), capsize=2, error_kw={"linewidth": 0.8})
-    ax.set_xticks(np.arange(len(targets)), labels=_language_names(targets, frame),
-                  **_tick_style(targets))
-    if AVG in targets:
-        ax.axvline(len(targets) - 1.5, color="grey", linestyle=":", linewidth=1)
-    ax.grid(axis="y", alpha=0.3)
-
-
-def _interval_whiskers(part: pd.DataFrame, spans: pd.DataFrame | None, scale: float, value: str):
-    """[2, n] distances below and above each bar to its 95% interval, or None when not all are known."""
-    if spans is None or value != "mean" or part["mean"].isna().any():
-        return None
-    keyed = spans.set_index(["method", "shots", "adapt_shots", "target", "metric"])
-    keys = list(zip(part["method"], part["shots"], part["adapt_shots"], part.index, part["metric"]))
-    if not all(key in keyed.index for key in keys):
-        return None
-    low = keyed.loc[keys, "ci_low"].to_numpy(float) * scale
-    high = keyed.loc[keys, "ci_high"].to_numpy(float) * scale
-    mean = part["mean"].to_numpy(float) * scale
-    return np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
-
-
-def _legend(figure: Figure, ax, title: str) -> None:
-    """Below the axes, where it can neither hide data nor collide with the title."""
-    handles, labels = ax.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), title=title,
-                  frameon=False)
-
-
-def _focus(axes, values: np.ndarray, spread: np.ndarray | None = None) -> None:
-    """Start score bars just below the lowest score so differences between methods show;
-    the top leaves room for the seed-spread whiskers."""
-    finite = np.isfinite(values)
-    spread = np.zeros_like(values) if spread is None else np.nan_to_num(spread)
-    high_end = (values + spread)[finite]
-    values = values[finite]
-    if len(values) and values.min() > 0:
-        bottom = max(0.0, 10 * np.floor(values.min() / 10) - 10)
-        top = high_end.max() + 0.08 * (high_end.max() - bottom)
-        for ax in axes:
-            ax.set_ylim(bottom, top)
-
-
-def _heatmap_panel(ax, grid: pd.DataFrame, low: float, high: float):
-    values = grid.to_numpy(float)
-    image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high, aspect="auto")
-    if values.size <= 600:
-        for (row, col), value in np.ndenumerate(values):
-            red, green, blue, _ = image.cmap(image.norm(value)) if np.isfinite(value) else (1, 1, 1, 1)
-            colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
-            ax.text(col, row, "–" if np.isnan(value) else f"{value:.1f}", ha="center",
-                    va="center", color=colour, fontsize=8)
-    return image
-
-
-# ----------------------------------------------------------------------------- figures
 def plot_heatmap(ctx: Context, out_dir: Path) -> Plot:
     file, title = f"heatmap_{ctx.metric}.png", f"{ctx.metric} per target language and method"
     zero = ctx.select(adapt_shots=0)
@@ -157,9 +81,9 @@ def plot_heatmap(ctx: Context, out_dir: Path) -> Plot:
     figure = Figure(figsize=(width, 1.8 + 0.4 * len(targets)), layout="constrained")
     axes = figure.subplots(1, len(shots_values), sharey=True, squeeze=False)[0]
     for ax, shots, grid in zip(axes, shots_values, grids):
-        image = _heatmap_panel(ax, grid, low, high)
-        ax.set_xticks(range(len(methods)), labels=methods, **_tick_style(methods))
-        ax.set_yticks(range(len(targets)), labels=_language_names(targets, zero))
+        image = heatmap_panel(ax, grid, low, high)
+        ax.set_xticks(range(len(methods)), labels=methods, **tick_style(methods))
+        ax.set_yticks(range(len(targets)), labels=language_names(targets, zero))
         ax.set_title(shots_phrase(shots), fontsize=10)
         ax.set_xlabel("method")
         if AVG in targets:
@@ -202,7 +126,7 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
                      fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{ctx.unit()}, avg over {int(averaged['n_targets'].max())} targets")
-    _legend(figure, axes[0], "method")
+    legend(figure, axes[0], "method")
     band = "95% bootstrap interval" if ctx.spans is not None else "±1 std over seeds"
     figure.suptitle(f"{ctx.metric} vs shots (line: mean over seeds, band: {band})")
     save_figure(figure, out_dir / file)
@@ -238,13 +162,13 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     figure = Figure(figsize=(width, 0.9 + 2.4 * len(methods)), layout="constrained")
     axes = figure.subplots(len(methods), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for ax, method in zip(axes, methods):
-        _grouped_bars(ax, data[data["label"] == method], targets, "adapt_shots", adapts, ctx.scale(), spans=ctx.spans,
+        grouped_bars(ax, data[data["label"] == method], targets, "adapt_shots", adapts, ctx.scale(), spans=ctx.spans,
                       names=lambda a: "zero-shot (adapt_shots=0)" if a == 0 else f"{a}-shot adaptation")
         ax.set_title(method, fontsize=10, loc="left")
         ax.set_ylabel(ctx.unit())
     axes[-1].set_xlabel("target language")
-    _focus(axes, (data["mean"] * ctx.scale()).to_numpy(float), (data["std"] * ctx.scale()).to_numpy(float))
-    _legend(figure, axes[0], "target data")
+    focus(axes, (data["mean"] * ctx.scale()).to_numpy(float), (data["std"] * ctx.scale()).to_numpy(float))
+    legend(figure, axes[0], "target data")
     figure.suptitle(f"{ctx.metric}: zero-shot vs few-shot target adaptation ({shots_phrase(shots)})")
     save_figure(figure, out_dir / file)
     return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after "
@@ -265,11 +189,11 @@ def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:
     figure = Figure(figsize=(max(6.5, 2.0 + len(targets) * (0.25 * len(methods) + 0.35)), 4.2),
                     layout="constrained")
     ax = figure.subplots()
-    _grouped_bars(ax, gaps, targets, "label", methods, ctx.scale(), value="gap")
+    grouped_bars(ax, gaps, targets, "label", methods, ctx.scale(), value="gap")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("target language")
     ax.set_ylabel("gap (percentage points)" if ctx.scale() == 100 else f"gap ({ctx.metric})")
-    _legend(figure, ax, "method")
+    legend(figure, ax, "method")
     source = ", ".join(pd.unique(gaps["source"]))
     figure.suptitle(f"Transfer gap: {source} minus target {ctx.metric} "
                     f"(zero-shot, {shots_phrase(shots)})")
@@ -294,13 +218,13 @@ def plot_consistency(ctx: Context, out_dir: Path) -> Plot:
     for ax, metric in zip(axes, metrics):
         data = ctx.select(metric, adapt_shots=0, shots=shots)
         data = data[data["target"].isin(targets)]
-        _grouped_bars(ax, data, targets, "label", methods, ctx.scale(metric), spans=ctx.spans)
-        _focus([ax], (data["mean"] * ctx.scale(metric)).to_numpy(float),
+        grouped_bars(ax, data, targets, "label", methods, ctx.scale(metric), spans=ctx.spans)
+        focus([ax], (data["mean"] * ctx.scale(metric)).to_numpy(float),
                (data["std"] * ctx.scale(metric)).to_numpy(float))
         ax.set_ylabel(ctx.unit(metric))
         ax.set_title(metric, fontsize=10, loc="left")
     axes[-1].set_xlabel("target language")
-    _legend(figure, axes[0], "method")
+    legend(figure, axes[0], "method")
     figure.suptitle(f"Consistency beside {ctx.metric} (zero-shot, {shots_phrase(shots)})")
     save_figure(figure, out_dir / file)
     return Plot(file, title, True, f"Per-language {CONSISTENCY} (bottom) beside {ctx.metric} (top); error bars: "

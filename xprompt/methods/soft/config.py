@@ -46,6 +46,6 @@ class SoftConfig(PromptOptions):
         if (self.init == SoftInit.LIBRARY) != bool(self.init_prompt):
             raise ConfigError("soft.init_prompt is needed with soft.init: library, and only with it")
         if self.init == SoftInit.LIBRARY:
-            from xprompt.prompts.library import load_init_prompt  # the library imports this module
+            from xprompt.prompts.prompt_files import load_init_prompt  # the library imports this module
             self.library_path = self.init_prompt  # not a field: keys see the content hash only
             self.library_prompt, self.init_prompt = load_init_prompt(self.init_prompt, self.num_tokens)
