@@ -1,5 +1,5 @@
 """The stages of a run as functions of (inputs, parameters) -> outputs. They read and
-write no cache: the runner in pipeline.py hands them objects and stores what they return."""
+write no cache: the runner (pipeline/runner.py, pipeline/compute.py) hands them objects and stores what they return."""
 
 from __future__ import annotations
 
