@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
 from xprompt.pipeline import cells as pipeline
 from xprompt.pipeline.cache import Cache, file_hash, read_lockfile
@@ -841,3 +843,21 @@ def test_calibration_never_reads_a_test_text():
     assert draw[13] == unlabelled_rows(big.copy(), big.iloc[:0], 5, 13)["id"].tolist() and draw[13] != draw[21]
     with pytest.raises(DataError, match=r"every unlabelled calibration text of 'de' \(3 rows"):
         unlabelled_rows(pool, pool.assign(id="t"), rows=2, seed=13)
+
+
+def test_seed_average_is_one_model_from_every_seed_evaluated_as_its_own_method(project):
+    overrides = ["seeds=[13, 21]", "train.average_seeds=true"]
+    assert main(["run", str(project), "--quiet", *[x for o in overrides for x in ("--set", o)]]) == 0
+    the_plan = plan(load_pipeline(project, overrides))
+    runner = Runner(the_plan, progress=False)
+    averaged = next(c for c in the_plan.cells if c.stage == "average")
+    seeds = [load_file(str(runner.entry(c) / "state.safetensors")) for c in averaged.inputs.values()]
+    mean = load_file(str(runner.entry(averaged) / "state.safetensors"))
+    assert set(mean) == set(seeds[0])
+    for name in mean:
+        torch.testing.assert_close(mean[name], (seeds[0][name] + seeds[1][name]) / 2)
+    results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
+    assert set(results["method"]) == {"soft", "soft+seed-average"}
+    assert set(results[results["method"] == "soft+seed-average"]["seed"]) == {-1}
+    plain = keys(project, "seeds=[13, 21]")
+    assert all(plain[name] == key for name, key in keys(project, *overrides).items() if name in plain)

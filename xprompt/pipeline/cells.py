@@ -20,9 +20,10 @@ from xprompt.pipeline.identity import card_identity, model_identity, model_preci
 log = logging.getLogger(__name__)
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
-VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2"}
+VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1"}
 # Fields that change how fast or how verbosely work is done, never its result.
-NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing"}
+NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing",
+               "average_seeds"}  # adds an average cell after the seeds' train cells; changes none of them
 
 
 @dataclass
@@ -165,8 +166,12 @@ def plan(config: PipelineConfig) -> Plan:
     cells = []
     for method in config.methods:
         for shots in config.shots:
+            per_seed = []
             for seed in config.seeds:
-                cells += _method_cells(builder, method, shots, seed, source, targets)
+                per_seed.append(_method_cells(builder, method, shots, seed, source, targets))
+                cells += per_seed[-1]
+            if method_train_config(config, method).average_seeds and len(config.seeds) > 1:
+                cells += _seed_average_cells(builder, method, shots, [c[0] for c in per_seed], targets)
     ordered = with_dependencies(cells)
     return Plan(config, card, source, targets, ordered)
 
@@ -207,6 +212,23 @@ def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str,
                               {"model": adapted, "test": builder.prepare(target, "test")}, group=group,
                               meta={**meta, "target": target, "adapt_shots": adapt_shots}))
     return cells
+
+
+SEED_AVERAGE = "+seed-average"  # the display suffix of a method averaged over its seeds
+AVERAGED_SEED = -1  # the seed column of those rows: no single seed made them
+
+
+def _seed_average_cells(builder: _Builder, method, shots, trained: list[Cell], targets: list[str]) -> list[Cell]:
+    """The uniform average of the trained tensors of every seed (Schmidt et al. 2023's averaging across
+    runs), one model evaluated like the others as the method '<method>+seed-average'."""
+    group = f"{method.display} k={shots} seed-average"
+    seeds = [c.params["seed"] for c in trained]
+    averaged = Cell("average", f"average {method.display} k={shots} over seeds {','.join(map(str, seeds))}",
+                    {"seeds": seeds}, {f"seed {s}": c for s, c in zip(seeds, trained)}, group=group,
+                    meta={**trained[0].meta, "method": f"{method.display}{SEED_AVERAGE}", "seed": AVERAGED_SEED})
+    return [averaged] + [Cell("evaluate", f"evaluate {group} on {target}", {},
+                              {"model": averaged, "test": builder.prepare(target, "test")}, group=group,
+                              meta={**averaged.meta, "target": target, "adapt_shots": 0}) for target in targets]
 
 
 def resolve_targets(targets, card, source: str) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xprompt.errors import XPromptError
 from xprompt.pipeline.cells import Cell
 from xprompt.results.statistics import item_key
 
@@ -87,6 +88,18 @@ class StageComputation:
         start = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
         self._compute_train(cell, out, start_state=start)
 
+    def _compute_average(self, cell: Cell, out: Path) -> None:
+        """The uniform mean of the seeds' trained tensors (all seeds train the same tensors)."""
+        from safetensors.torch import load_file, save_file
+
+        states = [load_file(str(self.entry(cell.inputs[name]) / "state.safetensors")) for name in sorted(cell.inputs)]
+        if any(set(state) != set(states[0]) for state in states):
+            raise XPromptError(f"{cell.name}: the seeds trained different tensors; they cannot be averaged")
+        average = {name: (sum(state[name].double() for state in states) / len(states)).to(states[0][name].dtype)
+                   for name in states[0]}
+        save_file(average, str(out / "state.safetensors"))
+        (out / "train.json").write_text(json.dumps({"averaged_seeds": cell.params["seeds"]}, indent=2))
+
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
         from xprompt.training.evaluate import evaluate
 
@@ -128,8 +141,9 @@ class StageComputation:
     def method_of(cell: Cell) -> tuple[str, dict]:
         """(method name, settings) of a train or adapt cell, from the params its key hashes (an adapt
         cell's method is its trained model's)."""
-        trained = cell if cell.stage == "train" else cell.inputs["model"]
-        return trained.params["method"], trained.params["settings"]
+        while cell.stage != "train":  # adapt: its trained model's; average: its seeds' (all alike)
+            cell = cell.inputs["model"] if "model" in cell.inputs else next(iter(cell.inputs.values()))
+        return cell.params["method"], cell.params["settings"]
 
     @staticmethod
     def train_config_of(cell: Cell):

@@ -98,6 +98,9 @@ class TrainConfig:
     eval_every_steps: int = _help("evaluate on the dev set every N steps and at the end instead of every "
                                   "eval_every epochs (0 = by epochs)", neutral(0), default=0)
     checkpoint_every: int = _help("write a resumable checkpoint every N steps (0 = never)", default=0)
+    average_seeds: bool = _help("also average the trained tensors of every seed of a method and shots into one "
+                                "model, evaluated as the method '<method>+seed-average' (seed -1 in tables); "
+                                "needs two seeds or more", neutral(False), default=False)
     average: str = _help("none: keep the checkpoint with the best English dev accuracy; checkpoints: the uniform "
                          "average of the trained tensors at every evaluation point (each eval_every epochs or "
                          "eval_every_steps steps) replaces it, as in Schmidt et al. 2023 (no target-language "
