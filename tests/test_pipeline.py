@@ -861,3 +861,22 @@ def test_seed_average_is_one_model_from_every_seed_evaluated_as_its_own_method(p
     assert set(results[results["method"] == "soft+seed-average"]["seed"]) == {-1}
     plain = keys(project, "seeds=[13, 21]")
     assert all(plain[name] == key for name, key in keys(project, *overrides).items() if name in plain)
+
+
+def test_seed_ensemble_averages_the_seeds_probabilities_on_each_language(project):
+    overrides = ["seeds=[13, 21]", "eval.ensemble_seeds=true"]
+    assert main(["run", str(project), "--quiet", *[x for o in overrides for x in ("--set", o)]]) == 0
+    the_plan = plan(load_pipeline(project, overrides))
+    runner = Runner(the_plan, progress=False)
+    ensembles = [c for c in the_plan.cells if c.stage == "ensemble"]
+    assert {c.meta["target"] for c in ensembles} == {"en", "de"}
+    for cell in ensembles:
+        members = [pd.read_parquet(runner.entry(c) / "predictions.parquet") for c in cell.inputs.values()]
+        mixed = pd.read_parquet(runner.entry(cell) / "predictions.parquet")
+        for column in ("p0", "p1"):
+            assert mixed[column].tolist() == pytest.approx(((members[0][column] + members[1][column]) / 2).tolist())
+        assert (mixed["prediction"] == mixed[["p0", "p1"]].to_numpy().argmax(axis=1)).all()
+    results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
+    assert set(results["method"]) == {"soft", "soft+ensemble"}
+    plain = keys(project, "seeds=[13, 21]")
+    assert all(plain[name] == key for name, key in keys(project, *overrides).items() if name in plain)

@@ -20,8 +20,10 @@ from xprompt.pipeline.identity import card_identity, model_identity, model_preci
 log = logging.getLogger(__name__)
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
-VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1"}
+VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1",
+            "ensemble": "1"}
 # Fields that change how fast or how verbosely work is done, never its result.
+SCORED = ("evaluate", "ensemble")  # the stages whose outputs are predictions and metrics (results rows)
 NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing",
                "average_seeds"}  # adds an average cell after the seeds' train cells; changes none of them
 
@@ -55,7 +57,7 @@ class Plan:
     cells: list[Cell]
 
     def evaluations(self) -> list[Cell]:
-        return [c for c in self.cells if c.stage == "evaluate"]
+        return [c for c in self.cells if c.stage in SCORED]
 
     def source_evaluation(self, cell: Cell) -> Cell | None:
         """The zero-shot source-language evaluation of the same trained model."""
@@ -172,6 +174,8 @@ def plan(config: PipelineConfig) -> Plan:
                 cells += per_seed[-1]
             if method_train_config(config, method).average_seeds and len(config.seeds) > 1:
                 cells += _seed_average_cells(builder, method, shots, [c[0] for c in per_seed], targets)
+            if config.eval.ensemble_seeds and len(config.seeds) > 1:
+                cells += _ensemble_cells(method, shots, per_seed, targets)
     ordered = with_dependencies(cells)
     return Plan(config, card, source, targets, ordered)
 
@@ -229,6 +233,22 @@ def _seed_average_cells(builder: _Builder, method, shots, trained: list[Cell], t
     return [averaged] + [Cell("evaluate", f"evaluate {group} on {target}", {},
                               {"model": averaged, "test": builder.prepare(target, "test")}, group=group,
                               meta={**averaged.meta, "target": target, "adapt_shots": 0}) for target in targets]
+
+
+ENSEMBLE = "+ensemble"  # the display suffix of a method's seed ensemble
+
+
+def _ensemble_cells(method, shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
+    """Per target, the mean class probabilities of every seed's zero-shot predictions (no model is run)."""
+    group = f"{method.display} k={shots} ensemble"
+    cells = []
+    for target in targets:
+        members = [next(c for c in seed_cells if c.stage == "evaluate" and c.meta["target"] == target
+                        and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs) for seed_cells in per_seed]
+        cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
+                          {f"seed {c.meta['seed']}": c for c in members}, group=group,
+                          meta={**members[0].meta, "method": f"{method.display}{ENSEMBLE}", "seed": AVERAGED_SEED}))
+    return cells
 
 
 def resolve_targets(targets, card, source: str) -> list[str]:

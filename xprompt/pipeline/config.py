@@ -129,6 +129,9 @@ class EvalConfig:
                              "never test rows) and divided out (contextual calibration, Zhao et al. 2021); its rows "
                              "are the separate method '<method>+calibration' (zero-shot + unlabelled target text)",
                              default="none")
+    ensemble_seeds: bool = _help("also score, per method, shots and language, the mean class probabilities of every "
+                                 "seed's predictions, as the method '<method>+ensemble' (seed -1 in tables)",
+                                 default=False)
     calibration_rows: int = _help("unlabelled rows per language the class prior is estimated on (a seeded draw)",
                                   default=256)
 

@@ -20,7 +20,7 @@ from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, desc
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError, XPromptError
 from xprompt.pipeline.record import write_trained
-from xprompt.pipeline.cells import VERSIONS, Cell, Plan, cache_for, with_dependencies
+from xprompt.pipeline.cells import SCORED, VERSIONS, Cell, Plan, cache_for, with_dependencies
 from xprompt.pipeline.compute import StageComputation
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Runner(StageComputation):
             manifest = json.loads((path / "manifest.json").read_text())
             records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
                                                 status.reason if computed else "cached"))
-        outcome.rows = [row for c in wanted if c.stage == "evaluate" and c.name not in outcome.failed
+        outcome.rows = [row for c in wanted if c.stage in SCORED and c.name not in outcome.failed
                         for row in self.result_rows(c)]
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if groups is None:
