@@ -102,18 +102,13 @@ class StageComputation:
 
     def _compute_ensemble(self, cell: Cell, out: Path) -> None:
         """Mean class probabilities of the seeds' predictions on the same test rows, scored again."""
-        from xprompt.training.evaluate import scores
+        from xprompt.training.evaluate import scored
 
         tables = [pd.read_parquet(self.entry(cell.inputs[name]) / "predictions.parquet") for name in sorted(cell.inputs)]
         if any(not t["id"].equals(tables[0]["id"]) for t in tables):
             raise XPromptError(f"{cell.name}: the seeds were evaluated on different rows")
         columns = [c for c in tables[0].columns if c.startswith("p") and c[1:].isdigit()]
-        table = tables[0][["id", "lang", "label"]].copy()
-        probabilities = sum(t[columns].to_numpy() for t in tables) / len(tables)
-        table["prediction"] = probabilities.argmax(axis=1)
-        table[columns] = probabilities
-        metrics = scores(table["label"].to_numpy(), table["prediction"].to_numpy(), len(columns))
-        metrics.update(n=len(table), classes=sorted(int(label) for label in table["label"].unique()))
+        metrics, table = scored(tables[0], sum(t[columns].to_numpy() for t in tables) / len(tables))
         table.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
 

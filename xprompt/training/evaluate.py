@@ -53,12 +53,17 @@ def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = Fa
     if prior is not None:
         from xprompt.training.calibration import calibrate
         probabilities = calibrate(probabilities, prior)
+    return scored(df, probabilities)
+
+
+def scored(df: pd.DataFrame, probabilities: np.ndarray):
+    """Metrics and the per-row prediction table of `df` (id, lang, label) from class probabilities."""
     predictions = probabilities.argmax(axis=1)
-    metrics = scores(df["label"].to_numpy(), predictions, method.num_labels)
+    metrics = scores(df["label"].to_numpy(), predictions, probabilities.shape[1])
     metrics["n"] = len(df)
     metrics["classes"] = sorted(int(label) for label in np.unique(df["label"]))  # the classes this set has
     table = pd.DataFrame({"id": df["id"].to_numpy(), "lang": df["lang"].to_numpy(),
                           "label": df["label"].to_numpy(), "prediction": predictions})
-    for label in range(method.num_labels):
+    for label in range(probabilities.shape[1]):
         table[f"p{label}"] = probabilities[:, label]
     return metrics, table
