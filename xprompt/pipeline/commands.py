@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xprompt.errors import XPromptError
+from xprompt.pipeline.config import FULL, shots_text
 
 
 def add_commands(commands) -> None:
@@ -105,7 +106,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
             print(line)
         if not unchanged:
-            atomic_write_text(run_dir / f"table_k{_shots_name(shots)}_adapt{adapt}.csv",
+            atomic_write_text(run_dir / f"table_k{shots_text(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
     if unchanged:
         report = run_dir / "report.md"
@@ -120,14 +121,8 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
 OUTPUTS_FINGERPRINT = ".outputs.sha256"
 
 
-def _shots_name(shots) -> str:
-    from xprompt.pipeline.config import shots_text
-    return shots_text(shots)
-
-
 def _source_data(shots) -> str:
-    from xprompt.pipeline.config import shots_text
-    return "full training set" if shots_text(shots) == "full" else f"k={shots} per class"
+    return "full training set" if shots_text(shots) == FULL else f"k={shots} per class"
 
 
 def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:
