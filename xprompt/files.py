@@ -33,3 +33,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
+    """atomic_write_text unless `path` already holds `text` (an unchanged rerun leaves the file and its
+    time stamp as they were); whether it wrote."""
+    try:
+        if Path(path).read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+    return True

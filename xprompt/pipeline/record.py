@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from xprompt.errors import DataError
-from xprompt.files import atomic_write_text
+from xprompt.files import write_text_if_changed
 
 TRAINED = "trained.json"
 
@@ -19,9 +19,7 @@ def write_trained(run_dir: Path, cells) -> None:
                 "settings": c.params["settings"], "shots": c.meta["shots"], "seed": c.meta["seed"]}
                for c in cells if c.stage == "train"]
     text = json.dumps({"trained": entries}, indent=2, sort_keys=True) + "\n"
-    path = run_dir / TRAINED
-    if not (path.is_file() and path.read_text(encoding="utf-8") == text):  # an unchanged rerun rewrites nothing
-        atomic_write_text(path, text)
+    write_text_if_changed(run_dir / TRAINED, text)
 
 
 def read_trained(run_dir: Path) -> list[dict]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from xprompt.files import atomic_write_text
+from xprompt.files import write_text_if_changed
 from xprompt.pipeline.cache.keys import canonical
 from xprompt.errors import CacheError
 
@@ -89,12 +89,7 @@ def write_lockfile(path: str | os.PathLike, records: Iterable[StageRecord | Mapp
         text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     else:
         text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False)
-    try:
-        if Path(path).read_text(encoding="utf-8") == text:
-            return  # an unchanged rerun leaves the record (and its time stamp) as it was
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write_text(path, text)
+    write_text_if_changed(path, text)  # an unchanged rerun leaves the record (and its time stamp) as it was
 
 
 def read_lockfile(path: str | os.PathLike, missing_ok: bool = False) -> dict[str, StageRecord]:
