@@ -861,6 +861,22 @@ def test_seed_average_is_one_model_from_every_seed_evaluated_as_its_own_method(p
     assert set(results[results["method"] == "soft+seed-average"]["seed"]) == {-1}
     plain = keys(project, "seeds=[13, 21]")
     assert all(plain[name] == key for name, key in keys(project, *overrides).items() if name in plain)
+    # the average is one model: it exports as one prompt, which predicts what the run evaluated
+    from xprompt.prompts.export import export_prompt
+    from xprompt.prompts.predict import load_prompt
+    out = export_prompt(project.parent / "runs" / "toy", "soft+seed-average", project.parent / "averaged")
+    exported = load_file(str(out / "prompt.safetensors"))
+    for name, tensor in exported.items():
+        torch.testing.assert_close(tensor, mean[name])
+    info = json.loads((out / "prompt.json").read_text())
+    assert info["seed"] == -1 and info["method"]["name"] == "soft"
+    evaluated = next(c for c in the_plan.cells if c.stage == "evaluate" and c.inputs["model"] is averaged
+                     and c.meta["target"] == "de")
+    expected = pd.read_parquet(runner.entry(evaluated) / "predictions.parquet")
+    test = pd.read_parquet(runner.entry(evaluated.inputs["test"]) / "table.parquet")
+    prompt = load_prompt(out, device="cpu")
+    got = prompt.predict_proba(test["text"].tolist(), "de")
+    assert got == pytest.approx(expected[["p0", "p1"]].to_numpy(), abs=1e-5)
 
 
 def test_seed_ensemble_averages_the_seeds_probabilities_on_each_language(project):

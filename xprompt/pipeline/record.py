@@ -14,10 +14,17 @@ TRAINED = "trained.json"
 
 
 def write_trained(run_dir: Path, cells) -> None:
-    """One entry per train cell of the run that finished."""
-    entries = [{"cell": c.name, "key": c.key, "method": c.meta["method"], "method_name": c.params["method"],
-                "settings": c.params["settings"], "shots": c.meta["shots"], "seed": c.meta["seed"]}
-               for c in cells if c.stage == "train"]
+    """One entry per model the run that finished made: its train cells, and its seed averages
+    (`stage: average`, a model of the same method and settings)."""
+    from xprompt.pipeline.compute import StageComputation
+
+    entries = []
+    for c in cells:
+        if c.stage in ("train", "average"):
+            method_name, settings = StageComputation.method_of(c)
+            entries.append({"cell": c.name, "key": c.key, "stage": c.stage, "method": c.meta["method"],
+                            "method_name": method_name, "settings": settings, "shots": c.meta["shots"],
+                            "seed": c.meta["seed"]})
     text = json.dumps({"trained": entries}, indent=2, sort_keys=True) + "\n"
     write_text_if_changed(run_dir / TRAINED, text)
 

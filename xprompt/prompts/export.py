@@ -42,14 +42,14 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     config = run_config(run_dir)
     trained = read_trained(run_dir)
-    display = method_display(config, method_display_name, run_dir)
+    display = method_display(config, method_display_name, run_dir, trained)
     card = load_card(config.task.name)
     source = config.task.source or card.source_language
     results = results_or_none(run_dir)
     shots, seed = choose_shots_seed(trained, display, results, shots, seed, run_dir, source)
     entry = next(e for e in trained if e["method"] == display and e["shots"] == shots and e["seed"] == seed)
     cache = Cache(Path(config.cache_dir))
-    found = cache.lookup("train", entry["key"], verify="quick")
+    found = cache.lookup(entry.get("stage", "train"), entry["key"], verify="quick")
     if found is None:
         raise CacheError(f"the trained model '{entry['cell']}' of run {run_dir} is not in the cache {cache.root} "
                          f"(key {entry['key']}); run the pipeline again to train it")

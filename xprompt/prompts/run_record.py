@@ -78,15 +78,17 @@ def _rebase(config, run_dir: Path):
     return config
 
 
-def method_display(config, wanted: str, run_dir: Path) -> str:
-    """The run's name for the method `wanted` (its label, else its name when that is unique)."""
-    displays = [m.display for m in config.methods]
+def method_display(config, wanted: str, run_dir: Path, trained: list[dict] = ()) -> str:
+    """The run's name for the method `wanted` (its label, else its name when that is unique); a model
+    the run recorded under another name (a seed average) is taken by that name."""
+    displays = [m.display for m in config.methods] + [e["method"] for e in trained if e["method"] not in
+                                                     {m.display for m in config.methods}]
     if wanted in displays:
         return wanted
     by_name = [m.display for m in config.methods if m.name == wanted]
     if len(by_name) == 1:
         return by_name[0]
-    raise ConfigError(f"run {run_dir} has no method {wanted!r}; its methods: {', '.join(displays)}")
+    raise ConfigError(f"run {run_dir} has no method {wanted!r}; its methods: {', '.join(dict.fromkeys(displays))}")
 
 
 def results_or_none(run_dir: Path):
