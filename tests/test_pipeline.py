@@ -820,6 +820,7 @@ def test_calibration_is_its_own_method_from_dev_text_never_test(project):
     assert {c.meta["target"] for c in calibrated} == {"en", "de"}
     for cell in calibrated:
         assert cell.inputs["unlabelled"].params["split"] == "dev" and cell.inputs["test"].params["split"] == "test"
+        assert the_plan.source_evaluation(cell).name == "evaluate soft k=2 seed=13 on en calibrated"
         assert cell.meta["method"] == "soft+calibration" and cell.params["rows"] == 4
         prior = json.loads((Runner(the_plan, progress=False).entry(cell) / "calibration.json").read_text())
         assert prior["rows"] == 4 and sum(prior["prior"]) == pytest.approx(1.0, abs=1e-5)

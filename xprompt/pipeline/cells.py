@@ -60,17 +60,16 @@ class Plan:
         return [c for c in self.cells if c.stage in SCORED]
 
     def source_evaluation(self, cell: Cell) -> Cell | None:
-        """The zero-shot source-language evaluation of the same trained model."""
+        """The zero-shot source-language evaluation of the same trained model, scored the same way
+        (a calibrated evaluation's is the calibrated one)."""
         for other in self.evaluations():
-            if (other.group == cell.group and other.meta["target"] == self.source
-                    and other.meta["adapt_shots"] == 0):
+            if (other.group == cell.group and other.meta["method"] == cell.meta["method"]
+                    and other.meta["target"] == self.source and other.meta["adapt_shots"] == 0):
                 return other
         return None
 
     def groups(self) -> list[str]:
         return sorted({c.group for c in self.cells if c.group})
-
-
 
 
 class _Builder:
