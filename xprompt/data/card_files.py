@@ -22,7 +22,6 @@ def known_tasks() -> list[str]:
     return sorted(path.stem for path in TASKS_DIR.glob("*.yaml"))
 
 
-
 def load_card(name_or_path: str | Path) -> TaskCard:
     """A shipped task by name (`xnli`), or a user's task card YAML by path."""
     text = str(name_or_path)
@@ -38,7 +37,6 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     raise DataError(f"unknown task {text!r}; {hint}")
 
 
-
 def card_from_file(path: Path) -> TaskCard:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -48,7 +46,6 @@ def card_from_file(path: Path) -> TaskCard:
         raise DataError(f"task card {path} must be a YAML mapping of keys "
                         f"(name, labels, languages, ...)")
     return card_from_dict({"name": path.stem, **raw}, path)
-
 
 
 def _yaml_message(path: Path, error: yaml.YAMLError) -> str:
@@ -66,7 +63,6 @@ def _yaml_message(path: Path, error: yaml.YAMLError) -> str:
         return (f"{where} is not valid YAML ({problem}): quote values that hold a placeholder such as "
                 f"{{lang}}, e.g. train: \"{{lang}}/train.csv\"")
     return f"{where} is not valid YAML ({problem})"
-
 
 
 def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
@@ -109,7 +105,6 @@ def card_from_dict(raw: Mapping[str, Any], path: Path) -> TaskCard:
     return build(TaskCard, raw, "the top level", convert)
 
 
-
 def _build(cls: type, raw: Any, where: str, path: Path, convert: dict[str, Callable]) -> Any:
     if not isinstance(raw, Mapping):
         accepted = [f.name for f in fields(cls) if f.name != "path"]
@@ -127,13 +122,11 @@ def _build(cls: type, raw: Any, where: str, path: Path, convert: dict[str, Calla
     return cls(**values, path=path) if cls is TaskCard else cls(**values)
 
 
-
 def _as_list(value: Any, key: str, path: Path) -> list:
     if not isinstance(value, list) or not value or any(isinstance(x, bool) for x in value):
         raise DataError(f"task card {path}: {key!r} must be a non-empty list of names, got {value!r} "
                         f"(quote yes/no/on/off, which YAML reads as booleans)")
     return value
-
 
 
 def _label_map(value: Any) -> dict[str, str | None] | None:
@@ -142,10 +135,8 @@ def _label_map(value: Any) -> dict[str, str | None] | None:
     return {normalize_label(raw): None if name is None else str(name) for raw, name in value.items()}
 
 
-
 def _listed(value: Any) -> list:
     return value if isinstance(value, list) else [value]
-
 
 
 def _words(per_class: Any) -> tuple[tuple[str, ...], ...]:

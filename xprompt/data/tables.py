@@ -39,7 +39,6 @@ def to_table(frame: pd.DataFrame, card: TaskCard, columns: Columns, label_map: d
     }, columns=list(TABLE_COLUMNS))
 
 
-
 def _drop_rows(frame: pd.DataFrame, column: str, label_map: dict | None, drop: tuple[str, ...],
                where: str) -> pd.DataFrame:
     keys = frame[column].map(normalize_label)
@@ -53,7 +52,6 @@ def _drop_rows(frame: pd.DataFrame, column: str, label_map: dict | None, drop: t
     return frame[~dropped.to_numpy()].reset_index(drop=True)
 
 
-
 def _require_columns(frame: pd.DataFrame, columns: Columns, where: str) -> None:
     for role in ("id", "text", "text_pair", "label"):
         name = getattr(columns, role)
@@ -63,10 +61,8 @@ def _require_columns(frame: pd.DataFrame, columns: Columns, where: str) -> None:
                             f"columns found: {found}")
 
 
-
 def _texts(values: pd.Series) -> np.ndarray:
     return values.where(values.notna(), "").astype(str).to_numpy(dtype=object)
-
 
 
 def _ids(frame: pd.DataFrame, columns: Columns, lang: str, source: str, where: str) -> np.ndarray:
@@ -80,7 +76,6 @@ def _ids(frame: pd.DataFrame, columns: Columns, lang: str, source: str, where: s
         raise DataError(f"{where}: id {repeated.iloc[0]!r} appears more than once in column "
                         f"{columns.id!r}; ids must be unique within a split")
     return ids.to_numpy(dtype=object)
-
 
 
 def _label_ids(raw: pd.Series, card: TaskCard, label_map: dict | None, where: str,
@@ -98,7 +93,6 @@ def _label_ids(raw: pd.Series, card: TaskCard, label_map: dict | None, where: st
         raise DataError(f"{where}, row {row + 1}{line}: label {raw.iloc[row]!r} is not one of the "
                         f"accepted labels ({', '.join(map(str, accepted))}){misread}")
     return ids.astype("int64").to_numpy()
-
 
 
 def looks_quoted(frame: pd.DataFrame, columns: Columns) -> str | None:

@@ -12,8 +12,6 @@ from xprompt.methods import base, prompting
 from xprompt.methods.options import Readout
 
 
-
-
 class PlainInputs:
     """The input text (and text pair) as the tokenizer joins them, no template; the "mask"
     index every encoder reads is the first token."""

@@ -14,8 +14,6 @@ from xprompt.methods.options import LabelInit, Verbalizer
 NO_HEAD_ALTERNATIVES = "uniprompt, soft, ptuning, deep, prefix or lora with verbalizer: vectors, or finetune"
 
 
-
-
 def require_mlm_head(backbone, method: str):
     if not backbone.has_mlm_head:
         raise ModelError(f"checkpoint '{backbone.model_id}' has no masked-LM head, so {method} cannot score "

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1",
             "ensemble": "1"}
-# Fields that change how fast or how verbosely work is done, never its result.
 SCORED = ("evaluate", "ensemble")  # the stages whose outputs are predictions and metrics (results rows)
+# Fields that change how fast or how verbosely work is done, never its result.
 NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing",
                "average_seeds"}  # adds an average cell after the seeds' train cells; changes none of them
 
@@ -271,6 +271,14 @@ def _check_unique_methods(config: PipelineConfig) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"methods: display name '{duplicated[0]}' is used twice; give each a distinct `label`")
+
+
+def method_of(cell: Cell) -> tuple[str, dict]:
+    """(method name, settings) of a model-making cell, from the params its key hashes: a train
+    cell's own; an adapt cell's trained model's; an average's seeds' (all alike)."""
+    while cell.stage != "train":
+        cell = cell.inputs["model"] if "model" in cell.inputs else next(iter(cell.inputs.values()))
+    return cell.params["method"], cell.params["settings"]
 
 
 def with_dependencies(cells: list[Cell]) -> list[Cell]:

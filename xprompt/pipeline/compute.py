@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from xprompt.errors import XPromptError
-from xprompt.pipeline.cells import Cell
+from xprompt.pipeline.cells import Cell, method_of
 from xprompt.results.statistics import item_key
 
 
@@ -70,7 +70,7 @@ class StageComputation:
         checkpoints = self.cache.root / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
-        method_name, settings = self.method_of(cell)
+        method_name, settings = method_of(cell)
         trained = stages.fit(self.backbone(), self.card, method_name, settings, self.train_config_of(cell),
                              cell.params["seed"],
                              pd.read_parquet(sample_dir / "train.parquet"),
@@ -146,17 +146,9 @@ class StageComputation:
         from xprompt.pipeline import stages
 
         state = load_file(str(self.entry(cell) / "state.safetensors"))
-        return stages.load_trained(self.backbone(), self.card, *self.method_of(cell), state)
+        return stages.load_trained(self.backbone(), self.card, *method_of(cell), state)
 
     # -- what a cell computes is what its key says ------------------------------
-    @staticmethod
-    def method_of(cell: Cell) -> tuple[str, dict]:
-        """(method name, settings) of a train or adapt cell, from the params its key hashes (an adapt
-        cell's method is its trained model's)."""
-        while cell.stage != "train":  # adapt: its trained model's; average: its seeds' (all alike)
-            cell = cell.inputs["model"] if "model" in cell.inputs else next(iter(cell.inputs.values()))
-        return cell.params["method"], cell.params["settings"]
-
     @staticmethod
     def train_config_of(cell: Cell):
         """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change

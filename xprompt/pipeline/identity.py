@@ -30,7 +30,6 @@ def model_identity(name: str, revision: str | None) -> dict:
     return {"model": name, "revision": resolve_revision(name, revision, "model")}
 
 
-
 def model_precision(model_config) -> str:
     """The dtype name model.dtype resolves to on model.device (what keys and the runner use). On a
     machine with no GPU device file this needs no torch: auto is float32 there."""
@@ -48,11 +47,9 @@ def model_precision(model_config) -> str:
                                     else torch.device("cpu")))
 
 
-
 def _gpu_present() -> bool:
     """Whether the machine has the device files a CUDA (NVIDIA) or ROCm GPU driver creates."""
     return any(Path(p).exists() for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd"))
-
 
 
 def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | None:
@@ -79,7 +76,6 @@ def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | Non
         log.warning("cannot resolve revision %s of %s %s to a commit (not cached, Hub unreachable); "
                     "cache keys hold it as given", revision or "main", kind, repo_id)
     return revision
-
 
 
 def card_identity(card) -> str:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from xprompt.errors import DataError
+from xprompt.pipeline.cells import method_of
 from xprompt.files import write_text_if_changed
 
 TRAINED = "trained.json"
@@ -16,12 +17,10 @@ TRAINED = "trained.json"
 def write_trained(run_dir: Path, cells) -> None:
     """One entry per model the run that finished made: its train cells, and its seed averages
     (`stage: average`, a model of the same method and settings)."""
-    from xprompt.pipeline.compute import StageComputation
-
     entries = []
     for c in cells:
         if c.stage in ("train", "average"):
-            method_name, settings = StageComputation.method_of(c)
+            method_name, settings = method_of(c)
             entries.append({"cell": c.name, "key": c.key, "stage": c.stage, "method": c.meta["method"],
                             "method_name": method_name, "settings": settings, "shots": c.meta["shots"],
                             "seed": c.meta["seed"]})

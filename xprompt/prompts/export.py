@@ -1,6 +1,6 @@
-"""Export one trained method of a run as prompt.safetensors + prompt.json (and, for input soft
-prompts, PEFT's prompt-tuning files); the `export` and `predict` commands. Loading an
-export and classifying with it live in predict.py.
+"""Export one trained model of a run as prompt.safetensors + prompt.json (and, for input soft
+prompts and LoRA, PEFT's files). Loading an export and classifying with it live in predict.py,
+the `export` and `predict` commands in commands.py.
 
 What is exported is the method's trainable state: its delta against the unchanged base
 model (frozen weights, the word embeddings by default, are never written). A method with a
@@ -10,7 +10,6 @@ prompt tower that never sees the input (UniPrompt) exports the tower's output pe
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from xprompt.errors import CacheError, ConfigError
@@ -19,8 +18,6 @@ from xprompt.pipeline.record import read_trained
 from xprompt.prompts.predict import FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, ExportedCard, base_identity
 from xprompt.prompts.run_record import (choose_shots_seed, language_scores, method_display, results_or_none,
                                         run_config)
-
-log = logging.getLogger(__name__)
 
 PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 

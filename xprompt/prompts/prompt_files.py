@@ -24,7 +24,6 @@ def save_prompt(path, prompt: torch.Tensor, **metadata) -> Path:
     return path
 
 
-
 def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
     """(prompt, "sha256:<hex of its shape and float32 bytes>") from a prompt file, an export folder
     or a cache train entry; a prompt of another length than `num_tokens` is a ConfigError."""
@@ -47,7 +46,6 @@ def load_init_prompt(where: str, num_tokens: int) -> tuple[torch.Tensor, str]:
     prompt = prompt.detach().float().contiguous()
     digest = hashlib.sha256(f"{list(prompt.shape)}".encode() + prompt.numpy().tobytes()).hexdigest()
     return prompt, f"sha256:{digest}"
-
 
 
 def _read_prompt(path: Path) -> torch.Tensor | None:

@@ -15,11 +15,9 @@ def tick_style(labels: list[str]) -> dict:
     return {"rotation": 40, "ha": "right", "rotation_mode": "anchor"} if crowded else {}
 
 
-
 def language_names(targets: list[str], frame: pd.DataFrame) -> list[str]:
     sources = set(frame["source"])
     return [f"{t} (source)" if t in sources else "avg (targets)" if t == AVG else t for t in targets]
-
 
 
 def grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys: list,
@@ -42,7 +40,6 @@ def grouped_bars(ax, frame: pd.DataFrame, targets: list[str], series: str, keys:
     ax.grid(axis="y", alpha=0.3)
 
 
-
 def interval_whiskers(part: pd.DataFrame, spans: pd.DataFrame | None, scale: float, value: str):
     """[2, n] distances below and above each bar to its 95% interval, or None when not all are known."""
     if spans is None or value != "mean" or part["mean"].isna().any():
@@ -57,13 +54,11 @@ def interval_whiskers(part: pd.DataFrame, spans: pd.DataFrame | None, scale: flo
     return np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
 
 
-
 def legend(figure: Figure, ax, title: str) -> None:
     """Below the axes, where it can neither hide data nor collide with the title."""
     handles, labels = ax.get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), title=title,
                   frameon=False)
-
 
 
 def focus(axes, values: np.ndarray, spread: np.ndarray | None = None) -> None:
@@ -78,7 +73,6 @@ def focus(axes, values: np.ndarray, spread: np.ndarray | None = None) -> None:
         top = high_end.max() + 0.08 * (high_end.max() - bottom)
         for ax in axes:
             ax.set_ylim(bottom, top)
-
 
 
 def heatmap_panel(ax, grid: pd.DataFrame, low: float, high: float):

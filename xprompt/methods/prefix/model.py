@@ -24,7 +24,6 @@ from xprompt.methods.prefix.config import PrefixConfig
 from xprompt.methods.readout import build_readout_method
 
 
-
 class PrefixCache:
     """Duck-typed key/value cache of one forward pass: `update` puts the layer's prefixes in front
     of the keys and values the layer just computed ([batch, heads, length, head_dim])."""

@@ -41,14 +41,12 @@ def entry_problem(entry: Path, stage: str, key: str, verify: str) -> str | None:
     return None
 
 
-
 def is_file_list(files: Any) -> bool:
     if not isinstance(files, dict):
         return False
     # A path leaving the entry (absolute or "..") would make lookup vouch for files outside it.
     inside = all(not Path(rel).is_absolute() and ".." not in Path(rel).parts for rel in files)
     return inside and all(isinstance(meta, dict) for meta in files.values())
-
 
 
 def file_problem(path: Path, meta: Mapping[str, Any], full: bool) -> str | None:
@@ -65,7 +63,6 @@ def file_problem(path: Path, meta: Mapping[str, Any], full: bool) -> str | None:
     return None
 
 
-
 def load_manifest(entry: Path) -> dict[str, Any]:
     path = entry / MANIFEST_NAME
     try:
@@ -79,7 +76,6 @@ def load_manifest(entry: Path) -> dict[str, Any]:
     return manifest
 
 
-
 def checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
     extra = canonical(dict(manifest_extra or {}), "manifest_extra")
     clashes = sorted(set(extra) & set(RESERVED_MANIFEST_FIELDS))
@@ -88,7 +84,6 @@ def checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
             f"manifest_extra field {clashes[0]!r} is reserved; the cache fills in {', '.join(RESERVED_MANIFEST_FIELDS)}."
         )
     return extra
-
 
 
 def write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -> None:
@@ -100,7 +95,6 @@ def write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest = {**extra, "stage": stage, "key": key, "created": created, "files": files}
     atomic_write_text(temp / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
 
 
 def plain_files(temp: Path) -> list[str]:
