@@ -19,7 +19,8 @@ import yaml
 
 from xprompt.pipeline.config import load_pipeline
 from xprompt.training.evaluate import predict_proba
-from xprompt.pipeline.cells import VERSIONS, plan
+from xprompt.pipeline.cells import plan
+from xprompt.pipeline.graph import VERSIONS
 from xprompt.pipeline.runner import Runner
 
 GOLDEN = Path(__file__).parent / "golden" / "fingerprints.json"

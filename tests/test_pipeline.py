@@ -26,7 +26,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xprompt.pipeline import cells as pipeline
+from xprompt.pipeline import builder, graph, identity
 from xprompt.pipeline.cache import Cache, file_hash, read_lockfile
 from xprompt.cli import main
 from xprompt.pipeline.config import load_pipeline
@@ -255,7 +255,7 @@ def test_changed_default_changes_the_key(project, monkeypatch):
 
 def test_version_bump_gives_new_key_to_the_stage_and_what_follows(project, monkeypatch):
     before = keys(project)
-    monkeypatch.setitem(pipeline.VERSIONS, "train", pipeline.VERSIONS["train"] + ".1")
+    monkeypatch.setitem(graph.VERSIONS, "train", graph.VERSIONS["train"] + ".1")
     after = keys(project)
     assert after[TRAIN] != before[TRAIN]
     assert all(after[name] != before[name] for name in EVALUATIONS)
@@ -586,11 +586,11 @@ def test_model_revision_is_resolved_to_a_commit_also_from_a_branch(tmp_path, mon
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     first, second = "a" * 40, "b" * 40
     _fake_hub_cache(tmp_path, first)
-    assert pipeline.model_identity("org/tiny", None)["revision"] == first
-    assert pipeline.model_identity("org/tiny", "main")["revision"] == first
+    assert identity.model_identity("org/tiny", None)["revision"] == first
+    assert identity.model_identity("org/tiny", "main")["revision"] == first
     _fake_hub_cache(tmp_path, second)  # the branch moved: keys must follow it
-    assert pipeline.model_identity("org/tiny", "main")["revision"] == second
-    assert pipeline.model_identity("org/tiny", first)["revision"] == first
+    assert identity.model_identity("org/tiny", "main")["revision"] == second
+    assert identity.model_identity("org/tiny", first)["revision"] == first
 
 
 def test_hub_dataset_revision_enters_the_keys_of_cells_that_read_the_hub(project, monkeypatch):
@@ -599,7 +599,7 @@ def test_hub_dataset_revision_enters_the_keys_of_cells_that_read_the_hub(project
     card["local"]["files"].pop("test")  # test sets now come from the Hub
     (project.parent / "reviews.yaml").write_text(yaml.safe_dump(card))
     commits = iter(["c" * 40, "d" * 40])
-    monkeypatch.setattr(pipeline, "resolve_revision", lambda repo, revision, kind: next(commits))
+    monkeypatch.setattr(builder, "resolve_revision", lambda repo, revision, kind: next(commits))
     before, after = keys(project), keys(project)
     assert after["prepare de test"] != before["prepare de test"]
     assert after["prepare en train"] == before["prepare en train"]  # read from a local file
@@ -842,7 +842,7 @@ def test_calibration_never_reads_a_test_text():
                         "lang": "de"})
     draw = {seed: unlabelled_rows(big, big.iloc[:0], 5, seed)["id"].tolist() for seed in (13, 21)}
     assert draw[13] == unlabelled_rows(big.copy(), big.iloc[:0], 5, 13)["id"].tolist() and draw[13] != draw[21]
-    with pytest.raises(DataError, match=r"every unlabelled calibration text of 'de' \(3 rows"):
+    with pytest.raises(DataError, match=r"every unlabelled text of 'de' \(3 rows"):
         unlabelled_rows(pool, pool.assign(id="t"), rows=2, seed=13)
 
 

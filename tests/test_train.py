@@ -429,7 +429,7 @@ def test_averaging_copies_of_one_state_returns_that_state(tiny_mlm_dir):
 
 
 def test_average_is_a_checked_option_out_of_keys_at_its_neutral_value():
-    from xprompt.pipeline.cells import NOT_IN_KEYS
+    from xprompt.pipeline.graph import NOT_IN_KEYS
     from xprompt.pipeline.config import ConfigError, key_params
     assert "average" not in key_params(TrainConfig(), NOT_IN_KEYS)
     assert key_params(TrainConfig(average="checkpoints"), NOT_IN_KEYS)["average"] == "checkpoints"

@@ -61,6 +61,8 @@ def _validate_sources(card, where: str) -> None:
                                     f"does not use; its splits: {', '.join(_used_splits(card))}"
                                     f"{_closest(split, _used_splits(card))}")
             _validate_local(card, override, where, f"local.overrides[{index}]")
+    if card.unlabelled is not None:
+        _check_placeholders(where, "unlabelled", str(card.unlabelled), {"lang"})
     if card.fixed_shots is not None:
         for each in (card.fixed_shots.train, card.fixed_shots.dev):
             _check_placeholders(where, "fixed_shots", each, {"lang", "k", "seed"})

@@ -134,6 +134,9 @@ class TaskCard:
     local: LocalSource | None = None
     hub: HubSource | None = None
     fixed_shots: FixedShots | None = None
+    # unlabelled target-language text: a path pattern with {lang}, a .txt file (one text per line; a
+    # pair task's line is text<TAB>text_pair) or a file of the card's own layout (labels never read)
+    unlabelled: str | None = None
     templates: dict[str, str] = field(default_factory=dict)
     verbalizers: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from xprompt.data.cards import TaskCard
 from xprompt.errors import DataError
-from xprompt.data.tables import looks_quoted, to_table
+from xprompt.data.tables import TABLE_COLUMNS, looks_quoted, to_table
 
 log = logging.getLogger(__name__)
 DATA_ENV = "XPROMPT_DATA"
@@ -239,3 +239,48 @@ def _local_story(card: TaskCard, lang: str, source: str, looked: list[Path],
     if isinstance(files, Mapping) and lang not in files:
         return f"the card names no local {source!r} file for {lang!r}"
     return f"no data root was given (argument or ${DATA_ENV})"
+
+
+_TEXT_SUFFIXES = tuple(".txt" + c for c in _COMPRESSIONS)
+
+
+def load_unlabelled(card: TaskCard, lang: str, data_root: str | Path | None = None) -> pd.DataFrame:
+    """Unlabelled text of `lang` from the card's `unlabelled` file, as the one table shape with
+    label 0 (never read) and split `unlabelled`: a .txt file holds one text per line (a pair task's
+    line is text<TAB>text_pair); any other file is read with the card's training-file layout."""
+    check_language(card, lang)
+    if card.unlabelled is None:
+        raise DataError(f"task card {card.path} names no 'unlabelled' file; add unlabelled: \"<folder>/{{lang}}.txt\" "
+                        f"(one text per line) to it, or set task.unlabelled to dev or train")
+    looked = candidate_paths(card, card.unlabelled.format(lang=lang), data_root)
+    path = first_existing(looked)
+    if path is None:
+        where = " and ".join(str(p) for p in looked) or f"{card.unlabelled} (no data root: argument or ${DATA_ENV})"
+        raise DataError(f"no unlabelled text of {lang!r} for {card.name}: looked for {where}")
+    if path.name.lower().endswith(_TEXT_SUFFIXES):
+        table = _text_lines(card, path, lang)
+    else:
+        table = read_table(card, path, lang, "unlabelled", card.train_split or card.source_split("test"))
+    return table.assign(label=0, split="unlabelled")
+
+
+def _text_lines(card: TaskCard, path: Path, lang: str) -> pd.DataFrame:
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    with opener(path, "rt", encoding="utf-8") as handle:
+        lines = [(number, line.rstrip("\n\r")) for number, line in enumerate(handle, 1) if line.strip()]
+    if not lines:
+        raise DataError(f"{path} holds no text (one unlabelled text per line is expected)")
+    texts, pairs = [], []
+    for number, line in lines:
+        text, tab, pair = line.partition("\t")
+        if card.has_pair and not tab:
+            raise DataError(f"{path} line {number}: {card.name} is a pair task, so each line must be "
+                            f"text<TAB>text_pair; this line has no tab")
+        texts.append(text.strip())
+        pairs.append(pair.strip() if card.has_pair else None)
+    return pd.DataFrame({"id": [f"{lang}-unlabelled-{n}" for n, _ in lines], "text": texts, "text_pair": pairs,
+                         "label": 0, "lang": lang, "split": "unlabelled"}, columns=list(TABLE_COLUMNS))

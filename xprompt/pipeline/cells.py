@@ -1,151 +1,23 @@
 """A run as a graph of cached cells. `plan` turns a pipeline config into cells
-(prepare -> sample -> train -> evaluate, adapt -> evaluate); `Runner` owns all I/O:
-it looks each cell up in the cache, computes what is missing, and records why."""
+(prepare -> sample -> train -> evaluate, adapt -> evaluate, and the techniques' cells);
+`Runner` owns all I/O: it looks each cell up in the cache, computes what is missing, and
+records why. The cell types are in graph.py, data cells in builder.py, techniques in techniques.py."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from xprompt.pipeline.cache import Cache, file_hash, stage_key
-from xprompt.pipeline.config import FULL, PipelineConfig, key_params, method_train_config, shots_count
-from xprompt.data import load_card
-from xprompt.data.loaders import candidate_paths, check_language, first_existing, local_candidates
+from xprompt.data.loaders import check_language
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
-from xprompt.pipeline.identity import card_identity, model_identity, model_precision, resolve_revision
+from xprompt.pipeline import techniques
+from xprompt.pipeline.builder import CellBuilder
+from xprompt.pipeline.cache import Cache
+from xprompt.pipeline.config import PipelineConfig, method_train_config, shots_count
+from xprompt.pipeline.graph import Cell, Plan, with_dependencies
 
 log = logging.getLogger(__name__)
-
-# Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
-VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1",
-            "ensemble": "1"}
-SCORED = ("evaluate", "ensemble")  # the stages whose outputs are predictions and metrics (results rows)
-# Fields that change how fast or how verbosely work is done, never its result.
-NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing",
-               "average_seeds"}  # adds an average cell after the seeds' train cells; changes none of them
-
-
-@dataclass
-class Cell:
-    stage: str
-    name: str
-    params: dict
-    inputs: dict[str, "Cell"] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
-    group: str = ""  # cells of one group go to one shard
-    meta: dict = field(default_factory=dict)  # what a results row needs (method, shots, seed, target)
-    key: str = ""
-
-    def __post_init__(self):
-        input_keys = {name: cell.key for name, cell in self.inputs.items()}
-        self.key = stage_key(self.stage, VERSIONS[self.stage], self.params, {}, input_keys, self.files)
-
-    @property
-    def input_keys(self) -> dict[str, str]:
-        return {name: cell.key for name, cell in self.inputs.items()}
-
-
-@dataclass
-class Plan:
-    config: PipelineConfig
-    card: object
-    source: str
-    targets: list[str]
-    cells: list[Cell]
-
-    def evaluations(self) -> list[Cell]:
-        return [c for c in self.cells if c.stage in SCORED]
-
-    def source_evaluation(self, cell: Cell) -> Cell | None:
-        """The zero-shot source-language evaluation of the same trained model, scored the same way
-        (a calibrated evaluation's is the calibrated one)."""
-        for other in self.evaluations():
-            if (other.group == cell.group and other.meta["method"] == cell.meta["method"]
-                    and other.meta["target"] == self.source and other.meta["adapt_shots"] == 0):
-                return other
-        return None
-
-    def groups(self) -> list[str]:
-        return sorted({c.group for c in self.cells if c.group})
-
-
-class _Builder:
-    """Builds cells once each (cells shared by several consumers are the same object)."""
-
-    def __init__(self, config: PipelineConfig):
-        self.config = config
-        self.card = load_card(config.task.name)
-        self.card_id = card_identity(self.card)
-        self.model = model_identity(config.model.name, config.model.revision)
-        precision = model_precision(config.model)
-        if precision != "float32":  # float32 is what every run did before model.dtype existed
-            self.model = {**self.model, "dtype": precision}
-        self.made: dict[tuple, Cell] = {}
-        self.hub_revisions: dict[str, str | None] = {}
-
-    def once(self, key: tuple, make: Callable[[], Cell]) -> Cell:
-        if key not in self.made:
-            self.made[key] = make()
-        return self.made[key]
-
-    def source_files(self, lang: str, split: str) -> dict[str, str]:
-        root = self.config.task.data_root
-        path = first_existing(local_candidates(self.card, lang, self.card.source_split(split), root))
-        if path is not None:
-            return {f"{lang}/{split}": file_hash(path)}
-        if self.card.hub is None:
-            return {}  # nothing to read: the prepare stage says so
-        # read from the Hub: the dataset id is in card_id; the commit its revision resolves to goes here
-        dataset = self.card.hub.dataset.format(lang=lang)  # a data set per language (MARC) resolves per language
-        if dataset not in self.hub_revisions:
-            self.hub_revisions[dataset] = resolve_revision(dataset, self.card.hub.revision, "dataset")
-        return {"hub_revision": str(self.hub_revisions[dataset])}
-
-    def prepare(self, lang: str, split: str) -> Cell:
-        size = self.config.task.test_size if split == "test" else None
-        params = {"task": self.card_id, "lang": lang, "split": split, "test_size": size}
-        return self.once(("prepare", lang, split), lambda: Cell(
-            "prepare", f"prepare {lang} {split}", params, files=self.source_files(lang, split)))
-
-    def sample(self, lang: str, shots: int, seed: int, disjoint_from: Cell | None = None) -> Cell:
-        """K-shot sample of `lang`; `disjoint_from` (a parallel data set's source sample) keeps the
-        translations of its training items out of it."""
-        if shots == FULL:  # the whole training split, a dev subset of task.dev_size rows
-            params = {"task": self.card_id, "lang": lang, "shots": FULL, "seed": seed,
-                      "dev_size": self.config.task.dev_size}
-        else:
-            dev_shots = self.config.task.dev_shots or shots
-            params = {"task": self.card_id, "lang": lang, "shots": shots, "seed": seed, "dev_shots": dev_shots}
-        name = f"sample {lang} k={shots} seed={seed}"
-        if disjoint_from is not None:
-            name += f" disjoint from {disjoint_from.params['lang']} k={disjoint_from.params['shots']}"
-
-        def make() -> Cell:
-            fixed = self.card.fixed_shots
-            if fixed is not None and shots != FULL and shots in fixed.shots and seed in fixed.seeds:
-                return Cell("sample", name, {**params, "fixed": True}, files=self._fixed_files(lang, shots, seed))
-            inputs = {"train": self.prepare(lang, "train"), "dev": self.prepare(lang, "dev")}
-            if disjoint_from is not None:
-                inputs["exclude"] = disjoint_from
-            return Cell("sample", name, params, inputs)
-        return self.once(("sample", lang, shots, seed, disjoint_from and disjoint_from.key), make)
-
-    def _fixed_files(self, lang, shots, seed) -> dict[str, str]:
-        hashes = {}
-        for split, pattern in (("train", self.card.fixed_shots.train), ("dev", self.card.fixed_shots.dev)):
-            relative = pattern.format(lang=lang, k=shots, seed=seed)
-            path = first_existing(candidate_paths(self.card, relative, self.config.task.data_root))
-            if path is not None:  # the file sampling reads, and only that one
-                hashes[split] = file_hash(path)
-        return hashes
-
-    def train_params(self, method, adapt: bool = False) -> dict:
-        settings = key_params(method_config(method.name, method.settings, f"methods[{method.display}]"))
-        training = key_params(method_train_config(self.config, method, adapt), NOT_IN_KEYS)
-        return {**self.model, "method": method.name, "settings": settings, "train": training}
 
 
 def plan(config: PipelineConfig) -> Plan:
@@ -154,7 +26,7 @@ def plan(config: PipelineConfig) -> Plan:
     model_type = model_type_of(config.model.name, config.model.revision)
     if model_type is not None:  # an unsupported encoder stops the run before any work
         check_model_type(model_type, config.model.name)
-    builder = _Builder(config)
+    builder = CellBuilder(config)
     card = builder.card
     source = config.task.source or card.source_language
     check_language(card, source)
@@ -164,6 +36,7 @@ def plan(config: PipelineConfig) -> Plan:
     _check_unique_methods(config)
     for method in config.methods:
         method_config(method.name, method.settings, f"methods[{method.display}]")  # fail before any work
+        sources_of(config, method, source, card)
     cells = []
     for method in config.methods:
         for shots in config.shots:
@@ -171,82 +44,68 @@ def plan(config: PipelineConfig) -> Plan:
             for seed in config.seeds:
                 per_seed.append(_method_cells(builder, method, shots, seed, source, targets))
                 cells += per_seed[-1]
+            # each seed's final model (self-trained, where it is): what its evaluations read
+            models = [next(c for c in seed_cells if c.stage == "evaluate").inputs["model"] for seed_cells in per_seed]
+            display = models[0].meta["method"]
             if method_train_config(config, method).average_seeds and len(config.seeds) > 1:
-                cells += _seed_average_cells(builder, method, shots, [c[0] for c in per_seed], targets)
+                cells += techniques.seed_average(builder, display, shots, models, _evaluated(targets, models[0]))
             if config.eval.ensemble_seeds and len(config.seeds) > 1:
-                cells += _ensemble_cells(method, shots, per_seed, targets)
+                cells += techniques.ensemble(display, shots, per_seed, _evaluated(targets, models[0]))
     ordered = with_dependencies(cells)
     return Plan(config, card, source, targets, ordered)
 
 
-CALIBRATED = "+calibration"  # the display suffix of a method's calibrated evaluations
+def sources_of(config: PipelineConfig, method, source: str, card) -> list[str]:
+    """The source languages `method` trains on: its own `sources`, else task.sources, else the source."""
+    sources = list(method.sources if method.sources is not None else config.task.sources) or [source]
+    where = f"methods[{method.display}].sources" if method.sources is not None else "task.sources"
+    if sources[0] != source:
+        raise ConfigError(f"{where} is {sources}; its first language must be the source language {source!r}")
+    if len(set(sources)) != len(sources):
+        raise ConfigError(f"{where} is {sources}; it names a language twice")
+    for lang in sources:
+        check_language(card, lang)
+    return sources
 
 
-def _method_cells(builder: _Builder, method, shots: int, seed: int, source: str, targets: list[str]) -> list[Cell]:
+def _evaluated(targets: list[str], model: Cell) -> list[str]:
+    """The languages a model is evaluated on: every target but its extra source languages."""
+    return [t for t in targets if t not in model.meta["sources"][1:]]
+
+
+def _method_cells(builder: CellBuilder, method, shots, seed: int, source: str, targets: list[str]) -> list[Cell]:
+    sources = sources_of(builder.config, method, source, builder.card)
     group = f"{method.display} k={shots} seed={seed}"
+    train_config = method_train_config(builder.config, method)
     meta = {"method": method.display, "method_name": method.name, "settings": method.settings,
-            "train_config": method_train_config(builder.config, method), "shots": shots_count(shots), "seed": seed}
+            "train_config": train_config, "shots": shots_count(shots), "seed": seed, "sources": sources}
+    sample = builder.sample(source, shots, seed) if len(sources) == 1 else builder.sources_sample(sources, shots, seed)
     trained = Cell("train", f"train {group}", {**builder.train_params(method), "seed": seed},
-                   {"sample": builder.sample(source, shots, seed)}, group=group, meta=meta)
+                   {"sample": sample}, group=group, meta=meta)
+    if len(sources) > 1:
+        skipped = [t for t in targets[1:] if t in sources]
+        if skipped:
+            log.info("%s trains on %s: it is not evaluated zero-shot on them", method.display, ", ".join(skipped))
     cells = [trained]
-    for target in targets:
-        cells.append(Cell("evaluate", f"evaluate {group} on {target}", {},
-                          {"model": trained, "test": builder.prepare(target, "test")}, group=group,
-                          meta={**meta, "target": target, "adapt_shots": 0}))
-    if builder.config.eval.calibration == "target_text":  # zero-shot + unlabelled target text: its own method
-        calibration = {"calibration": "target_text", "rows": builder.config.eval.calibration_rows, "seed": seed}
-        for target in targets:
-            cells.append(Cell("evaluate", f"evaluate {group} on {target} calibrated", calibration,
-                              {"model": trained, "test": builder.prepare(target, "test"),
-                               "unlabelled": builder.prepare(target, "dev")}, group=group,
-                              meta={**meta, "method": f"{method.display}{CALIBRATED}", "target": target,
-                                    "adapt_shots": 0}))
+    model = trained
+    if train_config.self_training.rounds:
+        model = techniques.self_trained(builder, trained, sample, targets, sources, group)
+        cells.append(model)
+    evaluated = _evaluated(targets, trained)
+    cells += techniques.evaluations(builder, model, evaluated, model.meta, group)
     # on a parallel data set, target shots never translate the source shots the model was trained on
-    disjoint = trained.inputs["sample"] if builder.card.parallel else None
+    disjoint = trained.inputs["sample"] if builder.card.parallel and len(sources) == 1 else None
     for adapt_shots in builder.config.adapt.shots:
-        for target in (t for t in targets if t != source):
+        for target in (t for t in evaluated if t != source):
             adapted = Cell("adapt", f"adapt {group} to {target} k={adapt_shots}",
                            {"seed": seed, "train": builder.train_params(method, adapt=True)["train"]},
-                           {"model": trained, "sample": builder.sample(target, adapt_shots, seed, disjoint)},
-                           group=group, meta={**meta, "target": target, "adapt_shots": adapt_shots,
+                           {"model": model, "sample": builder.sample(target, adapt_shots, seed, disjoint)},
+                           group=group, meta={**model.meta, "target": target, "adapt_shots": adapt_shots,
                                               "train_config": method_train_config(builder.config, method, True)})
             cells.append(adapted)
             cells.append(Cell("evaluate", f"evaluate {group} adapted k={adapt_shots} on {target}", {},
                               {"model": adapted, "test": builder.prepare(target, "test")}, group=group,
-                              meta={**meta, "target": target, "adapt_shots": adapt_shots}))
-    return cells
-
-
-SEED_AVERAGE = "+seed-average"  # the display suffix of a method averaged over its seeds
-AVERAGED_SEED = -1  # the seed column of those rows: no single seed made them
-
-
-def _seed_average_cells(builder: _Builder, method, shots, trained: list[Cell], targets: list[str]) -> list[Cell]:
-    """The uniform average of the trained tensors of every seed (Schmidt et al. 2023's averaging across
-    runs), one model evaluated like the others as the method '<method>+seed-average'."""
-    group = f"{method.display} k={shots} seed-average"
-    seeds = [c.params["seed"] for c in trained]
-    averaged = Cell("average", f"average {method.display} k={shots} over seeds {','.join(map(str, seeds))}",
-                    {"seeds": seeds}, {f"seed {s}": c for s, c in zip(seeds, trained)}, group=group,
-                    meta={**trained[0].meta, "method": f"{method.display}{SEED_AVERAGE}", "seed": AVERAGED_SEED})
-    return [averaged] + [Cell("evaluate", f"evaluate {group} on {target}", {},
-                              {"model": averaged, "test": builder.prepare(target, "test")}, group=group,
-                              meta={**averaged.meta, "target": target, "adapt_shots": 0}) for target in targets]
-
-
-ENSEMBLE = "+ensemble"  # the display suffix of a method's seed ensemble
-
-
-def _ensemble_cells(method, shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
-    """Per target, the mean class probabilities of every seed's zero-shot predictions (no model is run)."""
-    group = f"{method.display} k={shots} ensemble"
-    cells = []
-    for target in targets:
-        members = [next(c for c in seed_cells if c.stage == "evaluate" and c.meta["target"] == target
-                        and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs) for seed_cells in per_seed]
-        cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
-                          {f"seed {c.meta['seed']}": c for c in members}, group=group,
-                          meta={**members[0].meta, "method": f"{method.display}{ENSEMBLE}", "seed": AVERAGED_SEED}))
+                              meta={**model.meta, "target": target, "adapt_shots": adapt_shots}))
     return cells
 
 
@@ -271,31 +130,6 @@ def _check_unique_methods(config: PipelineConfig) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"methods: display name '{duplicated[0]}' is used twice; give each a distinct `label`")
-
-
-def method_of(cell: Cell) -> tuple[str, dict]:
-    """(method name, settings) of a model-making cell, from the params its key hashes: a train
-    cell's own; an adapt cell's trained model's; an average's seeds' (all alike)."""
-    while cell.stage != "train":
-        cell = cell.inputs["model"] if "model" in cell.inputs else next(iter(cell.inputs.values()))
-    return cell.params["method"], cell.params["settings"]
-
-
-def with_dependencies(cells: list[Cell]) -> list[Cell]:
-    """Every cell after its inputs, each once, in first-needed order."""
-    ordered, seen = [], set()
-
-    def visit(cell: Cell):
-        if id(cell) in seen:
-            return
-        seen.add(id(cell))
-        for dependency in cell.inputs.values():
-            visit(dependency)
-        ordered.append(cell)
-
-    for cell in cells:
-        visit(cell)
-    return ordered
 
 
 def shard_of(plan_: Plan, index: int, count: int) -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from xprompt.errors import XPromptError
-from xprompt.pipeline.cells import Cell, method_of
+from xprompt.pipeline.graph import Cell, method_of
 from xprompt.results.statistics import item_key
 
 
@@ -48,18 +48,39 @@ class StageComputation:
         from xprompt.pipeline import stages
 
         p = cell.params
-        pools = None
-        if "train" in cell.inputs:  # a drawn sample reads the prepared splits, not the raw files again
-            pools = tuple(pd.read_parquet(self.entry(cell.inputs[s]) / "table.parquet") for s in ("train", "dev"))
-        exclude = set()
-        if "exclude" in cell.inputs:
-            source = cell.inputs["exclude"]
-            shots = pd.read_parquet(self.entry(source) / "train.parquet")
-            exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
-        train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p.get("dev_shots"),
-                                             self.config.task.data_root, pools, exclude, p.get("dev_size"))
+        if "sources" in p:
+            train_rows, dev_rows = self._sources_sample(cell)
+        else:
+            pools = None
+            if "train" in cell.inputs:  # a drawn sample reads the prepared splits, not the raw files again
+                pools = tuple(self.table(cell.inputs[s]) for s in ("train", "dev"))
+            exclude = set()
+            if "exclude" in cell.inputs:
+                source = cell.inputs["exclude"]
+                shots = pd.read_parquet(self.entry(source) / "train.parquet")
+                exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
+            train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p.get("dev_shots"),
+                                                 self.config.task.data_root, pools, exclude, p.get("dev_size"))
         train_rows.to_parquet(out / "train.parquet", index=False)
         dev_rows.to_parquet(out / "dev.parquet", index=False)
+
+    def _sources_sample(self, cell: Cell):
+        from xprompt.data import sample_k_shot
+        from xprompt.data.multi_source import sample_sources
+
+        p = cell.params
+        first = self.entry(cell.inputs["first"])
+        first_tables = (pd.read_parquet(first / "train.parquet"), pd.read_parquet(first / "dev.parquet"))
+        pools = {lang: self.table(cell.inputs[f"train {lang}"]) for lang in p["sources"][1:]}
+
+        def draw(pool, k, seed, excluded):
+            return sample_k_shot(pool, k, seed, exclude_ids=excluded, label_names=self.card.labels)
+        return sample_sources(self.card, p["sources"], p["shots"], p["seed"], p["source_shots"], first_tables,
+                              pools, draw)
+
+    def table(self, cell: Cell) -> pd.DataFrame:
+        """The table a prepare cell stored."""
+        return pd.read_parquet(self.entry(cell) / "table.parquet")
 
     def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
         from safetensors.torch import save_file
@@ -71,9 +92,13 @@ class StageComputation:
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
         method_name, settings = method_of(cell)
+        train_rows = pd.read_parquet(sample_dir / "train.parquet")
+        if "pseudo" in cell.inputs:  # self-training: the source rows and the confident pseudo-labelled target rows
+            pseudo = pd.read_parquet(self.entry(cell.inputs["pseudo"]) / "rows.parquet")
+            if len(pseudo):
+                train_rows = pd.concat([train_rows, pseudo[train_rows.columns]], ignore_index=True)
         trained = stages.fit(self.backbone(), self.card, method_name, settings, self.train_config_of(cell),
-                             cell.params["seed"],
-                             pd.read_parquet(sample_dir / "train.parquet"),
+                             cell.params["seed"], train_rows,
                              pd.read_parquet(sample_dir / "dev.parquet"),
                              checkpoint, start_state, self.progress, self.dtype)
         if out is None:  # a rank other than 0 in data-parallel training: rank 0 writes the entry
@@ -113,24 +138,54 @@ class StageComputation:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
-        from xprompt.training.evaluate import evaluate
+        from xprompt.training.evaluate import evaluate, scored
 
         method = self._evaluated_method(cell.inputs["model"])
-        test = pd.read_parquet(self.entry(cell.inputs["test"]) / "table.parquet")
-        prior = None
-        if "unlabelled" in cell.inputs:
-            from xprompt.training.calibration import estimate_prior, unlabelled_rows
+        test = self.table(cell.inputs["test"])
+        if "plain" not in cell.inputs:
+            metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
+                                            self.config.eval.max_tokens, self.dtype)
+        else:  # calibrated: the plain evaluation's probabilities with the language's class prior divided out
+            from xprompt.training.calibration import calibrate, estimate_prior, unlabelled_rows
 
-            pool = pd.read_parquet(self.entry(cell.inputs["unlabelled"]) / "table.parquet")
-            rows = unlabelled_rows(pool, test, cell.params["rows"], cell.params["seed"])
+            rows = unlabelled_rows(self.table(cell.inputs["unlabelled"]), test, cell.params["rows"],
+                                   cell.params["seed"])
             prior = estimate_prior(method, rows, self.config.eval.batch_size, self.config.eval.max_tokens, self.dtype)
-        metrics, predictions = evaluate(method, test, self.config.eval.batch_size, self.progress,
-                                        self.config.eval.max_tokens, self.dtype, prior=prior)
-        if prior is not None:  # what predict needs to reproduce these predictions
+            metrics, predictions = scored(test, calibrate(self._probabilities(cell.inputs["plain"], test), prior))
             (out / "calibration.json").write_text(json.dumps({"prior": [float(p) for p in prior],
                                                               "rows": len(rows)}, indent=2))
         predictions.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+    def _probabilities(self, evaluation: Cell, rows: pd.DataFrame):
+        """The class probabilities an evaluation stored, in the order of `rows`."""
+        table = pd.read_parquet(self.entry(evaluation) / "predictions.parquet")
+        if not table["id"].astype(str).equals(rows["id"].astype(str).reset_index(drop=True)):
+            raise XPromptError(f"{evaluation.name}: its predictions are not of the rows being calibrated")
+        return table[[c for c in table.columns if c.startswith("p") and c[1:].isdigit()]].to_numpy()
+
+    def _compute_pseudo_label(self, cell: Cell, out: Path) -> None:
+        """The model's confident, class-balanced labels on unlabelled text of every target language."""
+        from xprompt.training.calibration import unlabelled_rows
+        from xprompt.training.evaluate import predict_proba
+        from xprompt.training.self_training import select_confident
+
+        p = cell.params
+        method = self._evaluated_method(cell.inputs["model"])
+        chosen, counts = [], {}
+        for name in sorted(n for n in cell.inputs if n.startswith("unlabelled ")):
+            lang = name.removeprefix("unlabelled ")
+            rows = unlabelled_rows(self.table(cell.inputs[name]), self.table(cell.inputs[f"test {lang}"]),
+                                   p["rows"], p["seed"] + p["round"])
+            probabilities = predict_proba(method, rows, self.config.eval.batch_size,
+                                          max_tokens=self.config.eval.max_tokens, dtype=self.dtype)
+            picked = select_confident(rows, probabilities, p["confidence"], p["per_class"])
+            counts[lang] = {"labelled": len(rows), "kept": len(picked),
+                            "per_class": [int((picked["label"] == c).sum()) for c in range(len(self.card.labels))]}
+            chosen.append(picked)
+        table = pd.concat(chosen, ignore_index=True)  # no confident row at all: an empty table, trained on as such
+        table.to_parquet(out / "rows.parquet", index=False)
+        (out / "pseudo.json").write_text(json.dumps({"languages": counts, "rows": len(table)}, indent=2))
 
     def _evaluated_method(self, cell: Cell):
         """The trained model of `cell`, built once for all the languages it is evaluated on (its
@@ -154,7 +209,7 @@ class StageComputation:
         """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change
         only speed or verbosity (kept out of keys), from the pipeline."""
         from xprompt.pipeline.config import TrainConfig, from_dict
-        from xprompt.pipeline.cells import NOT_IN_KEYS
+        from xprompt.pipeline.graph import NOT_IN_KEYS
 
         speed = {name: getattr(cell.meta["train_config"], name) for name in NOT_IN_KEYS}
         return from_dict(TrainConfig, {**cell.params["train"], **speed}, f"{cell.name} train")

@@ -44,6 +44,9 @@ def neutral(value):
     return {NEUTRAL: value}
 
 
+UNLABELLED_SOURCES = ("dev", "train", "file")
+
+
 def _help(text: str, added: dict | None = None, **kwargs):
     return field(metadata={"help": text, **(added or {})}, **kwargs)
 
@@ -71,12 +74,44 @@ class TaskConfig:
     dev_size: int | None = _help("with `shots: [full]`: rows of the seeded, label-stratified dev subset used for model "
                                  "selection (None = the whole dev split); rows it takes from a training pool that "
                                  "is the same file (XNLI offline) leave the training set", default=None)
+    unlabelled: str = _help("where unlabelled target-language text comes from (calibration, self-training): dev or "
+                            "train (that split of each target language, labels dropped), or file (the card's "
+                            "`unlabelled` file per language); a text that is also a test text is never used",
+                            default="dev")
+    sources: list[str] = _help("several source languages to train on (multi-source transfer), the source language "
+                               "first, e.g. [en, ar, zh]; empty: the source alone. A method may set its own",
+                               default_factory=list)
+    source_shots: str = _help("with several sources: split (K per class in total, divided across the sources; "
+                              "`full`: the source's items dealt across them, each in one language) or each "
+                              "(K per class, or the whole pool, from every source)", default="split")
 
     def __post_init__(self):
+        if self.source_shots not in ("split", "each"):
+            raise ConfigError(f"task.source_shots is {self.source_shots!r}; accepted: split, each")
         for name in ("test_size", "dev_shots", "dev_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"task.{name} is {value}; it must be at least 1 (or left out)")
+        if self.unlabelled not in UNLABELLED_SOURCES:
+            raise ConfigError(f"task.unlabelled is {self.unlabelled!r}; accepted: {', '.join(UNLABELLED_SOURCES)}")
+
+
+@dataclass
+class SelfTrainingConfig:
+    rounds: int = _help("rounds of self-training on unlabelled target-language text (0 = off): the trained model "
+                        "labels task.unlabelled text of every target language, the confident, class-balanced rows "
+                        "join the source training set and the method trains again from the start; evaluated as "
+                        "'<method>+self-training' (zero-shot + unlabelled target text)", default=0)
+    confidence: float = _help("keep a row only when its top class probability is at least this", default=0.9)
+    per_class: int = _help("at most this many rows per class and language each round, the most confident first",
+                           default=8)
+    rows: int = _help("unlabelled rows per language labelled each round (a seeded draw, never a test text)",
+                      default=256)
+
+    def __post_init__(self):
+        if self.rounds < 0 or self.per_class < 1 or self.rows < 1 or not 0 <= self.confidence <= 1:
+            raise ConfigError(f"train.self_training is {self}; accepted: rounds 0 or more, per_class and rows 1 or "
+                              f"more, 0 <= confidence <= 1")
 
 
 @dataclass
@@ -105,6 +140,8 @@ class TrainConfig:
                          "average of the trained tensors at every evaluation point (each eval_every epochs or "
                          "eval_every_steps steps) replaces it, as in Schmidt et al. 2023 (no target-language "
                          "data needed; one exportable prompt)", neutral("none"), default="none")
+    self_training: SelfTrainingConfig = _help("self-training on unlabelled target text (see its keys)",
+                                              default_factory=SelfTrainingConfig)
 
     def __post_init__(self):
         if not 0 <= self.warmup_ratio < 1:
@@ -156,6 +193,7 @@ class MethodConfig:
     settings: dict = _help("the method's own options (see `xprompt methods`)", default_factory=dict)
     train: dict = _help("overrides of the pipeline's train section for this method (e.g. prompt_lr)",
                         default_factory=dict)
+    sources: list[str] | None = _help("this method's source languages (default: task.sources)", default=None)
 
     @property
     def display(self) -> str:

@@ -78,7 +78,14 @@ def resolve_revision(repo_id: str, revision: str | None, kind: str) -> str | Non
     return revision
 
 
+# Card fields added after caches were filled, with the value every older card has.
+CARD_FIELDS_ADDED = {"unlabelled": None}
+
+
 def card_identity(card) -> str:
     raw = card.to_dict()
     raw.pop("path", None)  # where the clone sits must not change keys
+    for name, before in CARD_FIELDS_ADDED.items():  # an unused later field keeps older keys valid
+        if raw.get(name) == before:
+            raw.pop(name)
     return hashlib.sha256(canonical_json(raw).encode()).hexdigest()[:20]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from xprompt.errors import DataError
-from xprompt.pipeline.cells import method_of
+from xprompt.pipeline.graph import method_of
 from xprompt.files import write_text_if_changed
 
 TRAINED = "trained.json"

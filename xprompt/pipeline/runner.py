@@ -20,7 +20,8 @@ from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, desc
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError, XPromptError
 from xprompt.pipeline.record import write_trained
-from xprompt.pipeline.cells import SCORED, VERSIONS, Cell, Plan, cache_for, with_dependencies
+from xprompt.pipeline.cells import cache_for
+from xprompt.pipeline.graph import SCORED, VERSIONS, Cell, Plan, with_dependencies
 from xprompt.pipeline.compute import StageComputation
 
 log = logging.getLogger(__name__)

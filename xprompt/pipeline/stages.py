@@ -19,7 +19,11 @@ from xprompt.training.loop import train, trainable_state
 
 
 def prepare(card, lang: str, split: str, data_root: str | None, test_size: int | None) -> pd.DataFrame:
-    """One language's split; a test subset is stratified by label and deterministic."""
+    """One language's split (or `unlabelled`: the card's unlabelled text); a test subset is
+    stratified by label and deterministic."""
+    if split == "unlabelled":
+        from xprompt.data.loaders import load_unlabelled
+        return load_unlabelled(card, lang, data_root)
     table = load_split(card, lang, split, data_root)
     if split == "test" and test_size and test_size < len(table):
         table = stratified_subset(table, test_size)

@@ -1,7 +1,8 @@
 """Contextual calibration per target language (Zhao et al., ICML 2021) from unlabelled text: a
 transferred prompt's class prior shifts from language to language; estimate it as the mean
-predicted distribution on unlabelled text of the language and divide it out. The text is the
-language's dev split with its labels never read, and never a test row."""
+predicted distribution on unlabelled text of the language and divide it out. The text is
+task.unlabelled's (the language's dev or train split with its labels never read, or the card's
+unlabelled file), and never a test text."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ def unlabelled_rows(pool: pd.DataFrame, test: pd.DataFrame, rows: int, seed: int
     shared = pool["text"].isin(set(test["text"]))
     lang = pool["lang"].iloc[0] if len(pool) else "?"
     if shared.all():
-        raise DataError(f"every unlabelled calibration text of '{lang}' ({len(pool)} rows of its dev split) is also "
-                        f"a test text; calibration needs text apart from the test set")
+        raise DataError(f"every unlabelled text of '{lang}' ({len(pool)} rows) is "
+                        f"also a test text; calibration and self-training need text apart from the test set")
     if shared.any():
-        log.warning("calibration text of '%s': %d of %d dev rows are also test texts and are left out", lang,
+        log.warning("unlabelled text of '%s': %d of %d rows are also test texts and are left out", lang,
                     int(shared.sum()), len(pool))
     pool = pool[~shared]
     picked = np.sort(np.random.default_rng(seed).permutation(len(pool))[:rows])

@@ -1,0 +1,101 @@
+"""Cells of the transfer-quality techniques that add work after training (Schmidt et al. 2023's
+averaging across seeds, seed ensembles, contextual calibration per target language, self-training
+on unlabelled target text). Each makes a method of its own in the results, named by a suffix;
+those that read unlabelled target text are the setting "zero-shot + unlabelled target text"."""
+
+from __future__ import annotations
+
+from xprompt.pipeline.builder import CellBuilder
+from xprompt.pipeline.graph import Cell
+
+SEED_AVERAGE = "+seed-average"  # a method averaged over its seeds
+ENSEMBLE = "+ensemble"  # a method's seed ensemble
+CALIBRATED = "+calibration"  # a method's calibrated evaluations
+SELF_TRAINED = "+self-training"  # a method trained again on its own confident target-text labels
+AVERAGED_SEED = -1  # the seed column of rows no single seed made
+# the suffixes of methods that read unlabelled target-language text (never test rows)
+UNLABELLED_TEXT = (CALIBRATED, SELF_TRAINED)
+
+
+def with_suffix(display: str, suffix: str) -> str:
+    """`display` named as made by a technique (a label that already says so is kept)."""
+    return display if display.endswith(suffix) else display + suffix
+
+
+def uses_target_text(method: str) -> bool:
+    """Whether results of `method` (a display name) come from the setting 'zero-shot + unlabelled
+    target text' rather than pure zero-shot."""
+    return any(suffix in method for suffix in UNLABELLED_TEXT)
+
+
+def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str) -> list[Cell]:
+    """Zero-shot evaluations of `model` on every target, then (eval.calibration) its calibrated ones."""
+    plain = [Cell("evaluate", f"evaluate {group} on {target}", {},
+                  {"model": model, "test": builder.prepare(target, "test")}, group=group,
+                  meta={**meta, "target": target, "adapt_shots": 0}) for target in targets]
+    return plain + calibrated(builder, model, plain, group)
+
+
+def calibrated(builder: CellBuilder, model: Cell, plain: list[Cell], group: str) -> list[Cell]:
+    """Per target, the plain evaluation's probabilities with the class prior of `model` on
+    unlabelled text of the language divided out (contextual calibration, Zhao et al. 2021)."""
+    config = builder.config.eval
+    if config.calibration != "target_text":
+        return []
+    params = {"calibration": "target_text", "rows": config.calibration_rows, "seed": max(model.meta["seed"], 0)}
+    return [Cell("evaluate", f"{evaluation.name} calibrated", params,
+                 {"model": model, "test": evaluation.inputs["test"], "plain": evaluation,
+                  "unlabelled": builder.unlabelled(evaluation.meta["target"])}, group=group,
+                 meta={**evaluation.meta, "method": evaluation.meta["method"] + CALIBRATED})
+            for evaluation in plain]
+
+
+def self_trained(builder: CellBuilder, trained: Cell, sample: Cell, targets: list[str], source_langs: list[str],
+                 group: str) -> Cell:
+    """`trained` after train.self_training.rounds rounds: each round the latest model labels
+    unlabelled text of every target language that is not a source, and the method trains again from
+    the start on the source sample plus the confident, class-balanced rows."""
+    options = trained.meta["train_config"].self_training
+    settings = {"confidence": options.confidence, "per_class": options.per_class, "rows": options.rows,
+                "unlabelled": builder.config.task.unlabelled}
+    languages = [t for t in targets if t not in source_langs]
+    model = trained
+    for round_ in range(1, options.rounds + 1):
+        inputs = {"model": model}
+        for lang in languages:
+            inputs[f"unlabelled {lang}"] = builder.unlabelled(lang)
+            inputs[f"test {lang}"] = builder.prepare(lang, "test")  # whose texts are never used
+        pseudo = Cell("pseudo_label", f"pseudo-label {group} round {round_}",
+                      {**settings, "round": round_, "seed": trained.params["seed"]}, inputs, group=group,
+                      meta=trained.meta)
+        model = Cell("train", f"train {group} self-training round {round_}",
+                     {**trained.params, "self_training": {**settings, "round": round_}},
+                     {"sample": sample, "pseudo": pseudo}, group=group,
+                     meta={**trained.meta, "method": with_suffix(trained.meta["method"], SELF_TRAINED)})
+    return model
+
+
+def seed_average(builder: CellBuilder, display: str, shots, trained: list[Cell], targets: list[str]) -> list[Cell]:
+    """The uniform average of the trained tensors of every seed (Schmidt et al. 2023's averaging
+    across runs): one model, evaluated like the others as the method '<method>+seed-average'."""
+    group = f"{display} k={shots} seed-average"
+    seeds = [c.params["seed"] for c in trained]
+    averaged = Cell("average", f"average {display} k={shots} over seeds {','.join(map(str, seeds))}",
+                    {"seeds": seeds}, {f"seed {s}": c for s, c in zip(seeds, trained)}, group=group,
+                    meta={**trained[0].meta, "method": trained[0].meta["method"] + SEED_AVERAGE,
+                          "seed": AVERAGED_SEED})
+    return [averaged] + evaluations(builder, averaged, targets, averaged.meta, group)
+
+
+def ensemble(display: str, shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
+    """Per target, the mean class probabilities of every seed's zero-shot predictions (no model is run)."""
+    group = f"{display} k={shots} ensemble"
+    cells = []
+    for target in targets:
+        members = [next(c for c in seed_cells if c.stage == "evaluate" and c.meta["target"] == target
+                        and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs) for seed_cells in per_seed]
+        cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
+                          {f"seed {c.meta['seed']}": c for c in members}, group=group,
+                          meta={**members[0].meta, "method": members[0].meta["method"] + ENSEMBLE,
+                                "seed": AVERAGED_SEED}))
+    return cells
