@@ -89,3 +89,15 @@ def test_consistency_interval_on_a_parallel_set_aligns_items_across_languages():
     assert row["estimate"] == pytest.approx((german == english).mean())
     assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["ci_high"] - row["ci_low"] < 0.1
     assert "en" not in set(spans["target"])
+
+
+def test_a_model_made_from_every_seed_is_paired_with_each_seed_of_the_other_method():
+    rng = np.random.default_rng(9)
+    base = {seed: rng.random(400) < 0.6 for seed in (13, 21, 42)}
+    averaged = base[13] | (rng.random(400) < 0.2)  # one model (seed -1), ahead of every seed
+    table = pd.concat([_items("plain", base[s], seed=s, rng=np.random.default_rng(1)) for s in base]
+                      + [_items("plain+seed-average", averaged, seed=-1, rng=np.random.default_rng(1))])
+    row = paired(table, "en").query("target == 'de'").iloc[0]
+    expected = np.mean([averaged.mean() - base[s].mean() for s in base])
+    assert (row["method"], row["versus"], row["n_seeds"]) == ("plain", "plain+seed-average", 3)
+    assert row["difference"] == pytest.approx(-expected) and row["significant"]

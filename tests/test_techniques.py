@@ -156,3 +156,62 @@ def test_a_multi_source_method_trains_on_each_source_and_is_not_evaluated_on_the
                                                                       ("fr", 1): 2}
     with pytest.raises(ConfigError, match=r"task.sources is \['de', 'en'\]; its first language must be"):
         plan(load_pipeline(project, ["task.sources=[de, en]"]))
+
+
+def test_a_calibrated_export_predicts_what_the_run_evaluated_and_says_its_fallback(project, caplog):
+    from xprompt.prompts.export import export_prompt
+    from xprompt.prompts.predict import load_prompt
+
+    with_unlabelled_files(project)
+    overrides = ["task.unlabelled=file", "task.targets=[de, fr]", "eval.calibration=target_text"]
+    from xprompt.cli import main
+    assert main(["run", str(project), "--quiet", *[x for o in overrides for x in ("--set", o)]]) == 0
+    the_plan = plan(load_pipeline(project, overrides))
+    runner = Runner(the_plan, progress=False)
+    out = export_prompt(project.parent / "runs" / "toy", "soft+calibration", project.parent / "calibrated")
+    info = json.loads((out / "prompt.json").read_text())
+    assert set(info["calibration"]["priors"]) == {"en", "de", "fr"} and "not calibrated" in info["calibration"]["fallback"]
+    prompt = load_prompt(out, device="cpu")
+    for lang in ("de", "fr"):
+        evaluated = next(c for c in the_plan.cells if c.name == f"evaluate soft k=2 seed=13 on {lang} calibrated")
+        expected = pd.read_parquet(runner.entry(evaluated) / "predictions.parquet")
+        test = pd.read_parquet(runner.entry(evaluated.inputs["test"]) / "table.parquet")
+        got = prompt.predict_proba(test["text"].tolist(), lang)
+        np.testing.assert_allclose(got, expected[["p0", "p1"]].to_numpy(), atol=1e-5)
+    # a language without a prior: the model's own probabilities, with a warning; --calibrate-on adds one
+    plain = export_prompt(project.parent / "runs" / "toy", "soft", project.parent / "plain")
+    own = load_prompt(plain, device="cpu").predict_proba(["gut gut"], "de")
+    info["calibration"]["priors"].pop("de")
+    (out / "prompt.json").write_text(json.dumps(info))
+    prompt = load_prompt(out, device="cpu")
+    with caplog.at_level("WARNING"):
+        np.testing.assert_allclose(prompt.predict_proba(["gut gut"], "de"), own, atol=1e-6)
+    assert "no class prior for 'de'" in caplog.text
+    before = prompt.predict_proba(UNLABELLED["de"], "de").mean(axis=0)
+    prior = prompt.calibrate_on(UNLABELLED["de"], "de")
+    np.testing.assert_allclose(prior, before, atol=1e-6)  # the prior is the mean predicted distribution
+    after = prompt.predict_proba(UNLABELLED["de"], "de").mean(axis=0)
+    assert np.abs(after - 0.5).max() <= np.abs(before - 0.5).max() + 1e-6  # moved toward uniform
+
+
+def test_an_ensemble_export_averages_its_members_as_the_run_did(project):
+    from xprompt.cli import main
+    from xprompt.prompts.export import export_prompt
+    from xprompt.prompts.predict import load_prompt
+
+    overrides = ["seeds=[13, 21]", "eval.ensemble_seeds=true"]
+    assert main(["run", str(project), "--quiet", *[x for o in overrides for x in ("--set", o)]]) == 0
+    the_plan = plan(load_pipeline(project, overrides))
+    out = export_prompt(project.parent / "runs" / "toy", "soft+ensemble", project.parent / "ensemble")
+    info = json.loads((out / "prompt.json").read_text())
+    assert info["ensemble"]["members"] == ["members/seed-13", "members/seed-21"] and info["seed"] == -1
+    prompt = load_prompt(out, device="cpu")
+    cell = next(c for c in the_plan.cells if c.name == "ensemble soft k=2 ensemble on de")
+    runner = Runner(the_plan, progress=False)
+    expected = pd.read_parquet(runner.entry(cell) / "predictions.parquet")
+    test = pd.read_parquet(runner.entry(next(iter(cell.inputs.values())).inputs["test"]) / "table.parquet")
+    np.testing.assert_allclose(prompt.predict_proba(test["text"].tolist(), "de"), expected[["p0", "p1"]].to_numpy(),
+                               atol=1e-5)
+    probabilities = prompt.predict_proba(["gut gut", "schlecht"], "de")
+    assert [r["label"] for r in prompt.predict(["gut gut", "schlecht"], "de")] == \
+        [prompt.labels[i] for i in probabilities.argmax(axis=1)]

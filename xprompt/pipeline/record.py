@@ -9,6 +9,7 @@ from pathlib import Path
 
 from xprompt.errors import DataError
 from xprompt.pipeline.graph import method_of
+from xprompt.results.settings import CALIBRATED
 from xprompt.files import write_text_if_changed
 
 TRAINED = "trained.json"
@@ -16,16 +17,43 @@ TRAINED = "trained.json"
 
 def write_trained(run_dir: Path, cells) -> None:
     """One entry per model the run that finished made: its train cells, and its seed averages
-    (`stage: average`, a model of the same method and settings)."""
+    (`stage: average`, a model of the same method and settings). A model with calibrated
+    evaluations has a second entry, '<method>+calibration', naming them (export reads their priors)."""
     entries = []
+    calibrations: dict[int, dict[str, str]] = {}
+    for c in cells:
+        if c.stage == "evaluate" and "plain" in c.inputs:
+            calibrations.setdefault(id(c.inputs["model"]), {})[c.meta["target"]] = c.key
     for c in cells:
         if c.stage in ("train", "average"):
             method_name, settings = method_of(c)
-            entries.append({"cell": c.name, "key": c.key, "stage": c.stage, "method": c.meta["method"],
-                            "method_name": method_name, "settings": settings, "shots": c.meta["shots"],
-                            "seed": c.meta["seed"]})
+            entry = {"cell": c.name, "key": c.key, "stage": c.stage, "method": c.meta["method"],
+                     "method_name": method_name, "settings": settings, "shots": c.meta["shots"],
+                     "seed": c.meta["seed"]}
+            entries.append(entry)
+            if id(c) in calibrations:
+                entries.append({**entry, "method": c.meta["method"] + CALIBRATED,
+                                "calibration": dict(sorted(calibrations[id(c)].items()))})
+    entries += _ensembles(cells)
     text = json.dumps({"trained": entries}, indent=2, sort_keys=True) + "\n"
     write_text_if_changed(run_dir / TRAINED, text)
+
+
+def _ensembles(cells) -> list[dict]:
+    """One entry per seed ensemble (method and shots): its members, the seeds' models."""
+    found = {}
+    for c in cells:
+        if c.stage == "ensemble":
+            models = [evaluation.inputs["model"] for _, evaluation in sorted(c.inputs.items())]
+            found.setdefault((c.meta["method"], c.meta["shots"]), (c, models))
+    entries = []
+    for (display, shots), (cell, models) in found.items():
+        method_name, settings = method_of(models[0])
+        entries.append({"cell": cell.group, "stage": "ensemble", "method": display, "method_name": method_name,
+                        "settings": settings, "shots": shots, "seed": cell.meta["seed"],
+                        "members": [{"cell": m.name, "key": m.key, "stage": m.stage, "seed": m.meta["seed"]}
+                                    for m in models]})
+    return entries
 
 
 def read_trained(run_dir: Path) -> list[dict]:

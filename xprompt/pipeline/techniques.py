@@ -7,25 +7,9 @@ from __future__ import annotations
 
 from xprompt.pipeline.builder import CellBuilder
 from xprompt.pipeline.graph import Cell
+from xprompt.results.settings import CALIBRATED, ENSEMBLE, SEED_AVERAGE, SELF_TRAINED, SINGLE_MODEL_SEED, with_suffix
 
-SEED_AVERAGE = "+seed-average"  # a method averaged over its seeds
-ENSEMBLE = "+ensemble"  # a method's seed ensemble
-CALIBRATED = "+calibration"  # a method's calibrated evaluations
-SELF_TRAINED = "+self-training"  # a method trained again on its own confident target-text labels
-AVERAGED_SEED = -1  # the seed column of rows no single seed made
-# the suffixes of methods that read unlabelled target-language text (never test rows)
-UNLABELLED_TEXT = (CALIBRATED, SELF_TRAINED)
-
-
-def with_suffix(display: str, suffix: str) -> str:
-    """`display` named as made by a technique (a label that already says so is kept)."""
-    return display if display.endswith(suffix) else display + suffix
-
-
-def uses_target_text(method: str) -> bool:
-    """Whether results of `method` (a display name) come from the setting 'zero-shot + unlabelled
-    target text' rather than pure zero-shot."""
-    return any(suffix in method for suffix in UNLABELLED_TEXT)
+AVERAGED_SEED = SINGLE_MODEL_SEED  # the seed column of rows no single seed made
 
 
 def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str) -> list[Cell]:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xprompt.errors import DataError
+from xprompt.errors import ConfigError, DataError
 
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
@@ -38,6 +38,8 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     predict.add_argument("--model", help="load the base model from here (checked to be the one trained on)")
+    predict.add_argument("--calibrate-on", help="a calibrated prompt: a text file (one unlabelled text of --lang "
+                                                "per line) to estimate --lang's class prior on first")
     predict.set_defaults(handler=predict_command)
 
 
@@ -124,6 +126,12 @@ def predict_command(args) -> int:
         columns = [c for c in (args.text_column, args.pair_column, args.lang_column) if c]
         require_columns(table, columns, f"input file {args.input}")
     prompt = load_prompt(args.prompt, device=args.device, model=args.model)
+    if args.calibrate_on:
+        if not args.lang:
+            raise ConfigError("--calibrate-on needs --lang: the language its texts are in")
+        texts = [line.strip() for line in Path(args.calibrate_on).read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        prompt.calibrate_on(texts, args.lang, batch_size=args.batch_size)
     if table is None:
         for text, result in zip(args.text, prompt.predict(args.text, args.lang, args.text_pair, args.batch_size)):
             print(f"{result['label']}\t{result['probabilities'][result['label']]:.3f}\t{text}")

@@ -26,15 +26,11 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
                   seed: int | None = None, peft: bool = False) -> Path:
     """Write the trained `method_display_name` of the run in `run_dir` to `out_dir`, from what the run
     recorded it trained (trained.json), not by planning it again. Without shots/seed, the (shots, seed)
-    with the best average target-language accuracy is taken."""
-    from safetensors.torch import load_file
-
+    with the best average target-language accuracy is taken. A seed ensemble writes each member's
+    export under members/ and a prompt.json that names them; predict averages their probabilities."""
     from xprompt.data import load_card
-    from xprompt.encoder.backbone import load_backbone
     from xprompt.pipeline.cache import Cache
-    from xprompt.pipeline.cells import resolve_targets
     from xprompt.pipeline.config import FULL, shots_text
-    from xprompt.pipeline.stages import load_trained
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     config = run_config(run_dir)
@@ -46,9 +42,40 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     shots, seed = choose_shots_seed(trained, display, results, shots, seed, run_dir, source)
     entry = next(e for e in trained if e["method"] == display and e["shots"] == shots and e["seed"] == seed)
     cache = Cache(Path(config.cache_dir))
+    common = {"shots": FULL if shots_text(shots) == FULL else shots, "seed": seed,
+              "languages": language_scores(results, display, shots, seed)}
+    if "members" not in entry:
+        return _write_export(config, card, cache, entry, {**common, "display": display}, out_dir, peft)
+    if peft:
+        raise ConfigError(f"{display} is a seed ensemble and PEFT files hold one model; export the method itself "
+                          f"with --seed N --peft, once per seed")
+    members = []
+    for member in entry["members"]:
+        folder = f"members/seed-{member['seed']}"
+        member_entry = {**entry, **member}
+        member_entry.pop("members")
+        _write_export(config, card, cache, member_entry, {**common, "display": display, "seed": member["seed"],
+                                                          "languages": {}}, out_dir / folder, False)
+        members.append(folder)
+    info = {"format": FORMAT, "format_version": FORMAT_VERSION, "xprompt_version": _version(),
+            "method": {"name": entry["method_name"], "display_name": display},
+            "ensemble": {"members": members, "combine": "the mean of the members' class probabilities"},
+            "task": ExportedCard.record(card), "labels": list(card.labels), **common}
+    _write_json(out_dir / PROMPT_CONFIG, info)
+    return out_dir
+
+
+def _write_export(config, card, cache, entry: dict, common: dict, out_dir: Path, peft: bool) -> Path:
+    """prompt.safetensors and prompt.json (and PEFT's files) of one trained model of the run."""
+    from safetensors.torch import load_file
+
+    from xprompt.encoder.backbone import load_backbone
+    from xprompt.pipeline.cells import resolve_targets
+    from xprompt.pipeline.stages import load_trained
+
     found = cache.lookup(entry.get("stage", "train"), entry["key"], verify="quick")
     if found is None:
-        raise CacheError(f"the trained model '{entry['cell']}' of run {run_dir} is not in the cache {cache.root} "
+        raise CacheError(f"the trained model '{entry['cell']}' of run {config.name} is not in the cache {cache.root} "
                          f"(key {entry['key']}); run the pipeline again to train it")
     backbone = load_backbone(config.model.name, config.model.revision, config.model.device)
     method = load_trained(backbone, card, entry["method_name"], entry["settings"],
@@ -58,17 +85,19 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     languages = list(dict.fromkeys([card.source_language, *card.languages]))
     settings = {**_portable_settings(entry["settings"]), **method.export_form(languages)}
     tensors, tensor_info = exported_tensors(method)
+    source = config.task.source or card.source_language
     targets = resolve_targets(config.task.targets, card, source)
     info = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "xprompt_version": _version(),
         "base_model": identity,
-        "method": {"name": entry["method_name"], "display_name": display, "settings": settings},
+        "method": {"name": entry["method_name"], "display_name": common["display"], "settings": settings},
         "task": ExportedCard.record(card), "labels": list(card.labels),
         "templates": method.filled_templates(list(dict.fromkeys([source, *targets, *card.templates]))),
-        "shots": FULL if shots_text(shots) == FULL else shots, "seed": seed,
-        "languages": language_scores(results, display, shots, seed),
+        "shots": common["shots"], "seed": common["seed"], "languages": common["languages"],
         "run": _run_record(found, entry, config), "tensors": tensor_info,
     }
+    if "calibration" in entry:
+        info["calibration"] = _calibration(cache, entry, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     if peft_files is not None:
         adapter, adapter_tensors = peft_files
@@ -107,6 +136,24 @@ def _run_record(entry_dir: Path, entry: dict, config) -> dict:
         return record
     keep = ("best_dev_accuracy", "best_epoch", "train_rows", "dev_rows", "parameters")
     return {**record, **{k: trained[k] for k in keep if k in trained}}
+
+
+def _calibration(cache, entry: dict, config) -> dict:
+    """The class prior of each language the run calibrated on (its calibrated evaluations'), and
+    what predict does for any other language."""
+    priors, rows = {}, {}
+    for lang, key in entry["calibration"].items():
+        found = cache.lookup("evaluate", key, verify="quick")
+        if found is None:
+            raise CacheError(f"the calibrated evaluation of '{entry['cell']}' on {lang} (key {key}) is not in the "
+                             f"cache {cache.root}; run the pipeline again to compute it")
+        stored = json.loads((found / "calibration.json").read_text())
+        priors[lang], rows[lang] = stored["prior"], stored["rows"]
+    return {"method": "contextual calibration (Zhao et al. 2021): probabilities divided by the language's class "
+                      "prior, renormalised",
+            "priors": priors, "rows": rows, "unlabelled": config.task.unlabelled,
+            "fallback": "a language without a prior here is not calibrated (its probabilities are the "
+                        "model's own); give --calibrate-on text of it to predict to estimate one"}
 
 
 def _version() -> str:

@@ -28,8 +28,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xprompt.errors import ConfigError, XPromptError
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,9 @@ class PromptLibrary:
         library = cls()
         for directory in map(Path, directories):
             info = read_prompt_info(directory)
+            if "ensemble" in info:  # a seed ensemble: its members are the prompts
+                library.entries += cls.from_exports([directory / m for m in info["ensemble"]["members"]]).entries
+                continue
             method, base = info["method"], info["base_model"]
             prompt = prompt_of(method["name"], method.get("settings", {}), load_file(str(directory / PROMPT_WEIGHTS)))
             if prompt is None:

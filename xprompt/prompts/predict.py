@@ -92,7 +92,46 @@ class LoadedPrompt:
         table = pd.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts,
                               "text_pair": pd.Series(pairs, dtype=object), "label": 0, "lang": langs,
                               "split": "test"})
-        return predict_proba(self.method, table, batch_size)
+        return self._calibrated(predict_proba(self.method, table, batch_size), langs)
+
+    @property
+    def priors(self) -> dict[str, list[float]]:
+        """Class priors per language of a calibrated export (empty for any other)."""
+        return (self.info.get("calibration") or {}).get("priors", {})
+
+    def calibrate_on(self, texts, lang: str, text_pairs=None, batch_size: int = 32) -> list[float]:
+        """Estimate `lang`'s class prior from unlabelled `texts` of it (the mean predicted distribution,
+        as the run estimated the others) and use it from now on."""
+        import numpy as np
+
+        texts = [str(t) for t in texts]
+        if not texts:
+            raise DataError(f"no text to estimate the class prior of {lang!r} on")
+        self.info.setdefault("calibration", {}).setdefault("priors", {})
+        self.info["calibration"]["priors"][lang] = None  # the model's own probabilities, then the mean
+        probabilities = self.predict_proba(texts, lang, text_pairs, batch_size)
+        prior = [float(p) for p in np.asarray(probabilities).mean(axis=0)]
+        self.info["calibration"]["priors"][lang] = prior
+        return prior
+
+    def _calibrated(self, probabilities, langs: list[str]):
+        """Each row divided by its language's prior, where the export has one (see prompt.json's fallback)."""
+        if not self.priors:
+            return probabilities
+        import numpy as np
+        from xprompt.training.calibration import calibrate
+
+        out = probabilities.copy()
+        for lang in sorted(set(langs)):
+            prior = self.priors.get(lang)
+            if prior is None:
+                if lang not in self.priors:
+                    log.warning("the prompt in %s has no class prior for %r: its predictions there are not calibrated",
+                                self.directory, lang)
+                continue
+            rows = np.array([value == lang for value in langs])
+            out[rows] = calibrate(probabilities[rows], np.asarray(prior, dtype=np.float64))
+        return out
 
     def predict(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32) -> list[dict]:
         """One {"label": name, "probabilities": {name: p}} per text. `lang` picks the language's
@@ -134,6 +173,17 @@ class LoadedPrompt:
         return [str(p) for p in pairs]
 
 
+@dataclass
+class LoadedEnsemble(LoadedPrompt):
+    """A seed ensemble export: its members' class probabilities, averaged."""
+
+    members: list[LoadedPrompt] = field(default_factory=list)
+
+    def predict_proba(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32,
+                      langs: list[str] | None = None):
+        return sum(m.predict_proba(texts, lang, text_pairs, batch_size, langs) for m in self.members) / len(self.members)
+
+
 # -- loading -------------------------------------------------------------------------------
 
 def read_prompt_info(directory: Path) -> dict:
@@ -163,6 +213,9 @@ def load_prompt(directory, device: str = "auto", model: str | None = None) -> Lo
     directory = Path(directory)
     info = read_prompt_info(directory)
     card = ExportedCard.from_record(info["task"], info["labels"])
+    if "ensemble" in info:
+        members = [load_prompt(directory / member, device, model) for member in info["ensemble"]["members"]]
+        return LoadedEnsemble(directory, info, card, None, members[0].backbone, members)
     try:
         tensors = load_file(str(directory / PROMPT_WEIGHTS))
     except (OSError, ValueError, RuntimeError) as error:  # missing, truncated or not safetensors

@@ -15,6 +15,7 @@ from xprompt.results.aggregate import (AGG_COLUMNS, AVG, average_over_targets, f
                                        series_labels, summary_table, target_order, transfer_gap)
 from xprompt.errors import DataError
 from xprompt.results.interval_figures import plot_average_intervals
+from xprompt.results.settings import uses_target_text
 from xprompt.results.significance import read_uncertainty
 from xprompt.pipeline.config import shots_phrase, shots_text
 from xprompt.files import atomic_write_text
@@ -100,18 +101,29 @@ def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
                     "seeds); a method is called ahead only when the interval of the difference excludes 0.")]
     settings = spans[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in settings.itertuples(index=False):
-        setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
-        blocks += [("h3", f"{shots_phrase(shots)}, {setting}"),
-                   ("table", interval_table(spans, int(shots), int(adapt), order=target_order(ctx.rows)))]
-        lines = best_method_lines(spans, comparisons, int(shots), int(adapt))
-        if lines:
-            blocks.append(("p", lines[0] + " " + "; ".join(line.strip() for line in lines[1:])))
+        for setting, chosen in settings_of(spans, adapt):
+            blocks += [("h3", f"{shots_phrase(shots)}, {setting}"),
+                       ("table", interval_table(chosen, int(shots), int(adapt), order=target_order(ctx.rows)))]
+            lines = best_method_lines(chosen, comparisons, int(shots), int(adapt))
+            if lines:
+                blocks.append(("p", lines[0] + " " + "; ".join(line.strip() for line in lines[1:])))
     figure = plot_average_intervals(spans, out_dir, save_figure)
     if figure is not None:
         blocks += [("img", figure, "average accuracy with 95% intervals"),
                    ("p", "Average target accuracy per method; whiskers: 95% bootstrap interval over test "
                          "items and seeds.")]
     return blocks
+
+
+def settings_of(frame: pd.DataFrame, adapt_shots: int) -> list[tuple[str, pd.DataFrame]]:
+    """(setting, its rows of `frame`): zero-shot transfer and, apart from it, zero-shot with
+    unlabelled target text (calibration, self-training); or k-shot target adaptation."""
+    if adapt_shots:
+        return [(f"{adapt_shots}-shot target adaptation", frame)]
+    reads_text = frame["method"].map(uses_target_text)
+    return [(name, frame[mask]) for name, mask in (("zero-shot transfer", ~reads_text),
+                                                    ("zero-shot + unlabelled target text", reads_text))
+            if mask.any()]
 
 
 def _table_blocks(ctx: Context) -> list[tuple]:
@@ -122,12 +134,13 @@ def _table_blocks(ctx: Context) -> list[tuple]:
     settings = settings.sort_values(["shots", "adapt_shots"])
     metrics = list(dict.fromkeys([ctx.metric, *pd.unique(ctx.rows["metric"])]))
     for shots, adapt in settings.itertuples(index=False):
-        setting = "zero-shot transfer" if adapt == 0 else f"{adapt}-shot target adaptation"
-        blocks.append(("h3", f"{shots_phrase(shots)}, {setting}"))
-        for metric in metrics:
-            if not ctx.select(metric, shots=shots, adapt_shots=adapt).empty:
-                table = summary_table(ctx.table[AGG_COLUMNS + ["n_targets"]], metric, shots, adapt)
-                blocks += [("p", f"**{ctx.unit(metric)}**"), ("table", table)]
+        for setting, chosen in settings_of(ctx.table, adapt):
+            blocks.append(("h3", f"{shots_phrase(shots)}, {setting}"))
+            for metric in metrics:
+                if not ctx.select(metric, shots=shots, adapt_shots=adapt).empty:
+                    table = summary_table(chosen[AGG_COLUMNS + ["n_targets"]], metric, shots, adapt)
+                    if not table.empty:
+                        blocks += [("p", f"**{ctx.unit(metric)}**"), ("table", table)]
     gaps = transfer_gap(ctx.table[AGG_COLUMNS])
     gaps = gaps[(gaps["metric"] == ctx.metric) & (gaps["adapt_shots"] == 0) & (gaps["target"] == AVG)]
     if not gaps.empty:

@@ -13,7 +13,8 @@ the item's label and the prediction. Conventions:
 - The average over targets ("avg", without the source language) is resampled the same way and
   averaged per resample, so its interval accounts for every language's items at once.
 - A paired comparison of methods A and B uses only the seeds both have and only the items both
-  were tested on, and resamples the per-item difference (A correct - B correct); its two-sided
+  were tested on (a method made from every seed at once, seed -1, is set beside each seed of the
+  other), and resamples the per-item difference (A correct - B correct); its two-sided
   p-value is twice the share of resamples on the far side of 0 (at least 1/B). A difference is
   called a win only when its interval excludes 0.
 Resampling is done with multinomial counts, so the cost is one matrix product per language."""
@@ -25,6 +26,8 @@ import zlib
 
 import numpy as np
 import pandas as pd
+
+from xprompt.results.settings import SINGLE_MODEL_SEED
 
 AVG = "avg"
 GROUP = ["method", "shots", "adapt_shots"]
@@ -185,7 +188,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     for (shots, adapt), group in items.groupby(["shots", "adapt_shots"], sort=False):
         for first, second in itertools.combinations(list(pd.unique(group["method"])), 2):
-            a, b = group[group["method"] == first], group[group["method"] == second]
+            a, b = _single_model_beside(group[group["method"] == first], group[group["method"] == second])
             seeds = sorted(set(a["seed"]) & set(b["seed"]))
             if not seeds:
                 continue
@@ -210,6 +213,18 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
                              "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
                              "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _single_model_beside(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A method made from every seed at once (a seed average or ensemble: seed -1) set beside a
+    method of several seeds: its one set of predictions is compared with each of their seeds."""
+    def single(frame):
+        return set(frame["seed"]) == {SINGLE_MODEL_SEED}
+    if single(a) and not single(b):
+        a = pd.concat([a.assign(seed=s) for s in sorted(set(b["seed"]))], ignore_index=True)
+    elif single(b) and not single(a):
+        b = pd.concat([b.assign(seed=s) for s in sorted(set(a["seed"]))], ignore_index=True)
+    return a, b
 
 
 def _difference(a: pd.DataFrame, b: pd.DataFrame, seeds: list[int]) -> np.ndarray:
