@@ -20,16 +20,60 @@ import pandas as pd
 
 from benchmarks.common import markdown_table
 from xprompt.errors import ConfigError
+from xprompt.pipeline.config import shots_text
 from xprompt.results.significance import interval_table
 from xprompt.results.statistics import AVG
 
 
 def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from xprompt.results.significance import read_uncertainty
+
     paths = [run_dir / name for name in ("intervals.csv", "comparisons.csv", "run.json")]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise ConfigError(f"{missing[0]}: not found; pass run folders written by `xprompt run` (runs/<name>)")
-    return pd.read_csv(paths[0]), pd.read_csv(paths[1]), json.loads(paths[2].read_text())
+    spans, comparisons = read_uncertainty(run_dir)  # shots as numbers (`full` above every K)
+    return spans, comparisons, json.loads(paths[2].read_text())
+
+
+def difference(comparisons: pd.DataFrame, shots: int, method: str, other: str) -> dict | None:
+    """method − other on the average over targets: points, interval and p (None if not compared)."""
+    rows = comparisons[(comparisons["shots"] == shots) & (comparisons["adapt_shots"] == 0)
+                       & (comparisons["target"] == AVG)]
+    forward = rows[(rows["method"] == method) & (rows["versus"] == other)]
+    backward = rows[(rows["method"] == other) & (rows["versus"] == method)]
+    if forward.empty and backward.empty:
+        return None
+    row, sign = (forward.iloc[0], 1) if not forward.empty else (backward.iloc[0], -1)
+    low, high = sorted((sign * row["ci_low"] * 100, sign * row["ci_high"] * 100))
+    return {"points": sign * row["difference"] * 100, "low": low, "high": high, "p": row["p_value"]}
+
+
+def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str]) -> str:
+    """Every method's average over targets with its paired difference to each baseline; a
+    difference is bold only when its interval excludes 0. The setting column keeps zero-shot and
+    zero-shot + unlabelled target text apart."""
+    from xprompt.results.settings import uses_target_text
+    from xprompt.results.statistics import format_interval
+
+    averages = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == 0) & (spans["metric"] == "accuracy")
+                     & (spans["target"] == AVG)]
+    averages = averages.assign(text=averages["method"].map(uses_target_text)).sort_values(
+        ["text", "estimate"], ascending=[True, False])
+    rows = []
+    for _, row in averages.iterrows():
+        cells = [row["method"], "zero-shot + unlabelled target text" if row["text"] else "zero-shot",
+                 format_interval(row["estimate"], row["ci_low"], row["ci_high"]), str(int(row["n_seeds"]))]
+        for baseline in baselines:
+            found = None if row["method"] == baseline else difference(comparisons, shots, row["method"], baseline)
+            if found is None:
+                cells.append("–")
+                continue
+            text = f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]"
+            cells.append(f"**{text}**" if found["low"] > 0 or found["high"] < 0 else text)
+        rows.append(cells)
+    return markdown_table(["method", "setting", "avg over targets [95% interval]", "seeds",
+                           *[f"− {b} (points [95% interval])" for b in baselines]], rows)
 
 
 def language_table(spans: pd.DataFrame, shots: int, order: list[str] | None = None) -> str:
@@ -86,20 +130,21 @@ def before_after(run_dir: Path, spans: pd.DataFrame, shots: int) -> str:
                            "estimate [95% interval over items and seeds] (now)"], rows)
 
 
-def summary(run_dir: Path) -> str:
+def summary(run_dir: Path, versus: list[str] | None = None) -> str:
     spans, comparisons, info = load(run_dir)
     config = info.get("config", {})
     task, source = config.get("task", {}).get("name", "?"), run_dir.name
     order = _order(config.get("task", {}))
     out = []
     for shots in sorted(spans["shots"].unique()):
-        chosen = spans[(spans["shots"] == shots) & (spans["target"] != AVG)]
+        chosen = spans[(spans["shots"] == shots) & (spans["target"] != AVG) & (spans["metric"] == "accuracy")]
         sizes = chosen.groupby("target")["n"].max()
         seeds = int(chosen["n_seeds"].max())
-        out += [f"#### {source}: {task}, K = {shots}, {seeds} seeds, "
+        out += [f"#### {source}: {task}, K = {shots_text(shots)}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
                 "", language_table(spans, int(shots), order), "", before_after(run_dir, spans, int(shots)), "",
-                comparison_table(spans, comparisons, int(shots)), ""]
+                versus_table(spans, comparisons, int(shots), versus) if versus
+                else comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 
 
@@ -107,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.interval_summary", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (runs/<name>)")
+    parser.add_argument("--versus", help="comma-separated baselines (e.g. finetune,probe): every method's paired "
+                                         "difference to each, instead of the best method's to every other")
     args = parser.parse_args(argv)
+    versus = [b.strip() for b in args.versus.split(",")] if args.versus else None
     try:
-        print("\n".join(summary(run) for run in args.runs))
+        print("\n".join(summary(run, versus) for run in args.runs))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

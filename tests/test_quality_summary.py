@@ -66,3 +66,32 @@ def test_interval_summary_prints_intervals_and_paired_verdicts(tmp_path):
     best = "uniprompt" if "| uniprompt − finetune |" in text else "probe"  # the two are level by design
     assert f"| {best} − finetune | +" in text and f"{best} ahead" in text
     assert "no significant difference" in text
+
+
+def test_interval_summary_versus_baselines_keeps_the_settings_apart(tmp_path):
+    import json
+
+    import numpy as np
+
+    from benchmarks.interval_summary import summary
+    from xprompt.results.significance import write_uncertainty
+
+    rng = np.random.default_rng(2)
+    frames = []
+    for method, skill in (("uniprompt", 0.9), ("uniprompt+calibration", 0.92), ("finetune", 0.6), ("probe", 0.88)):
+        for target in ("en", "de"):
+            labels = rng.integers(0, 2, 400)
+            correct = rng.random(400) < skill
+            frames.append(pd.DataFrame({"method": method, "shots": 16, "adapt_shots": 0, "seed": 13,
+                                        "target": target, "id": [str(i) for i in range(400)], "label": labels,
+                                        "prediction": np.where(correct, labels, 1 - labels)}))
+    write_uncertainty(pd.concat(frames, ignore_index=True), tmp_path, "en", 2)
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"task": {"name": "toy"}}}))
+    lines = summary(tmp_path, ["finetune", "probe"]).splitlines()
+    rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and "[" in line}
+    assert "| zero-shot |" in rows["uniprompt"] and "zero-shot + unlabelled target text" in rows["uniprompt+calibration"]
+    cells = [c.strip() for c in rows["uniprompt"].split("|")]
+    assert cells[5].startswith("**+")  # 30 points ahead of fine-tuning: bold, its interval excludes 0
+    assert rows["finetune"].split("|")[5].strip() == "–"  # no difference of a baseline to itself
+    order = [name for name in rows]
+    assert order.index("uniprompt+calibration") > order.index("probe")  # target-text rows after zero-shot ones
