@@ -56,8 +56,9 @@ def test_no_private_names_imported_across_modules():
 
 def test_only_methods_name_methods():
     """Pipeline, training, results, export and predict talk to methods through the protocol and the
-    registry. (prompts/library.py is a library of soft prompts and still reads soft and P-tuning
-    states by name; the pipeline's default method is a product choice.)"""
+    registry. (prompts/library.py is a library of soft prompts: it probes a new task with a soft
+    prompt by design, and reads every method's input prompt through the registry's hooks; the
+    pipeline's default method is a product choice.)"""
     names = re.compile(r"[\"'](uniprompt|finetune|discrete|soft|ptuning|deep|prefix|lora|probe)[\"']")
     offending = []
     allowed = {PACKAGE / "prompts" / "library.py", PACKAGE / "pipeline" / "config.py"}

@@ -22,10 +22,28 @@ class MethodSpec:
     summary: str
     paper: str
     trained: str
+    # A method whose prompt is a matrix of input vectors (a library of soft prompts reads it):
+    # "module:callable" (settings, state) -> [tokens, hidden] or None, from a trained state;
+    input_prompt: str | None = None
+    # and (settings, backbone, seed, tokens, hidden) -> the prompt before training, as the seed drew it.
+    initial_input_prompt: str | None = None
 
     def build(self, config, backbone, card):
-        module, _, name = self.builder.partition(":")
-        return getattr(importlib.import_module(module), name)(config, backbone, card)
+        return _imported(self.builder)(config, backbone, card)
+
+    def read_input_prompt(self, settings: dict, state: dict):
+        """The trained input prompt in `state`, or None (a method without one)."""
+        return None if self.input_prompt is None else _imported(self.input_prompt)(settings, state)
+
+    def draw_initial_input_prompt(self, settings: dict, backbone, seed: int, tokens: int, hidden: int):
+        if self.initial_input_prompt is None:
+            raise ConfigError(f"{self.summary}: this method has no input prompt")
+        return _imported(self.initial_input_prompt)(settings, backbone, seed, tokens, hidden)
+
+
+def _imported(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def method_spec(name: str) -> MethodSpec:

@@ -89,40 +89,19 @@ def fit_tokens(prompt: torch.Tensor, num_tokens: int) -> torch.Tensor:
 
 
 def prompt_of(method: str, settings: dict, state: dict) -> torch.Tensor | None:
-    """The input prompt of a trained soft / ptuning state, or None (other methods, or a ptuning
-    run that also trained the encoder, whose prompt only works with its own weights)."""
-    import torch
-    from xprompt.methods import method_config
-    if method == "soft":
-        return state.get(STATE_PREFIX + SOFT_KEY)
-    if method != "ptuning" or not method_config("ptuning", settings).freeze_backbone:
-        return None
-    weights = {k.removeprefix(STATE_PREFIX): v for k, v in state.items() if k.startswith(STATE_PREFIX)}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():  # building it draws random weights
-        encoder = _prompt_encoder(settings, *weights["input_embeddings"].shape)
-        encoder.load_state_dict(weights)
-        return encoder()
-
-
-def _prompt_encoder(settings: dict, count: int, hidden: int):
-    from xprompt.methods import method_config
-    from xprompt.methods.ptuning.model import PromptEncoder
-    return PromptEncoder(count, hidden, method_config("ptuning", settings).encoder)
+    """The input prompt of a trained state of a method that has one (soft, P-tuning with a frozen
+    encoder), or None (other methods, or a P-tuning run that also trained the encoder)."""
+    from xprompt.methods import METHODS, method_spec
+    return method_spec(method).read_input_prompt(settings, state) if method in METHODS else None
 
 
 def initial_prompt_of(entry: LibraryEntry, backbone) -> torch.Tensor:
     """The entry's prompt before training, drawn as `stages.fit` drew it (seed first)."""
-    import torch
-    from xprompt.methods import method_config
-    from xprompt.methods.soft.model import initial_prompt
+    from xprompt.methods import method_spec
     if entry.seed is None:
         raise ConfigError(f"library prompt {entry.name} has no recorded seed")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(entry.seed)
-        if entry.method == "soft":
-            return initial_prompt(method_config("soft", entry.settings), backbone)
-        with torch.no_grad():
-            return _prompt_encoder(entry.settings, entry.num_tokens, entry.hidden_size)()
+    return method_spec(entry.method).draw_initial_input_prompt(entry.settings, backbone, entry.seed,
+                                                               entry.num_tokens, entry.hidden_size)
 
 
 class PromptLibrary:

@@ -9,4 +9,6 @@ SPEC = MethodSpec(
     PTuningConfig, "xprompt.methods.ptuning.model:build_ptuning",
     "virtual tokens produced by a prompt encoder (P-tuning)",
     "Liu et al. 2021 (GPT understands, too)",
-    "the prompt encoder (bi-LSTM + MLP) and the label vectors; the encoder too with freeze_backbone: false")
+    "the prompt encoder (bi-LSTM + MLP) and the label vectors; the encoder too with freeze_backbone: false",
+    input_prompt="xprompt.methods.ptuning.model:trained_prompt",
+    initial_input_prompt="xprompt.methods.ptuning.model:seeded_initial_prompt")

@@ -32,6 +32,33 @@ class PromptEncoder(nn.Module):
         return self.mlp(states).squeeze(0)
 
 
+ENCODER_STATE = "encoder.prompt."  # where a trained state holds the prompt encoder's weights
+
+
+def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
+    """The prompt encoder's output for a trained state, or None when the encoder was trained too
+    (the prompt then works only with that run's own weights)."""
+    from xprompt.methods import method_config
+
+    config = method_config("ptuning", settings)
+    if not config.freeze_backbone:
+        return None
+    weights = {k.removeprefix(ENCODER_STATE): v for k, v in state.items() if k.startswith(ENCODER_STATE)}
+    with torch.random.fork_rng(devices=[]), torch.no_grad():  # building it draws random weights
+        encoder = PromptEncoder(*weights["input_embeddings"].shape, config.encoder)
+        encoder.load_state_dict(weights)
+        return encoder()
+
+
+def seeded_initial_prompt(settings: dict, backbone, seed: int, tokens: int, hidden: int) -> torch.Tensor:
+    """The encoder's output before training, drawn as training drew it (the seed first)."""
+    from xprompt.methods import method_config
+
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        return PromptEncoder(tokens, hidden, method_config("ptuning", settings).encoder)()
+
+
 def build_ptuning(config: PTuningConfig, backbone, card) -> prompting.PromptMethod:
     if not config.freeze_backbone:  # the encoder's weights are trained too: on its own copy
         backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)

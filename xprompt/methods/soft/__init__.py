@@ -9,4 +9,6 @@ from xprompt.methods.soft.config import SoftConfig
 SPEC = MethodSpec(
     SoftConfig, "xprompt.methods.soft.model:build_soft",
     "trainable virtual tokens before the input (prompt tuning)",
-    "Lester et al., EMNLP 2021", "the virtual tokens and the label vectors; the encoder is frozen")
+    "Lester et al., EMNLP 2021", "the virtual tokens and the label vectors; the encoder is frozen",
+    input_prompt="xprompt.methods.soft.model:trained_prompt",
+    initial_input_prompt="xprompt.methods.soft.model:seeded_initial_prompt")

@@ -49,6 +49,23 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
     return table[ids].clone()
 
 
+PROMPT_STATE = "encoder.prompt.prompt_embeddings"  # where a trained state holds the prompt
+
+
+def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
+    """The [tokens, hidden] prompt in a trained soft state."""
+    return state.get(PROMPT_STATE)
+
+
+def seeded_initial_prompt(settings: dict, backbone, seed: int, tokens: int, hidden: int) -> torch.Tensor:
+    """The prompt before training, drawn as training drew it (the seed first: see stages.fit)."""
+    from xprompt.methods import method_config
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return initial_prompt(method_config("soft", settings), backbone)
+
+
 def build_soft(config: SoftConfig, backbone, card) -> prompting.PromptMethod:
     encoder = prompting.VirtualTokenEncoder(backbone, SoftTokens(initial_prompt(config, backbone)))
     return prompting.build_prompt_method(config, backbone, card, encoder, "soft",
