@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xprompt.pipeline.config import (PipelineConfig, TrainConfig, apply_overrides, from_dict, load_pipeline,
-                            key_params)
+from xprompt.pipeline.config import PipelineConfig, TrainConfig, apply_overrides, key_params, load_pipeline
+from xprompt.strict import from_dict
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
 from xprompt.methods.options import LabelInit

@@ -20,7 +20,8 @@ from conftest import _tiny_config, _tiny_tokenizer
 from safetensors.torch import load_file
 
 from xprompt.cli import main
-from xprompt.pipeline.config import PipelineConfig, from_dict, to_dict
+from xprompt.pipeline.config import PipelineConfig, to_dict
+from xprompt.strict import from_dict
 from xprompt.errors import CacheError, ConfigError, DataError, ModelError
 from xprompt.training.evaluate import predict_proba
 from xprompt.prompts.export import export_prompt

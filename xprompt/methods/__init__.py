@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from xprompt.pipeline.config import from_dict
+from xprompt.strict import from_dict
 from xprompt.errors import ConfigError
 
 METHODS = ("uniprompt", "finetune", "discrete", "soft", "ptuning", "deep", "prefix", "lora", "probe")

@@ -208,7 +208,8 @@ class StageComputation:
     def train_config_of(cell: Cell):
         """The TrainConfig of a train or adapt cell: its key's `train` params, plus the options that change
         only speed or verbosity (kept out of keys), from the pipeline."""
-        from xprompt.pipeline.config import TrainConfig, from_dict
+        from xprompt.pipeline.config import TrainConfig
+        from xprompt.strict import from_dict
         from xprompt.pipeline.graph import NOT_IN_KEYS
 
         speed = {name: getattr(cell.meta["train_config"], name) for name in NOT_IN_KEYS}

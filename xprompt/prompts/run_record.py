@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def run_config(run_dir: Path):
     """The PipelineConfig in run_dir/run.json, its relative paths read from where the run was made."""
-    from xprompt.pipeline.config import PipelineConfig, from_dict
+    from xprompt.pipeline.config import PipelineConfig
+    from xprompt.strict import from_dict
 
     path = run_dir / "run.json"
     try:
