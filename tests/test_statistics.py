@@ -101,3 +101,14 @@ def test_a_model_made_from_every_seed_is_paired_with_each_seed_of_the_other_meth
     expected = np.mean([averaged.mean() - base[s].mean() for s in base])
     assert (row["method"], row["versus"], row["n_seeds"]) == ("plain", "plain+seed-average", 3)
     assert row["difference"] == pytest.approx(-expected) and row["significant"]
+
+
+def test_a_seed_missing_a_target_is_left_out_of_intervals_and_comparisons():
+    rng = np.random.default_rng(10)
+    table = pd.concat([_items(m, rng.random(200) < 0.7, seed=s, target=t)
+                       for m in ("a", "b") for s in (13, 21) for t in ("en", "de", "fr")
+                       if not (m == "a" and s == 21 and t == "fr")])  # a's seed 21 has not reached fr yet
+    spans = intervals(table, "en", 2).query("metric == 'accuracy' and method == 'a'")
+    assert set(spans["n_seeds"]) == {1}
+    row = paired(table, "en").query("target == 'avg'").iloc[0]
+    assert row["n_seeds"] == 1

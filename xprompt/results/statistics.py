@@ -106,7 +106,8 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     if parallel is not None:
         rows += _consistency_rows(items, source, parallel, seed, resamples)
     for key, group in items.groupby(GROUP, sort=False):
-        seeds = sorted(group["seed"].unique())
+        seeds = complete_seeds(group)
+        group = group[group["seed"].isin(seeds)]
         seed_counts = _draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
         for metric in metrics:
             targets, per_target = [], {}
@@ -189,7 +190,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
     for (shots, adapt), group in items.groupby(["shots", "adapt_shots"], sort=False):
         for first, second in itertools.combinations(list(pd.unique(group["method"])), 2):
             a, b = _single_model_beside(group[group["method"] == first], group[group["method"] == second])
-            seeds = sorted(set(a["seed"]) & set(b["seed"]))
+            seeds = sorted(set(complete_seeds(a)) & set(complete_seeds(b)))
             if not seeds:
                 continue
             pair = (shots, adapt, first, second)
@@ -213,6 +214,12 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
                              "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
                              "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def complete_seeds(frame: pd.DataFrame) -> list[int]:
+    """The seeds evaluated on every target of `frame` (all of them, unless a cell failed or a run
+    is still going): a seed missing a target would otherwise weigh the targets unequally."""
+    return sorted(set.intersection(*(set(f["seed"]) for _, f in frame.groupby("target"))))
 
 
 def _single_model_beside(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
