@@ -100,7 +100,10 @@ class SelfTrainingConfig:
                         "labels task.unlabelled text of every target language, the confident, class-balanced rows "
                         "join the source training set and the method trains again from the start; evaluated as "
                         "'<method>+self-training' (zero-shot + unlabelled target text)", default=0)
-    confidence: float = _help("keep a row only when its top class probability is at least this", default=0.9)
+    confidence: float = _help("keep a row only when its top class probability is at least this (0: rank alone "
+                              "decides; the encoders here are under-confident: a median top probability of 0.3 "
+                              "over SIB-200's 7 classes on German text for UniPrompt and fine-tuning at K=16)",
+                              default=0.0)
     per_class: int = _help("at most this many rows per class and language each round, the most confident first",
                            default=8)
     rows: int = _help("unlabelled rows per language labelled each round (a seeded draw, never a test text)",
