@@ -233,3 +233,12 @@ def test_the_config_reference_in_docs_is_current():
     assert path.read_text(encoding="utf-8") == markdown(), \
         "docs/CONFIG.md is stale: python -m xprompt.pipeline.reference > docs/CONFIG.md"
     assert "| `train.average` | `'none'` |" in markdown() and "`eval.calibration`" in markdown()
+
+
+def test_a_method_s_own_training_defaults_sit_between_the_pipeline_and_its_entry():
+    from xprompt.pipeline.config import MethodConfig, method_train_config
+    config = from_dict(PipelineConfig, {"train": {"epochs": 5, "prompt_lr": 1e-3, "lr": 5e-5}}, "pipeline")
+    probe = method_train_config(config, MethodConfig(name="probe"))
+    assert (probe.epochs, probe.prompt_lr, probe.lr) == (30, 1e-2, 5e-5)  # the probe's own, the pipeline's lr
+    assert method_train_config(config, MethodConfig(name="probe", train={"epochs": 7})).epochs == 7
+    assert method_train_config(config, MethodConfig(name="uniprompt")).epochs == 5

@@ -7,7 +7,7 @@ is imported when a method is built."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xprompt.strict import from_dict
 from xprompt.errors import ConfigError
@@ -27,6 +27,9 @@ class MethodSpec:
     input_prompt: str | None = None
     # and (settings, backbone, seed, tokens, hidden) -> the prompt before training, as the seed drew it.
     initial_input_prompt: str | None = None
+    # train settings this method needs whatever the pipeline's train section says (a method
+    # entry's own `train:` still overrides them); shown by `xprompt methods`
+    train_defaults: dict = field(default_factory=dict)
 
     def build(self, config, backbone, card):
         return _imported(self.builder)(config, backbone, card)

@@ -15,6 +15,9 @@ def _methods(args) -> int:
         print(f"{name}: {spec.summary}")
         print(f"    paper: {spec.paper}")
         print(f"    trained: {spec.trained}")
+        if spec.train_defaults:
+            own = ", ".join(f"{k}: {v}" for k, v in spec.train_defaults.items())
+            print(f"    trains with: {own} (over the pipeline's train section; a method entry's train: overrides)")
         for f in dataclasses.fields(spec.config_class):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             default = getattr(default, "value", default)

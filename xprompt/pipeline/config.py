@@ -226,9 +226,13 @@ class PipelineConfig:
 
 
 def method_train_config(pipeline: "PipelineConfig", method: "MethodConfig", adapt: bool = False) -> "TrainConfig":
-    """The pipeline's train section with the method's own overrides (and, for adaptation,
-    the adapt section's) applied."""
-    merged = {**dataclasses.asdict(pipeline.train), **method.train, **(pipeline.adapt.train if adapt else {})}
+    """The pipeline's train section, then the method's own training defaults (its SPEC's
+    `train_defaults`: the probe trains its head longer and faster), then the method entry's
+    overrides (and, for adaptation, the adapt section's)."""
+    from xprompt.methods import METHODS, method_spec
+
+    own = method_spec(method.name).train_defaults if method.name in METHODS else {}
+    merged = {**dataclasses.asdict(pipeline.train), **own, **method.train, **(pipeline.adapt.train if adapt else {})}
     where = "adapt.train" if adapt else f"methods[{method.display}].train"
     return from_dict(TrainConfig, merged, where)
 
