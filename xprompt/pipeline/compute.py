@@ -127,13 +127,12 @@ class StageComputation:
 
     def _compute_ensemble(self, cell: Cell, out: Path) -> None:
         """Mean class probabilities of the seeds' predictions on the same test rows, scored again."""
-        from xprompt.training.evaluate import scored
+        from xprompt.training.evaluate import probabilities_of, scored
 
         tables = [pd.read_parquet(self.entry(cell.inputs[name]) / "predictions.parquet") for name in sorted(cell.inputs)]
         if any(not t["id"].equals(tables[0]["id"]) for t in tables):
             raise XPromptError(f"{cell.name}: the seeds were evaluated on different rows")
-        columns = [c for c in tables[0].columns if c.startswith("p") and c[1:].isdigit()]
-        metrics, table = scored(tables[0], sum(t[columns].to_numpy() for t in tables) / len(tables))
+        metrics, table = scored(tables[0], sum(probabilities_of(t) for t in tables) / len(tables))
         table.to_parquet(out / "predictions.parquet", index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
@@ -159,10 +158,12 @@ class StageComputation:
 
     def _probabilities(self, evaluation: Cell, rows: pd.DataFrame):
         """The class probabilities an evaluation stored, in the order of `rows`."""
+        from xprompt.training.evaluate import probabilities_of
+
         table = pd.read_parquet(self.entry(evaluation) / "predictions.parquet")
         if not table["id"].astype(str).equals(rows["id"].astype(str).reset_index(drop=True)):
             raise XPromptError(f"{evaluation.name}: its predictions are not of the rows being calibrated")
-        return table[[c for c in table.columns if c.startswith("p") and c[1:].isdigit()]].to_numpy()
+        return probabilities_of(table)
 
     def _compute_pseudo_label(self, cell: Cell, out: Path) -> None:
         """The model's confident, class-balanced labels on unlabelled text of every target language."""

@@ -67,3 +67,9 @@ def scored(df: pd.DataFrame, probabilities: np.ndarray):
     for label in range(probabilities.shape[1]):
         table[f"p{label}"] = probabilities[:, label]
     return metrics, table
+
+
+def probabilities_of(table: pd.DataFrame) -> np.ndarray:
+    """[rows, classes] class probabilities of a prediction table written by `scored` (p0, p1, ...)."""
+    columns = sorted((c for c in table.columns if c.startswith("p") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    return table[columns].to_numpy()
