@@ -36,7 +36,9 @@ def plan(config: PipelineConfig) -> Plan:
     _check_unique_methods(config)
     for method in config.methods:
         method_config(method.name, method.settings, f"methods[{method.display}]")  # fail before any work
-        sources_of(config, method, source, card)
+        skipped = [t for t in targets[1:] if t in sources_of(config, method, source, card)]
+        if skipped:
+            log.info("%s trains on %s: it is not evaluated zero-shot on them", method.display, ", ".join(skipped))
     cells = []
     for method in config.methods:
         for shots in config.shots:
@@ -82,10 +84,6 @@ def _method_cells(builder: CellBuilder, method, shots, seed: int, source: str, t
     sample = builder.sample(source, shots, seed) if len(sources) == 1 else builder.sources_sample(sources, shots, seed)
     trained = Cell("train", f"train {group}", {**builder.train_params(method), "seed": seed},
                    {"sample": sample}, group=group, meta=meta)
-    if len(sources) > 1:
-        skipped = [t for t in targets[1:] if t in sources]
-        if skipped:
-            log.info("%s trains on %s: it is not evaluated zero-shot on them", method.display, ", ".join(skipped))
     cells = [trained]
     model = trained
     if train_config.self_training.rounds:

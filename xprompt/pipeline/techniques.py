@@ -9,9 +9,6 @@ from xprompt.pipeline.builder import CellBuilder
 from xprompt.pipeline.graph import Cell
 from xprompt.results.settings import CALIBRATED, ENSEMBLE, SEED_AVERAGE, SELF_TRAINED, SINGLE_MODEL_SEED, with_suffix
 
-AVERAGED_SEED = SINGLE_MODEL_SEED  # the seed column of rows no single seed made
-
-
 def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str) -> list[Cell]:
     """Zero-shot evaluations of `model` on every target, then (eval.calibration) its calibrated ones."""
     plain = [Cell("evaluate", f"evaluate {group} on {target}", {},
@@ -67,7 +64,7 @@ def seed_average(builder: CellBuilder, display: str, shots, trained: list[Cell],
     averaged = Cell("average", f"average {display} k={shots} over seeds {','.join(map(str, seeds))}",
                     {"seeds": seeds}, {f"seed {s}": c for s, c in zip(seeds, trained)}, group=group,
                     meta={**trained[0].meta, "method": trained[0].meta["method"] + SEED_AVERAGE,
-                          "seed": AVERAGED_SEED})
+                          "seed": SINGLE_MODEL_SEED})
     return [averaged] + evaluations(builder, averaged, targets, averaged.meta, group)
 
 
@@ -81,5 +78,5 @@ def ensemble(display: str, shots, per_seed: list[list[Cell]], targets: list[str]
         cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
                           {f"seed {c.meta['seed']}": c for c in members}, group=group,
                           meta={**members[0].meta, "method": members[0].meta["method"] + ENSEMBLE,
-                                "seed": AVERAGED_SEED}))
+                                "seed": SINGLE_MODEL_SEED}))
     return cells

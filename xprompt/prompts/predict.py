@@ -74,7 +74,13 @@ class LoadedPrompt:
 
     def predict_proba(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32,
                       langs: list[str] | None = None):
-        """[len(texts), classes] probabilities (numpy); `langs` gives one language per text."""
+        """[len(texts), classes] probabilities (numpy), calibrated per language where the export
+        carries priors; `langs` gives one language per text."""
+        probabilities, langs = self._model_proba(texts, lang, text_pairs, batch_size, langs)
+        return self._calibrated(probabilities, langs)
+
+    def _model_proba(self, texts, lang, text_pairs, batch_size, langs):
+        """(the model's own probabilities, one language per text)."""
         import numpy as np
         import pandas as pd
         from xprompt.training.evaluate import predict_proba
@@ -88,11 +94,11 @@ class LoadedPrompt:
             log.warning("language %r is not one of task %s's; its source language's template and label "
                         "words are used", unknown, self.card.name)
         if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return np.zeros((0, len(self.labels)), dtype=np.float32), langs
         table = pd.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts,
                               "text_pair": pd.Series(pairs, dtype=object), "label": 0, "lang": langs,
                               "split": "test"})
-        return self._calibrated(predict_proba(self.method, table, batch_size), langs)
+        return predict_proba(self.method, table, batch_size), langs
 
     @property
     def priors(self) -> dict[str, list[float]]:
@@ -107,11 +113,9 @@ class LoadedPrompt:
         texts = [str(t) for t in texts]
         if not texts:
             raise DataError(f"no text to estimate the class prior of {lang!r} on")
-        self.info.setdefault("calibration", {}).setdefault("priors", {})
-        self.info["calibration"]["priors"][lang] = None  # the model's own probabilities, then the mean
-        probabilities = self.predict_proba(texts, lang, text_pairs, batch_size)
+        probabilities, _ = self._model_proba(texts, lang, text_pairs, batch_size, None)
         prior = [float(p) for p in np.asarray(probabilities).mean(axis=0)]
-        self.info["calibration"]["priors"][lang] = prior
+        self.info.setdefault("calibration", {}).setdefault("priors", {})[lang] = prior
         return prior
 
     def _calibrated(self, probabilities, langs: list[str]):
@@ -125,9 +129,8 @@ class LoadedPrompt:
         for lang in sorted(set(langs)):
             prior = self.priors.get(lang)
             if prior is None:
-                if lang not in self.priors:
-                    log.warning("the prompt in %s has no class prior for %r: its predictions there are not calibrated",
-                                self.directory, lang)
+                log.warning("the prompt in %s has no class prior for %r: its predictions there are not calibrated",
+                            self.directory, lang)
                 continue
             rows = np.array([value == lang for value in langs])
             out[rows] = calibrate(probabilities[rows], np.asarray(prior, dtype=np.float64))

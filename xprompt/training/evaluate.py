@@ -46,14 +46,9 @@ def scores(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> dict
 
 
 def evaluate(method, df: pd.DataFrame, batch_size: int = 32, progress: bool = False, max_tokens: int = 0,
-             dtype: torch.dtype = torch.float32, prior: np.ndarray | None = None):
-    """Metrics and a per-row prediction table (id, lang, label, prediction, probabilities).
-    `prior`: a class prior estimated on unlabelled text of the language, divided out (calibration)."""
-    probabilities = predict_proba(method, df, batch_size, progress, max_tokens=max_tokens, dtype=dtype)
-    if prior is not None:
-        from xprompt.training.calibration import calibrate
-        probabilities = calibrate(probabilities, prior)
-    return scored(df, probabilities)
+             dtype: torch.dtype = torch.float32):
+    """Metrics and a per-row prediction table (id, lang, label, prediction, probabilities)."""
+    return scored(df, predict_proba(method, df, batch_size, progress, max_tokens=max_tokens, dtype=dtype))
 
 
 def scored(df: pd.DataFrame, probabilities: np.ndarray):
