@@ -120,7 +120,7 @@ def run(path: Path, *overrides: str):
 
 
 def ran(outcome) -> set[str]:
-    return {s.cell.name for s in outcome.statuses if not s.cached}
+    return {s.cell.name for s in outcome.statuses if not s.cached and s.needed}
 
 
 def cell_of(path: Path, name: str, *overrides: str):
@@ -362,12 +362,23 @@ def test_damaged_entry_is_detected_and_recomputed(warm, damage, capsys):
     else:
         (entry / "manifest.json").unlink()
 
-    assert main(["status", str(warm)]) == 0
+    assert main(["status", str(warm)]) == 0  # its evaluations are intact: nothing needs the model
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(TRAIN))
+    assert "skipped" in line and "not needed" in line
+    assert main(["status", str(warm), "--every-cell"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(TRAIN))
     assert "to run" in line and "missing or damaged" in line
-    outcome = run(warm)
+    outcome = Runner(plan(load_pipeline(warm)), progress=False, every_cell=True).run()
     assert ran(outcome) == {TRAIN}  # same key, same bits: the evaluations stay valid
     assert weights.read_bytes() == good
+
+
+def test_a_missing_model_is_trained_again_when_an_evaluation_needs_it(warm):
+    cache = Cache(warm.parent / "cache")
+    for name in (TRAIN, "evaluate soft k=2 seed=13 on de"):
+        cell = cell_of(warm, name)
+        assert cache.discard(cell.stage, cell.key)
+    assert ran(run(warm)) == {TRAIN, "evaluate soft k=2 seed=13 on de"}
 
 
 def test_killed_writer_leaves_nothing_trusted(warm):
@@ -377,7 +388,7 @@ def test_killed_writer_leaves_nothing_trusted(warm):
     half = entry.with_name(f"{train.key}.incomplete-999999-otherhost-abcd")
     shutil.move(entry, half)  # what a writer killed before its rename leaves behind
     assert cache.lookup("train", train.key) is None
-    assert ran(run(warm)) == {TRAIN}
+    assert ran(Runner(plan(load_pipeline(warm)), progress=False, every_cell=True).run()) == {TRAIN}
 
 
 # ---------------------------------------------------------------- resume after SIGKILL
@@ -490,6 +501,45 @@ def test_cache_ls_lists_entries_and_gc_removes_unreferenced_ones(warm, capsys):
     assert {(e.stage, e.key) for e in cache.entries()} == {
         (c.stage, c.key) for c in plan(load_pipeline(warm, ["train.lr=1e-4"])).cells}
     assert run(warm, "train.lr=1e-4").ran == 0
+
+
+def test_unpacked_evaluations_are_reused_and_their_models_trained_only_when_asked(warm, tmp_path, capsys):
+    archive, fresh = tmp_path / "results.tar.gz", tmp_path / "fresh-cache"
+    assert main(["cache", "pack", str(warm), "-o", str(archive)]) == 0
+    assert "packed 2 of the 2 evaluate/ensemble cells" in capsys.readouterr().out
+    assert main(["cache", "unpack", str(archive), "--cache-dir", str(fresh)]) == 0
+    assert "added 2 entries" in capsys.readouterr().out
+    assert {e.stage for e in Cache(fresh).entries()} == {"evaluate"}
+
+    before = run(warm).rows
+    outcome = run(warm, f"cache_dir={fresh}")
+    skipped = {s.cell.name for s in outcome.statuses if not s.needed}
+    assert skipped == BASE_CELLS - EVALUATIONS and not ran(outcome)  # data, sample, train: nothing to feed
+    assert Cache(fresh).lookup("train", cell_of(warm, TRAIN).key) is None
+    assert outcome.rows == before and len(before) > 0
+
+    assert main(["run", str(warm), "--quiet", "--every-cell", "--set", f"cache_dir={fresh}"]) == 0
+    assert Cache(fresh).lookup("train", cell_of(warm, TRAIN).key) is not None
+
+
+def test_unpack_refuses_an_entry_whose_files_do_not_match_its_manifest(warm, tmp_path, capsys):
+    import tarfile
+    archive, fresh = tmp_path / "results.tar.gz", tmp_path / "fresh-cache"
+    assert main(["cache", "pack", str(warm), "-o", str(archive)]) == 0
+    staged = tmp_path / "staged"
+    with tarfile.open(archive) as tar:
+        tar.extractall(staged, filter="data")
+    metrics = next(staged.glob("evaluate/*/metrics.json"))
+    metrics.write_text(metrics.read_text().replace("accuracy", "accuracx"))
+    tampered = tmp_path / "tampered.tar.gz"
+    with tarfile.open(tampered, "w:gz") as tar:
+        for file in sorted(p for p in staged.rglob("*") if p.is_file()):
+            tar.add(file, arcname=file.relative_to(staged).as_posix())
+    capsys.readouterr()
+    assert main(["cache", "unpack", str(tampered), "--cache-dir", str(fresh)]) == 2
+    error = capsys.readouterr().err
+    assert metrics.parent.name in error and "damaged" in error
+    assert Cache(fresh).lookup("evaluate", metrics.parent.name) is None
 
 
 def test_cache_gc_refuses_when_it_finds_no_lock_file(warm, capsys):
@@ -661,11 +711,11 @@ def test_status_and_dry_run_only_read(warm, capsys):
     train = cell_of(warm, TRAIN)
     state = cache.entry_dir("train", train.key) / "state.safetensors"
     state.write_bytes(state.read_bytes()[:-4] + b"junk")
-    assert main(["status", str(warm)]) == 0
+    assert main(["status", str(warm), "--every-cell"]) == 0
     assert re.search(rf"{TRAIN}\s+to run", capsys.readouterr().out)
     assert state.exists()  # reported, not removed
-    assert main(["run", str(warm), "--dry-run"]) == 0 and state.exists()
-    assert TRAIN in ran(run(warm)) and cache.lookup("train", train.key) is not None
+    assert main(["run", str(warm), "--dry-run", "--every-cell"]) == 0 and state.exists()
+    assert main(["run", str(warm), "--quiet", "--every-cell"]) == 0 and cache.lookup("train", train.key) is not None
 
 
 @pytest.mark.parametrize("code, cause", [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"),

@@ -16,6 +16,9 @@ def add_commands(commands) -> None:
         command.add_argument("pipeline", help="pipeline YAML file")
         command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                              help="override a key, e.g. --set train.lr=1e-4 --set task.targets=[de,fr]")
+        command.add_argument("--every-cell", action="store_true",
+                             help="also compute missing cells that only feed cached results (e.g. the trained "
+                                  "models of evaluations added by `xprompt cache unpack`, so export finds them)")
         if name == "run":
             command.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
             command.add_argument("--shard", help="I/N: run the I-th of N parts of the grid")
@@ -33,7 +36,8 @@ def _run(args) -> int:
 
     config = load_pipeline(args.pipeline, args.set)
     the_plan = plan(config)
-    runner = Runner(the_plan, progress=not args.quiet, keep_going=getattr(args, "keep_going", False))
+    runner = Runner(the_plan, progress=not args.quiet, keep_going=getattr(args, "keep_going", False),
+                    every_cell=args.every_cell)
     shard = _parse_shard(args.shard) if args.shard else None
     groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
@@ -47,8 +51,10 @@ def _run(args) -> int:
         outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
         if distributed.is_main():  # rank 0 reports and writes the outputs
             failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
-            print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, "
-                  f"{len(outcome.statuses) - outcome.ran - len(outcome.failed)} cached{failed} ({outcome.seconds:.1f} s)")
+            skipped = f", {outcome.skipped} not needed" if outcome.skipped else ""
+            cached = len(outcome.statuses) - outcome.ran - outcome.skipped - len(outcome.failed)
+            print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {cached} cached{skipped}{failed} "
+                  f"({outcome.seconds:.1f} s)")
             if outcome.stage_seconds:
                 print("time per stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds
                                                      in outcome.stage_seconds.items())
@@ -158,11 +164,13 @@ def _parse_shard(text: str) -> tuple[int, int]:
 def _print_status(statuses) -> None:
     width = max((len(s.cell.name) for s in statuses), default=0)
     for status in statuses:
-        state = "cached" if status.cached else "to run"
+        state = "cached" if status.cached else "to run" if status.needed else "skipped"
         why = "" if status.cached else f"  ({status.reason})"
         print(f"{status.cell.name:<{width}}  {state}{why}")
-    todo = sum(not s.cached for s in statuses)
-    print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo} cached")
+    todo = sum(not s.cached and s.needed for s in statuses)
+    skipped = sum(not s.needed for s in statuses)
+    print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo - skipped} cached"
+          + (f", {skipped} not needed" if skipped else ""))
 
 
 def _status(args) -> int:

@@ -33,6 +33,7 @@ class CellStatus:
     cell: Cell
     cached: bool
     reason: str
+    needed: bool = True  # False: missing, but every cell computed from it is cached, so it is skipped
 
 
 @dataclass
@@ -46,7 +47,27 @@ class RunOutcome:
 
     @property
     def ran(self) -> int:
-        return sum(not s.cached and s.cell.name not in self.failed for s in self.statuses)
+        return sum(not s.cached and s.needed and s.cell.name not in self.failed for s in self.statuses)
+
+    @property
+    def skipped(self) -> int:
+        return sum(not s.needed for s in self.statuses)
+
+
+def _mark_unneeded(statuses: list[CellStatus]) -> None:
+    """A missing cell whose every consumer is cached (or itself not needed) is not computed: what
+    it would feed exists already, e.g. evaluations added by `xprompt cache unpack` without their
+    trained models. A missing cell that nothing consumes (a result) is always needed. Statuses come
+    in dependency order, so walking them backwards sees every consumer before its inputs."""
+    consumers: dict[int, list[CellStatus]] = {}
+    for status in statuses:
+        for dependency in status.cell.inputs.values():
+            consumers.setdefault(id(dependency), []).append(status)
+    for status in reversed(statuses):
+        users = consumers.get(id(status.cell), [])
+        if not status.cached and users and not any(user.needed and not user.cached for user in users):
+            status.needed = False
+            status.reason = "not needed: every cell computed from it is cached (--every-cell computes it)"
 
 
 def _same_record(old: StageRecord, cell: Cell) -> bool:
@@ -56,9 +77,10 @@ def _same_record(old: StageRecord, cell: Cell) -> bool:
 
 
 class Runner(StageComputation):
-    def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False):
+    def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False, every_cell: bool = False):
         self.plan, self.config, self.card = plan, plan.config, plan.card
         self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
+        self.every_cell = every_cell  # also compute cells that only feed cached results (see _mark_unneeded)
         self._last_model = None  # (train or adapt key, built method) reused by that model's evaluations
         self.cache = cache_for(self.config)
         self.progress = progress
@@ -83,6 +105,8 @@ class Runner(StageComputation):
         for cell in self.plan.cells if cells is None else cells:  # an empty shard has no cells
             cached = self.cache.lookup(cell.stage, cell.key, verify="quick", repair=repair) is not None
             result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell)))
+        if not self.every_cell:
+            _mark_unneeded(result)
         return result
 
     def _reason(self, cell: Cell) -> str:
@@ -115,6 +139,8 @@ class Runner(StageComputation):
         ordered = sorted(outcome.statuses, key=lambda status: status.cell.stage != "prepare")
         todo = tqdm(ordered, desc="cells", unit="cell", disable=not self.progress)
         for status in todo:
+            if not status.needed:
+                continue
             todo.set_postfix_str(status.cell.name[:60])
             failed_input = next((c.name for c in status.cell.inputs.values() if c.name in outcome.failed), None)
             if failed_input is not None:

@@ -76,7 +76,7 @@ def _write_export(config, card, cache, entry: dict, common: dict, out_dir: Path,
     found = cache.lookup(entry.get("stage", "train"), entry["key"], verify="quick")
     if found is None:
         raise CacheError(f"the trained model '{entry['cell']}' of run {config.name} is not in the cache {cache.root} "
-                         f"(key {entry['key']}); run the pipeline again to train it")
+                         f"(key {entry['key']}); run the pipeline again with --every-cell to train it")
     backbone = load_backbone(config.model.name, config.model.revision, config.model.device)
     method = load_trained(backbone, card, entry["method_name"], entry["settings"],
                           load_file(str(found / "state.safetensors")))

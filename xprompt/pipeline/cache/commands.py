@@ -1,4 +1,4 @@
-"""`xprompt cache ls|gc`: the stage cache."""
+"""`xprompt cache ls|gc|pack|unpack`: the stage cache."""
 
 from __future__ import annotations
 
@@ -6,18 +6,39 @@ from pathlib import Path
 
 from xprompt.errors import XPromptError
 
+SCORED_STAGES = "evaluate,ensemble"  # pack's default: what results rows are read from (graph.SCORED)
+
 
 def add_commands(commands) -> None:
-    cache = commands.add_parser("cache", help="list or clean the stage cache")
-    cache.add_argument("cache_command", choices=["ls", "gc"])
-    cache.add_argument("--cache-dir", default=".xprompt-cache")
-    cache.add_argument("--runs", default="runs", help="folder whose lock files say what is still used (gc)")
+    cache = commands.add_parser("cache", help="list, clean, pack or unpack the stage cache")
+    verbs = cache.add_subparsers(dest="cache_command", required=True, metavar="{ls,gc,pack,unpack}")
+    listing = verbs.add_parser("ls", help="every entry with its size")
+    listing.add_argument("--cache-dir", default=".xprompt-cache")
+    clean = verbs.add_parser("gc", help="remove entries no lock file under --runs uses")
+    clean.add_argument("--cache-dir", default=".xprompt-cache")
+    clean.add_argument("--runs", default="runs", help="folder whose lock files say what is still used")
+    packing = verbs.add_parser("pack", help="write a pipeline's cached results (not its models) to one .tar.gz")
+    packing.add_argument("pipeline", help="pipeline YAML file (its cache_dir is read)")
+    packing.add_argument("-o", "--output", required=True, help="the .tar.gz to write")
+    packing.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as in `xprompt run`")
+    packing.add_argument("--stages", default=SCORED_STAGES,
+                         help=f"comma-separated stages to pack (default {SCORED_STAGES}: evaluations only)")
+    unpacking = verbs.add_parser("unpack", help="add a pack's entries to a cache, each verified first")
+    unpacking.add_argument("archive", help="a .tar.gz written by `xprompt cache pack`")
+    unpacking.add_argument("--cache-dir", default=".xprompt-cache")
     cache.set_defaults(handler=_cache)
 
 
 def _cache(args) -> int:
     from xprompt.pipeline.cache import Cache, read_lockfile
+    if args.cache_command == "pack":
+        return _pack(args)
     cache = Cache(Path(args.cache_dir))
+    if args.cache_command == "unpack":
+        from xprompt.pipeline.cache.pack import unpack
+        added, present = unpack(Path(args.archive), cache)
+        print(f"added {added} entries to {cache.root} ({present} were there already)")
+        return 0
     if args.cache_command == "ls":
         for entry in cache.entries():
             print(f"{entry.stage:<9} {entry.key}  {entry.size / 1e6:9.2f} MB  {entry.created}")
@@ -32,4 +53,23 @@ def _cache(args) -> int:
     removed = cache.gc(referenced)
     print(f"removed {len(removed)} entries, checkpoints and leftovers used by no lock file under {args.runs} "
           f"and by no run in progress")
+    return 0
+
+
+def _pack(args) -> int:
+    from xprompt.pipeline.cache.pack import pack
+    from xprompt.pipeline.cells import cache_for, plan
+    from xprompt.pipeline.config import load_pipeline
+    from xprompt.pipeline.graph import VERSIONS
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(VERSIONS))
+    if unknown or not stages:
+        raise XPromptError(f"--stages {args.stages!r} names no stage or an unknown one ({', '.join(unknown)}); "
+                           f"use some of {', '.join(VERSIONS)}")
+    config = load_pipeline(args.pipeline, args.set)
+    cells = [c for c in plan(config).cells if c.stage in stages]
+    count, size = pack(cache_for(config), [(c.stage, c.key) for c in cells], Path(args.output))
+    print(f"packed {count} of the {len(cells)} {'/'.join(stages)} cells of {config.name} "
+          f"({size / 1e6:.1f} MB before compression) into {args.output}")
     return 0

@@ -161,6 +161,22 @@ class Cache:
                 compute(temp)
         return self.entry_dir(stage, key), True
 
+    def adopt(self, stage: str, key: str, made: Path) -> bool:
+        """Publish a complete entry made elsewhere (a directory with its manifest, already checked
+        by the caller) by moving it into place; False, leaving `made` alone, if an intact entry
+        was already there."""
+        if self.lookup(stage, key) is not None:
+            return False
+        with self._entry_lock(stage, key):
+            if self.lookup(stage, key) is not None:
+                return False
+            final = self.entry_dir(stage, key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = final.parent / f"{key}.incomplete-{owner_tag()}"
+            shutil.move(made, temp)  # same file system: a rename; then published like any entry
+            self._publish(temp, final, stage, key)
+        return True
+
     @contextlib.contextmanager
     def _entry_lock(self, stage: str, key: str) -> Iterator[None]:
         self.entry_dir(stage, key)  # validates both names before they become a file name
@@ -233,7 +249,9 @@ class Cache:
     def _stage_dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name not in RESERVED_DIRS)
+        # names starting with '.' are no stage's (`cache unpack` stages a pack's entries there)
+        return sorted(p for p in self.root.iterdir()
+                      if p.is_dir() and p.name not in RESERVED_DIRS and not p.name.startswith("."))
 
 
 def _is_garbage(stage: str, path: Path, referenced: Set[tuple[str, str]]) -> bool:

@@ -1,0 +1,72 @@
+"""Moving finished results between caches: `pack` writes chosen entries of a cache into one
+.tar.gz, `unpack` adds a pack's entries to another cache, verifying every file against its
+manifest before trusting it. A pack of a grid's evaluations is a few MB where its trained models
+are GBs: with the runner computing only cells whose results are missing, a run resumed on another
+machine (or after the cache was lost) trains again only what still has work to feed."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from xprompt.errors import CacheError
+from xprompt.pipeline.cache.manifest import MANIFEST_NAME, entry_problem
+from xprompt.pipeline.cache.store import Cache
+
+
+def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tuple[int, int]:
+    """Write the intact entries among (stage, key) pairs to `archive`; (entries, bytes) packed.
+    An entry that is missing or fails its full check is left out."""
+    count = size = 0
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for stage, key in sorted(set(entries)):
+            path = cache.lookup(stage, key, verify="full", repair=False)
+            if path is None:
+                continue
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                tar.add(file, arcname=f"{stage}/{key}/{file.relative_to(path).as_posix()}")
+                size += file.stat().st_size
+            count += 1
+    partial.replace(archive)
+    return count, size
+
+
+def unpack(archive: Path, cache: Cache) -> tuple[int, int]:
+    """Add every entry of `archive` to `cache`; (added, already there). Member names must be
+    `<stage>/<key>/<file>`; an entry whose files do not match its manifest is refused whole."""
+    try:
+        tar = tarfile.open(archive, "r:gz")
+    except (OSError, tarfile.TarError) as error:
+        raise CacheError(f"{archive} cannot be read as a pack of cache entries ({error}); "
+                         f"make one with `xprompt cache pack`") from None
+    added = present = 0
+    cache.root.mkdir(parents=True, exist_ok=True)
+    with tar, tempfile.TemporaryDirectory(dir=cache.root, prefix=".unpack-") as staging:
+        names = set()
+        for member in tar.getmembers():
+            parts = PurePosixPath(member.name).parts
+            if len(parts) < 3 or not member.isfile() or ".." in parts or member.name.startswith("/"):
+                raise CacheError(f"{archive}: member '{member.name}' is not a file of a cache entry "
+                                 f"(<stage>/<key>/<file>); the pack was not written by `xprompt cache pack`")
+            cache.entry_dir(parts[0], parts[1])  # valid stage and key names, or one clear error
+            names.add((parts[0], parts[1]))
+        tar.extractall(staging, filter="data")
+        for stage, key in sorted(names):
+            made = Path(staging) / stage / key
+            problem = entry_problem(made, stage, key, "full")
+            if problem is not None:
+                raise CacheError(f"{archive}: entry {stage}/{key} is damaged ({problem}); nothing of it was "
+                                 f"added, and the entries before it were checked and added")
+            if cache.adopt(stage, key, made):
+                added += 1
+            else:
+                present += 1
+    return added, present
+
+
+__all__ = ["MANIFEST_NAME", "pack", "unpack"]
