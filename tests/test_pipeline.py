@@ -507,6 +507,12 @@ def test_unpacked_evaluations_are_reused_and_their_models_trained_only_when_aske
     archive, fresh = tmp_path / "results.tar.gz", tmp_path / "fresh-cache"
     assert main(["cache", "pack", str(warm), "-o", str(archive)]) == 0
     assert "packed 2 of the 2 evaluate/ensemble cells" in capsys.readouterr().out
+    again = tmp_path / "later.tar.gz"  # a later pack holds only what no earlier one does
+    assert main(["cache", "pack", str(warm), "-o", str(again), "--skip-in", str(archive)]) == 0
+    assert "packed 0 of the 2 evaluate/ensemble cells of toy, 2 left out" in capsys.readouterr().out
+    assert not again.exists()  # nothing new: no file
+    assert main(["cache", "pack", str(warm), "-o", str(archive)]) == 2  # never overwritten
+    assert "exists already" in capsys.readouterr().err
     assert main(["cache", "unpack", str(archive), "--cache-dir", str(fresh)]) == 0
     assert "added 2 entries" in capsys.readouterr().out
     assert {e.stage for e in Cache(fresh).entries()} == {"evaluate"}

@@ -23,8 +23,10 @@ def add_commands(commands) -> None:
     packing.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as in `xprompt run`")
     packing.add_argument("--stages", default=SCORED_STAGES,
                          help=f"comma-separated stages to pack (default {SCORED_STAGES}: evaluations only)")
-    unpacking = verbs.add_parser("unpack", help="add a pack's entries to a cache, each verified first")
-    unpacking.add_argument("archive", help="a .tar.gz written by `xprompt cache pack`")
+    packing.add_argument("--skip-in", nargs="+", default=[], metavar="PACK",
+                         help="leave out entries these earlier packs hold (so a new pack adds only new work)")
+    unpacking = verbs.add_parser("unpack", help="add packs' entries to a cache, each verified first")
+    unpacking.add_argument("archives", nargs="+", help=".tar.gz files written by `xprompt cache pack`")
     unpacking.add_argument("--cache-dir", default=".xprompt-cache")
     cache.set_defaults(handler=_cache)
 
@@ -36,8 +38,9 @@ def _cache(args) -> int:
     cache = Cache(Path(args.cache_dir))
     if args.cache_command == "unpack":
         from xprompt.pipeline.cache.pack import unpack
-        added, present = unpack(Path(args.archive), cache)
-        print(f"added {added} entries to {cache.root} ({present} were there already)")
+        for archive in args.archives:
+            added, present = unpack(Path(archive), cache)
+            print(f"{archive}: added {added} entries to {cache.root} ({present} were there already)")
         return 0
     if args.cache_command == "ls":
         for entry in cache.entries():
@@ -57,7 +60,7 @@ def _cache(args) -> int:
 
 
 def _pack(args) -> int:
-    from xprompt.pipeline.cache.pack import pack
+    from xprompt.pipeline.cache.pack import pack, packed_entries
     from xprompt.pipeline.cells import cache_for, plan
     from xprompt.pipeline.config import load_pipeline
     from xprompt.pipeline.graph import VERSIONS
@@ -69,7 +72,10 @@ def _pack(args) -> int:
                            f"use some of {', '.join(VERSIONS)}")
     config = load_pipeline(args.pipeline, args.set)
     cells = [c for c in plan(config).cells if c.stage in stages]
-    count, size = pack(cache_for(config), [(c.stage, c.key) for c in cells], Path(args.output))
-    print(f"packed {count} of the {len(cells)} {'/'.join(stages)} cells of {config.name} "
+    earlier = set().union(*(packed_entries(Path(p)) for p in args.skip_in))
+    wanted = [(c.stage, c.key) for c in cells if (c.stage, c.key) not in earlier]
+    count, size = pack(cache_for(config), wanted, Path(args.output))
+    skipped = f", {len(cells) - len(wanted)} left out as already packed" if earlier else ""
+    print(f"packed {count} of the {len(cells)} {'/'.join(stages)} cells of {config.name}{skipped} "
           f"({size / 1e6:.1f} MB before compression) into {args.output}")
     return 0

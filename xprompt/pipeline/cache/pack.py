@@ -18,8 +18,11 @@ from xprompt.pipeline.cache.store import Cache
 
 
 def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tuple[int, int]:
-    """Write the intact entries among (stage, key) pairs to `archive`; (entries, bytes) packed.
-    An entry that is missing or fails its full check is left out."""
+    """Write the intact entries among (stage, key) pairs to `archive`, a new file (none is written
+    when there is nothing to pack); (entries, bytes) packed. An entry that is missing or fails its
+    full check is left out."""
+    if archive.exists():
+        raise CacheError(f"{archive} exists already; a pack is never overwritten, so name a new file")
     count = size = 0
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
@@ -32,8 +35,21 @@ def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tup
                 tar.add(file, arcname=f"{stage}/{key}/{file.relative_to(path).as_posix()}")
                 size += file.stat().st_size
             count += 1
-    partial.replace(archive)
+    if count:
+        partial.replace(archive)
+    else:  # nothing to pack: no empty file that later runs would have to read
+        partial.unlink()
     return count, size
+
+
+def packed_entries(archive: Path) -> set[tuple[str, str]]:
+    """The (stage, key) pairs a pack holds, read from its member names."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            return {tuple(PurePosixPath(name).parts[:2]) for name in tar.getnames()
+                    if len(PurePosixPath(name).parts) >= 3}
+    except (OSError, tarfile.TarError) as error:
+        raise CacheError(f"{archive} cannot be read as a pack of cache entries ({error})") from None
 
 
 def unpack(archive: Path, cache: Cache) -> tuple[int, int]:
