@@ -1,0 +1,165 @@
+"""The headline quality section of benchmarks/RESULTS.md, regenerated from run folders: per task
+and source data size, every method's average target accuracy with its 95% interval and its
+paired difference to each baseline; a figure of accuracy against data size per method with
+intervals; and the goal check of the transfer-quality issue (the best method at least 3 points
+above each baseline, with an interval that excludes 0), kept apart for the two settings
+"zero-shot" and "zero-shot + unlabelled target text".
+
+    python -m benchmarks.interim pipelines/quality-grid-sib200.yaml --set cache_dir=... -o runs/grid-sib200
+    python -m benchmarks.results_page runs/grid-sib200 runs/grid-marc runs/grid-xnli \\
+        --versus finetune+checkpoint-average+ensemble,probe+checkpoint-average+ensemble \\
+        --figures benchmarks/figures --into benchmarks/RESULTS.md
+
+Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprompt run` or by
+benchmarks.interim). With --into, the text between the lines `<!-- results_page start -->` and
+`<!-- results_page end -->` of that file is replaced; without it the section is printed.
+Nothing is recomputed: every number is a run's own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.common import markdown_table
+from benchmarks.interval_summary import difference, load, versus_table
+from xprompt.errors import ConfigError
+from xprompt.pipeline.config import shots_text
+from xprompt.results.settings import uses_target_text
+from xprompt.results.statistics import AVG
+
+START, END = "<!-- results_page start -->", "<!-- results_page end -->"
+GOAL_POINTS = 3.0  # the transfer-quality issue's goal: this far above each baseline, interval excluding 0
+
+
+def averages(spans: pd.DataFrame) -> pd.DataFrame:
+    """Zero-shot average-over-targets accuracy rows: method, shots, estimate, ci_low, ci_high, n_seeds."""
+    return spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["target"] == AVG)]
+
+
+def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, baselines: list[str]) -> list[list]:
+    """Per data size and setting: the best method by average (baselines excluded) and its paired
+    difference to each baseline, with whether it meets the goal."""
+    rows = []
+    table = averages(spans)
+    for shots in sorted(table["shots"].unique()):
+        here = table[(table["shots"] == shots) & ~table["method"].isin(baselines)]
+        for text in (False, True):
+            candidates = here[here["method"].map(uses_target_text) == text]
+            if candidates.empty:
+                continue
+            best = candidates.loc[candidates["estimate"].idxmax(), "method"]
+            for baseline in baselines:
+                found = difference(comparisons, int(shots), best, baseline)
+                if found is None:
+                    continue
+                significant = found["low"] > 0 or found["high"] < 0
+                met = found["low"] > 0 and found["points"] >= GOAL_POINTS
+                rows.append([task, shots_text(shots), "zero-shot + unlabelled target text" if text else "zero-shot",
+                             best, baseline, f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]",
+                             "yes" if met else ("no (ahead, by less)" if significant and found["low"] > 0
+                                                else "no (behind)" if significant else "no (interval includes 0)")])
+    return rows
+
+
+def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
+    """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from xprompt.results.figures import save_figure
+
+    table = averages(spans)
+    sizes = sorted(table["shots"].unique())
+    methods = list(pd.unique(table.sort_values("estimate", ascending=False)["method"]))
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = figure.subplots()
+    width = 0.6 / max(len(methods), 1)
+    for index, method in enumerate(methods):
+        part = table[table["method"] == method].set_index("shots").reindex(sizes)
+        x = np.arange(len(sizes)) + (index - (len(methods) - 1) / 2) * width
+        estimate = part["estimate"].to_numpy(float) * 100
+        bars = [estimate - part["ci_low"].to_numpy(float) * 100, part["ci_high"].to_numpy(float) * 100 - estimate]
+        ax.errorbar(x, estimate, yerr=bars, fmt="o", capsize=3, linewidth=1.2,
+                    markersize=4, label=method, linestyle=("--" if uses_target_text(method) else "-") if len(sizes) > 1 else "none")
+    ax.set_xticks(np.arange(len(sizes)), labels=[f"K = {shots_text(s)}" if shots_text(s) != "full" else "full"
+                                                 for s in sizes])
+    ax.set_ylabel("accuracy (%), average over targets")
+    ax.set_title(f"{task}: zero-shot transfer from English, 95% intervals (dashed: + unlabelled target text)",
+                 fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    save_figure(figure, path)
+
+
+def section(folders: list[Path], baselines: list[str], figures: Path | None, relative_to: Path | None) -> str:
+    out, goals = [], []
+    for folder in folders:
+        spans, comparisons, info = load(folder)
+        config = info.get("config", {})
+        task = config.get("task", {}).get("name", folder.name)
+        chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
+        sizes = chosen.groupby("target")["n"].max()
+        out += [f"### {task} ({folder.name})", "",
+                f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
+                f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
+                + (" (interim: what the cache held when this was written)" if info.get("interim") else "") + ".", ""]
+        present = [b for b in baselines if b in set(averages(spans)["method"])]
+        for shots in sorted(averages(spans)["shots"].unique()):
+            label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
+            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present), ""]
+        if figures is not None:
+            figures.mkdir(parents=True, exist_ok=True)
+            path = figures / f"accuracy_by_size_{folder.name}.png"
+            plot_against_size(spans, task, path)
+            link = path.relative_to(relative_to) if relative_to else path
+            out += [f"![{task}: accuracy against source data size]({link.as_posix()})", ""]
+        goals += goal_rows(spans, comparisons, task, present)
+    head = ["## Headline grid: the best configuration against fine-tuning and the probe", "",
+            "Regenerated by `python -m benchmarks.results_page " + " ".join(str(f) for f in folders)
+            + f" --versus {','.join(baselines)}`. Differences are paired (same items and seeds; an ensemble is "
+            "paired with each seed of the other method), 95% bootstrap intervals; **bold**: the interval "
+            "excludes 0.", ""]
+    goal = ["### Goal check", "",
+            f"The best method of each setting (by average, baselines excluded) against each baseline; the goal is "
+            f"at least {GOAL_POINTS:.0f} points with an interval excluding 0.", "",
+            markdown_table(["task", "source data", "setting", "best method", "baseline",
+                            "difference, points [95% CI]", "goal met"], goals) if goals else "(no comparison yet)", ""]
+    return "\n".join(head + goal + out)
+
+
+def replace_section(path: Path, text: str) -> None:
+    page = path.read_text(encoding="utf-8")
+    if START not in page or END not in page:
+        raise ConfigError(f"{path} has no '{START}' ... '{END}' lines; add them where the section belongs")
+    before, rest = page.split(START, 1)
+    after = rest.split(END, 1)[1]
+    path.write_text(f"{before}{START}\n{text.rstrip()}\n{END}{after}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.results_page", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders (intervals.csv, comparisons.csv, run.json)")
+    parser.add_argument("--versus", required=True, help="comma-separated baseline methods")
+    parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
+    parser.add_argument("--into", type=Path, help="Markdown file whose results_page section is replaced")
+    args = parser.parse_args(argv)
+    baselines = [b.strip() for b in args.versus.split(",") if b.strip()]
+    try:
+        text = section(args.runs, baselines, args.figures, args.into.parent if args.into else None)
+        if args.into:
+            replace_section(args.into, text)
+            print(f"wrote the results_page section of {args.into}")
+        else:
+            print(text)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

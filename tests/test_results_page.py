@@ -1,0 +1,71 @@
+"""The headline section is built from a run folder's own intervals and comparisons: the goal
+check calls a method ahead only when its paired interval excludes 0 and it is 3 points ahead."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from benchmarks.results_page import END, START, main, section
+from xprompt.errors import ConfigError
+
+SPAN_COLUMNS = ["method", "shots", "adapt_shots", "target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
+PAIR_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", "difference", "ci_low", "ci_high",
+                "p_value", "significant", "n_seeds"]
+
+
+def write_run(folder, pairs):
+    """A run folder with three methods at K=16 and `full`; `pairs` maps (shots, method, versus) to
+    (difference, low, high) on the average over targets."""
+    folder.mkdir()
+    spans = []
+    for shots, base in (("16", 0.70), ("full", 0.75)):
+        for method, shift in (("uniprompt", 0.05), ("uniprompt+self-training", 0.07), ("finetune", 0.0)):
+            for target in ("en", "de", "avg"):
+                estimate = base + shift
+                spans.append((method, shots, 0, target, "accuracy", estimate, estimate - 0.02, estimate + 0.02, 3, 200))
+    pd.DataFrame(spans, columns=SPAN_COLUMNS).to_csv(folder / "intervals.csv", index=False)
+    rows = [(shots, 0, method, versus, "avg", "accuracy", d, low, high, 0.01, low > 0 or high < 0, 3)
+            for (shots, method, versus), (d, low, high) in pairs.items()]
+    pd.DataFrame(rows, columns=PAIR_COLUMNS).to_csv(folder / "comparisons.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"config": {"name": "grid", "task": {"name": "toy"},
+                                                            "seeds": [13, 21, 42]}}))
+    return folder
+
+
+def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path):
+    run = write_run(tmp_path / "grid", {
+        ("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07),                 # met
+        ("full", "uniprompt", "finetune"): (0.05, -0.01, 0.11),               # interval includes 0
+        ("16", "uniprompt+self-training", "finetune"): (0.07, 0.01, 0.12),    # met (its own setting)
+        ("full", "finetune", "uniprompt+self-training"): (0.02, 0.005, 0.03),  # the baseline ahead
+    })
+    text = section([run], ["finetune"], tmp_path / "figures", tmp_path)
+    goal = text.split("### Goal check")[1].split("### toy")[0]
+    lines = [line for line in goal.splitlines() if line.startswith("| toy")]
+    assert lines == [
+        "| toy | 16 | zero-shot | uniprompt | finetune | +5.0 [+3.1, +7.0] | yes |",
+        "| toy | 16 | zero-shot + unlabelled target text | uniprompt+self-training | finetune | +7.0 [+1.0, +12.0] | yes |",
+        "| toy | full | zero-shot | uniprompt | finetune | +5.0 [-1.0, +11.0] | no (interval includes 0) |",
+        "| toy | full | zero-shot + unlabelled target text | uniprompt+self-training | finetune | -2.0 [-3.0, -0.5] "
+        "| no (behind) |"]
+    assert "**+5.0 [+3.1, +7.0]**" in text and "**+5.0 [-1.0, +11.0]**" not in text
+    assert (tmp_path / "figures" / "accuracy_by_size_grid.png").stat().st_size > 0
+    assert "figures/accuracy_by_size_grid.png" in text
+
+
+def test_into_replaces_only_the_marked_section(tmp_path, capsys):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    page = tmp_path / "RESULTS.md"
+    page.write_text(f"# Results\n\nbefore\n{START}\nold text\n{END}\nafter\n")
+    assert main([str(run), "--versus", "finetune", "--into", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("# Results\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
+    assert "old text" not in text and "| toy | 16 | zero-shot | uniprompt | finetune |" in text
+    page.write_text("no markers\n")
+    assert main([str(run), "--versus", "finetune", "--into", str(page)]) == 2
+    assert "results_page start" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        section([tmp_path / "missing"], ["finetune"], None, None)
