@@ -79,3 +79,54 @@ def test_sib200_transfer_is_above_chance(backbone):
     probabilities = predict_proba(method, test, batch_size=16)
     accuracy = float(np.mean(probabilities.argmax(1) == test["label"].to_numpy()))
     assert accuracy > 2 / 7, f"German accuracy {accuracy:.2f} is not clearly above chance (0.14)"
+
+
+def test_self_trained_calibrated_and_ensembled_prompts_export_and_predict_as_the_run_did(backbone, tmp_path):
+    """The real model through the CLI: two seeds, one round of self-training on German unlabelled
+    text (SIB-200's train split, labels dropped), calibration and the seed ensemble; each exported
+    prompt then predicts the run's own German test rows with the run's probabilities."""
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from xprompt.cli import main
+    from xprompt.pipeline.cells import plan
+    from xprompt.pipeline.config import load_pipeline
+    from xprompt.pipeline.runner import Runner
+
+    pipeline = tmp_path / "st.yaml"
+    pipeline.write_text(yaml.safe_dump({
+        "name": "st-real", "model": {"name": OFFLINE_MODEL},
+        "task": {"name": "sib200", "data_root": str(SHARED_DATA), "targets": ["deu_Latn"], "test_size": 14,
+                 "dev_shots": 1, "unlabelled": "train"},
+        "shots": [2], "seeds": [13, 21],
+        "train": {"epochs": 1, "batch_size": 8, "self_training": {"rounds": 1, "rows": 16, "per_class": 1}},
+        "eval": {"batch_size": 16, "calibration": "target_text", "calibration_rows": 16, "ensemble_seeds": True},
+        "methods": [{"name": "uniprompt"}],
+        "cache_dir": str(tmp_path / "cache"), "output_dir": str(tmp_path / "runs")}))
+    assert main(["run", str(pipeline), "--quiet"]) == 0
+    the_plan = plan(load_pipeline(pipeline))
+    runner = Runner(the_plan, progress=False)
+    evaluations = {c.name: c for c in the_plan.evaluations()}
+    labels = load_card("sib200").labels
+    cases = {"uniprompt+self-training+calibration": "evaluate uniprompt k=2 seed=13 on deu_Latn calibrated",
+             "uniprompt+self-training+ensemble": "ensemble uniprompt+self-training k=2 ensemble on deu_Latn"}
+    for method, cell_name in cases.items():
+        cell = evaluations[cell_name]
+        assert cell.meta["method"] == method
+        expected = pd.read_parquet(runner.entry(cell) / "predictions.parquet")
+        evaluation = cell if cell.stage == "evaluate" else next(iter(cell.inputs.values()))
+        test = pd.read_parquet(runner.entry(evaluation.inputs["test"]) / "table.parquet")
+        out, rows, predicted = tmp_path / method, tmp_path / f"{method}.csv", tmp_path / f"{method}-out.csv"
+        seed = ["--seed", "-1"] if cell.stage == "ensemble" else ["--seed", "13"]
+        assert main(["export", str(tmp_path / "runs" / "st-real"), "--method", method, "-o", str(out), *seed]) == 0
+        info = json.loads((out / "prompt.json").read_text())
+        assert ("calibration" in info, "ensemble" in info) == (cell.stage == "evaluate", cell.stage == "ensemble")
+        test[["text"]].to_csv(rows, index=False)
+        assert main(["predict", "--prompt", str(out), "--input", str(rows), "--lang", "deu_Latn",
+                     "--output", str(predicted), "--device", "cpu"]) == 0
+        got = pd.read_csv(predicted)
+        np.testing.assert_allclose(got[[f"prob_{label}" for label in labels]].to_numpy(),
+                                   expected[[f"p{i}" for i in range(len(labels))]].to_numpy(), atol=1e-4)
+        assert list(got["prediction"]) == [labels[i] for i in expected["prediction"]]

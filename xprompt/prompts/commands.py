@@ -56,9 +56,13 @@ def _export_command(args) -> int:
 
     out = export_prompt(args.run, args.method, args.output, args.shots, args.seed, peft=args.peft)
     info = json.loads((out / PROMPT_CONFIG).read_text(encoding="utf-8"))
-    size = (out / PROMPT_WEIGHTS).stat().st_size / 1e6
+    weights = sorted(out.rglob(PROMPT_WEIGHTS))  # one file, or one per member of an ensemble
+    size = sum(path.stat().st_size for path in weights) / 1e6
+    members = info.get("ensemble", {}).get("members", [])
+    what = f"{len(members)} members" if members else f"{len(info.get('tensors', []))} tensors"
+    base = info.get("base_model") or json.loads((out / members[0] / PROMPT_CONFIG).read_text())["base_model"]
     print(f"exported {info['method']['display_name']} (k={info['shots']}, seed={info['seed']}) of "
-          f"{info['base_model']['id']} to {out}: {len(info['tensors'])} tensors, {size:.2f} MB"
+          f"{base['id']} to {out}: {what}, {size:.2f} MB"
           + (", with PEFT's adapter files" if args.peft else ""))
     for lang, scores in sorted(info["languages"].items()):
         accuracy = scores.get("accuracy")
