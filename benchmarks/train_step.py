@@ -33,6 +33,10 @@ METHODS = {
     "ptuning": ("ptuning", {}),
     "deep": ("deep", {}),
     "discrete": ("discrete", {}),
+    "uniprompt (paper recipe)": ("uniprompt", {"recipe": "paper"}),
+    "prefix": ("prefix", {}),
+    "lora": ("lora", {}),
+    "probe": ("probe", {}),
 }
 NAIVE = "uniprompt naive loss"
 

@@ -34,3 +34,22 @@ def test_train_step_benchmark_structure(tiny_encoder_dir, toy_card):
     assert set(result["variants"]) == {"uniprompt (all)", NAIVE}
     assert "discrete" in result["skipped"]  # the tiny encoder has no MLM head
     assert result["variants"][NAIVE]["batch_shape"][0] == 4
+
+
+def test_cost_benchmark_sizes_each_export_form_and_times_its_inference(tiny_encoder_dir, toy_card):
+    from benchmarks.costs import bench_inference_forms, export_bytes
+    from benchmarks.train_step import build_variant
+
+    torch.set_num_threads(1)
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    df = stratify(toy_frame(), 4)
+    result = bench_inference_forms(backbone, toy_card, df, ["uniprompt (all)", "probe", "soft"], 2, repeats=1)
+    probe = build_variant("probe", backbone, toy_card)
+    head = sum(p.numel() * p.element_size() for p in probe.parameters() if p.requires_grad)
+    assert result["probe"]["export_bytes"] == export_bytes(probe, ["en"]) == head  # the head, nothing else
+    # UniPrompt exports its precomputed prompt instead of a prompt tower: far less than its trained weights
+    uniprompt = build_variant("uniprompt (all)", backbone, toy_card)
+    trained = sum(p.numel() * p.element_size() for p in uniprompt.parameters() if p.requires_grad)
+    assert 0 < result["uniprompt (all)"]["export_bytes"] < trained
+    assert all(len(r["seconds"]) == 1 and r["rows_per_s"] == pytest.approx(len(df) / r["seconds"][0])
+               for r in result.values())
