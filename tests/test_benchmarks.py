@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,3 +54,17 @@ def test_cost_benchmark_sizes_each_export_form_and_times_its_inference(tiny_enco
     assert 0 < result["uniprompt (all)"]["export_bytes"] < trained
     assert all(len(r["seconds"]) == 1 and r["rows_per_s"] == pytest.approx(len(df) / r["seconds"][0])
                for r in result.values())
+
+
+def test_cost_benchmark_times_the_probe_on_new_rows(tiny_encoder_dir, toy_card):
+    from benchmarks.costs import _first_pass
+    from benchmarks.train_step import build_variant
+
+    probe = build_variant("probe", load_backbone(str(tiny_encoder_dir), device="cpu"), toy_card)
+    torch.nn.init.normal_(probe.classifier.weight)  # a trained-looking head: features move the output
+    df = stratify(toy_frame(), 4)
+    first = _first_pass(probe, df, 2)
+    assert len(probe._features) == len(df)  # the pass filled the cache ...
+    np.testing.assert_allclose(_first_pass(probe, df, 2), first)  # ... and the next pass starts empty again
+    probe._features[next(iter(probe._features))] += 1.0
+    np.testing.assert_allclose(_first_pass(probe, df, 2), first)  # a stale cache entry would change this
