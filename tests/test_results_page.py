@@ -53,6 +53,8 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
         "| no (behind) |"]
     assert "**+5.0 [+3.1, +7.0]**" in text and "**+5.0 [-1.0, +11.0]**" not in text
     assert (tmp_path / "figures" / "accuracy_by_size_grid.png").stat().st_size > 0
+    published = text.split("### Beside the published numbers")[1].split("### toy")[0]
+    assert "Adelani et al. 2023" in published and "69.10" in published and "uniprompt not run yet" in published
     assert "figures/accuracy_by_size_grid.png" in text
 
 
@@ -69,3 +71,14 @@ def test_into_replaces_only_the_marked_section(tmp_path, capsys):
     assert "results_page start" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         section([tmp_path / "missing"], ["finetune"], None, None)
+
+
+def test_published_table_sets_a_runs_own_average_beside_the_paper(tmp_path):
+    run = write_run(tmp_path / "grid", {("full", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["task"]["name"] = "sib200"
+    (run / "run.json").write_text(json.dumps(info))
+    text = section([run], ["finetune"], None, None)
+    row = next(line for line in text.splitlines() if "Adelani et al. 2023" in line)
+    assert "fine-tuning 69.10" in row and "uniprompt 80.0 [78.0, 82.0]" in row and "finetune 75.0 [73.0, 77.0]" in row
+    assert "probe not run yet" in row

@@ -1,0 +1,55 @@
+"""Published numbers that xprompt's runs are set beside, with the setting each was measured in,
+and the table that puts a run's own average next to them (benchmarks.results_page --published).
+
+Every figure here is the paper's own (average target-language accuracy, %); the differences
+between its setting and xprompt's run are stated in the row, never hidden."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmarks.common import markdown_table
+
+
+@dataclass(frozen=True)
+class Published:
+    task: str  # the card name of the matching xprompt run
+    shots: str  # the run's source data: "16" (per class) or "full"
+    setting: str
+    paper: str
+    model: str
+    numbers: dict[str, float]  # the paper's method -> its average target accuracy (%)
+    ours: tuple[str, ...]  # xprompt methods to set beside them, in this order
+    differences: str
+
+
+PUBLISHED = (
+    Published("sib200", "full", "English training set (701 rows) -> the other 204 languages, zero-shot",
+              "Adelani et al. 2023 (SIB-200), Table 4", "XLM-R large (560M)",
+              {"fine-tuning": 69.1}, ("uniprompt", "finetune", "probe"),
+              "xprompt: multilingual-e5-small (118M), 204 targets of the offline copy"),
+    Published("xnli", "16", "48 English examples (16 per class) -> 14 languages, zero-shot",
+              "Zhao & Schütze 2021", "XLM-R base",
+              {"fine-tuning": 33.74, "discrete prompts": 36.43, "soft prompts": 38.79},
+              ("finetune+checkpoint-average", "uniprompt+checkpoint-average", "deep+checkpoint-average"),
+              "xprompt: multilingual-e5-small, English shots from XNLI's English dev file, 501 test rows per "
+              "language"),
+    Published("xnli", "16", "16 English examples per class -> 14 languages, zero-shot",
+              "Dual prompt augmentation (DPA), Findings of ACL 2023", "XLM-R base",
+              {"fine-tuning": 34.99, "DPA": 46.54},
+              ("finetune+checkpoint-average", "uniprompt+checkpoint-average"),
+              "xprompt: multilingual-e5-small, as the row above"),
+)
+
+
+def published_table(ours: dict[tuple[str, str, str], str]) -> str:
+    """One row per published setting: the paper's numbers beside xprompt's averages, `ours`
+    mapping (task, shots, method) to 'estimate [95% interval]' ('not run yet' where missing)."""
+    rows = []
+    for item in PUBLISHED:
+        theirs = "; ".join(f"{name} {value:.2f}" for name, value in item.numbers.items())
+        mine = "; ".join(f"{method} {ours.get((item.task, item.shots, method), 'not run yet')}"
+                         for method in item.ours)
+        rows.append([item.setting, f"{item.paper}: {item.model}", theirs, mine, item.differences])
+    return markdown_table(["task and setting", "published (model)", "published, avg %", "xprompt, avg % [95% CI]",
+                           "differences in setting"], rows)
