@@ -60,7 +60,6 @@ def rank_library(args, backbone, card, train_df) -> dict:
     from safetensors.torch import load_file, save_file
 
     library = PromptLibrary.from_cache(args.work / "cache")
-    library.attach_initial(backbone)
     saved = args.work / f"probe-k{args.shots}-s{args.seed}-n{args.probe_steps}-lr{args.prompt_lr}.safetensors"
     if saved.exists():  # a rerun reuses the probe (it is deterministic)
         initial, trained = load_file(str(saved))["initial"], load_file(str(saved))["trained"]

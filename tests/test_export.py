@@ -164,11 +164,12 @@ def test_uniprompt_export_holds_prompt_states_instead_of_the_prompt_tower(toy_ru
     assert prompt.method.prompt_tower is None and set(prompt.method.precomputed) == templates
 
 
-def test_soft_export_is_the_prompt_and_label_vectors_only(toy_run):
+def test_soft_export_is_the_prompt_its_start_and_label_vectors_only(toy_run):
     info = _info(toy_run.exports["soft"])
-    assert set(info["tensors"]) == {"encoder.prompt.prompt_embeddings", "verbalizer.label_vectors",
-                                    "verbalizer.label_bias"}
+    assert set(info["tensors"]) == {"encoder.prompt.prompt_embeddings", "encoder.prompt.initial_prompt",
+                                    "verbalizer.label_vectors", "verbalizer.label_bias"}
     assert info["tensors"]["encoder.prompt.prompt_embeddings"]["shape"] == [3, 32]
+    assert "before training" in info["tensors"]["encoder.prompt.initial_prompt"]["what"]
 
 
 def test_without_shots_and_seed_the_best_average_target_accuracy_is_exported(toy_run, tmp_path):

@@ -1,7 +1,8 @@
 """Golden outputs: every stage of every method on a tiny deterministic model and data set has a
-recorded fingerprint, filed under the stage's version. Code that changes a stage's output without
-a bump of its version in xprompt/pipeline/cells.py fails here, naming the stage, so a cache can never
-serve entries computed by older code under the same key.
+recorded fingerprint, filed under the stage's version (and, for train and adapt, the method's
+output version). Code that changes a stage's output without a bump of its version in
+xprompt/pipeline/graph.py (or of the method's `output_version` in its SPEC) fails here, naming the
+stage, so a cache can never serve entries computed by older code under the same key.
 
 Re-record after bumping a version: XPROMPT_RECORD_GOLDEN=1 python -m pytest tests/test_golden.py"""
 
@@ -17,6 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from safetensors.torch import load_file
+
+from xprompt.methods import registry
 from xprompt.pipeline.config import load_pipeline
 from xprompt.training.evaluate import predict_proba
 from xprompt.pipeline.cells import plan
@@ -83,8 +87,8 @@ def fingerprints(pipeline_file: Path) -> dict[str, dict[str, str]]:
             value = _digest([_table(pd.read_parquet(entry / f"{s}.parquet")) for s in ("train", "dev")])
         elif cell.stage in ("train", "adapt"):
             method = runner.trained_method(cell)
-            value = _digest({"tensors": sorted((n, list(p.shape)) for n, p in method.named_parameters()
-                                               if p.requires_grad),
+            state = load_file(str(entry / "state.safetensors"))  # what the cache keeps, recorded tensors too
+            value = _digest({"tensors": sorted((n, list(t.shape)) for n, t in state.items()),
                              "probe": _probabilities(predict_proba(method, PROBE))})
         else:
             predictions = pd.read_parquet(entry / "predictions.parquet")
@@ -94,10 +98,20 @@ def fingerprints(pipeline_file: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+def method_versions() -> dict[str, int]:
+    return {name: spec.output_version for name, spec in registry().items()}
+
+
 def stale_stages(found: dict, recorded: dict) -> list[str]:
     """Sentences naming each stage whose outputs differ from the record at an unchanged version."""
-    problems = []
+    problems, versions, recorded_versions = [], method_versions(), recorded.get("method_versions", {})
     for stage, cells in sorted(found.items()):
+        if stage in ("train", "adapt"):  # cell names read "<stage> <method> k=..."
+            bumped = {name for name in cells if versions[name.split()[1]] != recorded_versions.get(name.split()[1], 1)}
+            problems += [f"method '{name.split()[1]}' is at output version {versions[name.split()[1]]} but the golden "
+                         f"outputs of {name} were recorded at {recorded_versions.get(name.split()[1], 1)}; re-record "
+                         f"them (XPROMPT_RECORD_GOLDEN=1)" for name in sorted(bumped)]
+            cells = {name: value for name, value in cells.items() if name not in bumped}
         version = VERSIONS[stage]
         if recorded["versions"].get(stage) != version:
             problems.append(f"stage '{stage}' is at version {version} but the golden outputs were recorded at "
@@ -108,7 +122,8 @@ def stale_stages(found: dict, recorded: dict) -> list[str]:
                          and recorded["fingerprints"][stage][name] != value)
         if changed:
             problems.append(f"outputs of stage '{stage}' changed ({', '.join(changed[:3])}) but its version is still "
-                            f"{version}: bump VERSIONS['{stage}'] in xprompt/pipeline/cells.py, then re-record")
+                            f"{version}: bump VERSIONS['{stage}'] in xprompt/pipeline/graph.py (or, for one "
+                            f"method's trained state, its SPEC's output_version), then re-record")
     return problems
 
 
@@ -119,7 +134,8 @@ def golden_run(lively, tmp_path_factory):
 
 def test_every_stage_of_every_method_matches_its_recorded_outputs(golden_run):
     if os.environ.get("XPROMPT_RECORD_GOLDEN") == "1":
-        GOLDEN.write_text(json.dumps({"versions": VERSIONS, "fingerprints": golden_run}, indent=1, sort_keys=True) + "\n")
+        GOLDEN.write_text(json.dumps({"versions": VERSIONS, "method_versions": method_versions(),
+                                      "fingerprints": golden_run}, indent=1, sort_keys=True) + "\n")
         pytest.skip(f"recorded {GOLDEN}")
     recorded = json.loads(GOLDEN.read_text())
     assert set(golden_run) == {"prepare", "sample", "train", "adapt", "evaluate"}

@@ -138,9 +138,7 @@ def test_from_cache_finds_the_prompts_a_pipeline_trained(tiny_run, tiny_encoder_
     identity = model_identity(str(tiny_encoder_dir), None)
     assert len(library.rank(torch.randn(32), identity)) == 2
     assert library.rank(torch.randn(32), dict(E5)) == []
-    backbone = runner.backbone()
-    library.attach_initial(backbone)  # the start of each prompt is redrawn from its seed, exactly
-    for name, entry in by_method.items():
+    for name, entry in by_method.items():  # the trained state recorded each prompt's start, exactly
         fresh_backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
         torch.manual_seed(13)  # as stages.fit: seed, then build
         fresh = build_method(name, runner.plan.config.methods[["soft", "ptuning"].index(name)].settings,
@@ -156,6 +154,7 @@ def test_from_exports_reads_exported_prompts(tiny_run, tmp_path):
     (entry,) = PromptLibrary.from_exports([folder]).entries
     torch.testing.assert_close(entry.prompt, cached.prompt)
     assert (entry.weights, entry.seed, entry.lang, entry.where) == (cached.weights, 13, "en", folder)
+    torch.testing.assert_close(entry.initial, cached.initial)  # the export carries the prompt's start
     torch.testing.assert_close(load_init_prompt(str(folder), 3)[0], cached.prompt)
 
 
@@ -250,3 +249,25 @@ def test_probe_moves_a_fresh_prompt(tiny_encoder_dir):
     initial, trained = probe(backbone, ToyCard(), toy_frame(repeats=1), steps=3, seed=0, settings={"num_tokens": 2})
     assert initial.shape == trained.shape == (2, 32) and not torch.equal(initial, trained)
     assert not any(p.requires_grad is False and p.grad is not None for p in backbone.encoder.parameters())
+
+
+def test_a_state_that_never_recorded_its_start_is_ranked_by_mean_only(tiny_run, tmp_path):
+    """Entries trained before states recorded the initial prompt: no RNG replay guesses it."""
+    from safetensors.torch import load_file
+    root, _ = tiny_run
+    shutil.copytree(root / "cache", tmp_path / "cache")
+    for state_file in (tmp_path / "cache").rglob("state.safetensors"):
+        state = load_file(str(state_file))
+        save_file({k: v for k, v in state.items() if not k.endswith("initial_prompt")}, str(state_file))
+    library = PromptLibrary.from_cache(tmp_path / "cache")
+    assert len(library.entries) == 2 and all(e.initial is None for e in library.entries)
+    query = torch.randn(32)
+    assert library.rank(query, kind="delta") == [] and len(library.rank(query, kind="mean")) == 2
+
+
+def test_soft_and_ptuning_train_keys_carry_their_output_version(tiny_run):
+    _, runner = tiny_run
+    for cell in runner.plan.cells:
+        if cell.stage == "train":
+            method = cell.params["method"]
+            assert cell.params.get("method_output") == (2 if method in ("soft", "ptuning") else None), cell.name

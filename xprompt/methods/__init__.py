@@ -25,11 +25,14 @@ class MethodSpec:
     # A method whose prompt is a matrix of input vectors (a library of soft prompts reads it):
     # "module:callable" (settings, state) -> [tokens, hidden] or None, from a trained state;
     input_prompt: str | None = None
-    # and (settings, backbone, seed, tokens, hidden) -> the prompt before training, as the seed drew it.
+    # and the same for the prompt before training, which the state records beside the trained one.
     initial_input_prompt: str | None = None
     # train settings this method needs whatever the pipeline's train section says (a method
     # entry's own `train:` still overrides them); shown by `xprompt methods`
     train_defaults: dict = field(default_factory=dict)
+    # Bump when the method's code changes what its trained state holds: its train cells get new
+    # keys (in train keys only when not 1, so other methods' cached cells keep theirs).
+    output_version: int = 1
 
     def build(self, config, backbone, card):
         return _imported(self.builder)(config, backbone, card)
@@ -38,10 +41,9 @@ class MethodSpec:
         """The trained input prompt in `state`, or None (a method without one)."""
         return None if self.input_prompt is None else _imported(self.input_prompt)(settings, state)
 
-    def draw_initial_input_prompt(self, settings: dict, backbone, seed: int, tokens: int, hidden: int):
-        if self.initial_input_prompt is None:
-            raise ConfigError(f"{self.summary}: this method has no input prompt")
-        return _imported(self.initial_input_prompt)(settings, backbone, seed, tokens, hidden)
+    def read_initial_input_prompt(self, settings: dict, state: dict):
+        """The input prompt before training as `state` recorded it, or None (not recorded)."""
+        return None if self.initial_input_prompt is None else _imported(self.initial_input_prompt)(settings, state)
 
 
 def _imported(target: str):

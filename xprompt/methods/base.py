@@ -52,6 +52,13 @@ class Method(Protocol):
     def peft_files(self, identity: dict) -> tuple[dict, dict]:
         """PEFT's adapter_config.json and adapter tensors, where PEFT can express the method (else ConfigError)."""
 
+    def recorded_state(self) -> dict[str, torch.Tensor]:
+        """Untrained tensors a trained state keeps beside the trained ones, by name (soft prompts:
+        the prompt before training, which the prompt library's "delta" ranking subtracts)."""
+
+
+RECORDED_BUFFER = "initial_prompt"  # a buffer of this name is kept in trained states and exports
+
 
 class Exportable:
     """What most methods export: the tensors they trained, loaded back by name. A method with
@@ -62,13 +69,21 @@ class Exportable:
 
     def exported_tensors(self) -> dict[str, tuple[torch.Tensor, dict]]:
         new = {id(p) for p in self.new_parameters()}
-        return {name: (p, {"what": "parameter the method adds" if id(p) in new
-                           else "base model weight as trained (replaces the base model's)"})
-                for name, p in self.named_parameters() if p.requires_grad}
+        trained = {name: (p, {"what": "parameter the method adds" if id(p) in new
+                              else "base model weight as trained (replaces the base model's)"})
+                   for name, p in self.named_parameters() if p.requires_grad}
+        recorded = {name: (b, {"what": "the prompt before training (not used to predict; the prompt "
+                                       "library ranks by what training changed)"})
+                    for name, b in self.recorded_state().items()}
+        return {**trained, **recorded}
 
     def load_exported(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
-        check_exported_shapes({n: tuple(p.shape) for n, p in self.named_parameters()}, tensors)
+        shapes = {n: tuple(t.shape) for n, t in [*self.named_parameters(), *self.recorded_state().items()]}
+        check_exported_shapes(shapes, tensors)
         self.load_state_dict(tensors, strict=False)
+
+    def recorded_state(self) -> dict[str, torch.Tensor]:
+        return {name: b for name, b in self.named_buffers() if name.rpartition(".")[2] == RECORDED_BUFFER}
 
     def filled_templates(self, languages: list[str]) -> dict[str, str]:
         return {}

@@ -8,7 +8,7 @@ from typing import Callable
 from xprompt.data import load_card
 from xprompt.data.loaders import candidate_paths, first_existing, local_candidates
 from xprompt.errors import ConfigError
-from xprompt.methods import method_config
+from xprompt.methods import method_config, method_spec
 from xprompt.pipeline.cache import file_hash
 from xprompt.pipeline.config import FULL, PipelineConfig, key_params, method_train_config
 from xprompt.pipeline.graph import NOT_IN_KEYS, Cell
@@ -88,7 +88,9 @@ class CellBuilder:
     def train_params(self, method, adapt: bool = False) -> dict:
         settings = key_params(method_config(method.name, method.settings, f"methods[{method.display}]"))
         training = key_params(method_train_config(self.config, method, adapt), NOT_IN_KEYS)
-        return {**self.model, "method": method.name, "settings": settings, "train": training}
+        version = method_spec(method.name).output_version
+        return {**self.model, "method": method.name, "settings": settings, "train": training,
+                **({"method_output": version} if version != 1 else {})}
 
     def unlabelled(self, lang: str) -> Cell:
         """Unlabelled text of `lang` as task.unlabelled says: its dev or train split (whose labels

@@ -115,9 +115,9 @@ def fit(backbone, card, method_name: str, settings: dict, train_config: TrainCon
 
 def load_trained(backbone, card, method_name: str, settings: dict, state: dict):
     method = build_method(method_name, settings, backbone, card)
-    missing = set(state) - {name for name, _ in method.named_parameters()}
+    missing = set(state) - {name for name, _ in method.named_parameters()} - set(method.recorded_state())
     if missing:
-        raise DataError(f"saved state has parameters the method does not: {sorted(missing)[:3]}")
+        raise DataError(f"saved state has tensors the method does not: {sorted(missing)[:3]}")
     method.load_state_dict(state, strict=False)
     return method.eval()
 

@@ -9,9 +9,9 @@ Task embeddings, `kind` of `rank` (the same kind on both sides):
 - "mean": the mean of the prompt's token vectors (SPoT's cosine of average tokens); no model needed.
 - "delta": the mean of (prompt - its initial prompt). Few-shot prompts move little from their
   start, and runs with one seed start from the same sampled vocabulary rows, so the plain mean
-  mostly measures a shared start; the delta is what training on the task wrote. Initial prompts
-  are recomputed from each entry's recorded settings and seed (the init is the first random draw
-  after `torch.manual_seed(seed)`, as `stages.fit` builds it): `attach_initial(backbone)`.
+  mostly measures a shared start; the delta is what training on the task wrote. The initial
+  prompt is read from the trained state (or export), which records it; prompts trained before
+  xprompt recorded it are ranked by "mean" only.
 - `center=True` subtracts the mean embedding of the ranked prompts first: on the offline model
   every delta shares a large task-independent direction (benchmarks/spot_transfer.py).
 The new task's embedding is a probe (SPoT's task embedding is a prompt after a short tuning):
@@ -95,13 +95,10 @@ def prompt_of(method: str, settings: dict, state: dict) -> torch.Tensor | None:
     return method_spec(method).read_input_prompt(settings, state) if method in METHODS else None
 
 
-def initial_prompt_of(entry: LibraryEntry, backbone) -> torch.Tensor:
-    """The entry's prompt before training, drawn as `stages.fit` drew it (seed first)."""
-    from xprompt.methods import method_spec
-    if entry.seed is None:
-        raise ConfigError(f"library prompt {entry.name} has no recorded seed")
-    return method_spec(entry.method).draw_initial_input_prompt(entry.settings, backbone, entry.seed,
-                                                               entry.num_tokens, entry.hidden_size)
+def initial_prompt_of(method: str, settings: dict, state: dict) -> torch.Tensor | None:
+    """The input prompt before training, as the trained state recorded it, or None."""
+    from xprompt.methods import METHODS, method_spec
+    return method_spec(method).read_initial_input_prompt(settings, state) if method in METHODS else None
 
 
 class PromptLibrary:
@@ -125,8 +122,8 @@ class PromptLibrary:
             try:
                 manifest = cache.read_manifest("train", info.key)
                 params = manifest.get("params", {})
-                prompt = prompt_of(params.get("method"), params.get("settings", {}),
-                                   load_file(str(info.path / "state.safetensors")))
+                state = load_file(str(info.path / "state.safetensors"))
+                prompt = prompt_of(params.get("method"), params.get("settings", {}), state)
             except (XPromptError, OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
                 log.warning("library: skipping cache entry %s (%s)", info.path, error)
                 continue
@@ -135,7 +132,8 @@ class PromptLibrary:
             task, lang = _sample_task(cache, manifest, tasks)
             library.add(LibraryEntry(manifest.get("cell", info.key), task, prompt.float(), lang, params["method"],
                                      params.get("settings", {}), params.get("seed"), params.get("model"),
-                                     params.get("revision"), params.get("model_weights"), info.path))
+                                     params.get("revision"), params.get("model_weights"), info.path,
+                                     _float(initial_prompt_of(params["method"], params.get("settings", {}), state))))
         return library
 
     @classmethod
@@ -150,24 +148,17 @@ class PromptLibrary:
                 library.entries += cls.from_exports([directory / m for m in info["ensemble"]["members"]]).entries
                 continue
             method, base = info["method"], info["base_model"]
-            prompt = prompt_of(method["name"], method.get("settings", {}), load_file(str(directory / PROMPT_WEIGHTS)))
+            tensors = load_file(str(directory / PROMPT_WEIGHTS))
+            prompt = prompt_of(method["name"], method.get("settings", {}), tensors)
             if prompt is None:
                 log.warning("library: %s holds a %s prompt, not one in the input; skipped", directory, method["name"])
                 continue
             library.add(LibraryEntry(str(directory), info["task"]["name"], prompt.float(),
                                      info["task"].get("source_language"), method["name"], method.get("settings", {}),
                                      info.get("seed"), base.get("id"), base.get("revision"),
-                                     base.get("weights_sha256"), directory))
+                                     base.get("weights_sha256"), directory,
+                                     _float(initial_prompt_of(method["name"], method.get("settings", {}), tensors))))
         return library
-
-    def attach_initial(self, backbone) -> None:
-        """Recompute every entry's initial prompt ("delta" embeddings); entries whose start cannot
-        be redrawn (no seed, an init file that is gone) keep None and are left out of "delta"."""
-        for entry in self.entries:
-            try:
-                entry.initial = initial_prompt_of(entry, backbone).float().cpu()
-            except XPromptError as error:
-                log.warning("library: no initial prompt for %s (%s); it is ranked by 'mean' only", entry.name, error)
 
     def rank(self, query: torch.Tensor, model=None, num_tokens: int | None = None, kind: str = "mean",
              center: bool = False) -> list[tuple[LibraryEntry, float]]:
@@ -191,6 +182,10 @@ class PromptLibrary:
         cosines = torch.nn.functional.cosine_similarity(vectors, query.unsqueeze(0), dim=1).tolist()
         return sorted(zip(entries, cosines), key=lambda pair: (-pair[1], pair[0].num_tokens != num_tokens,
                                                                pair[0].name))
+
+
+def _float(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.float()
 
 
 def _identity(model) -> dict | None:

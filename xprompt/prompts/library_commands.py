@@ -61,8 +61,6 @@ def _rank_command(args) -> int:
     backbone = load_backbone(args.model, None, args.device)
     initial, trained = probe(backbone, card, train_df, args.probe_steps, args.seed, {"num_tokens": args.num_tokens},
                              lr=args.probe_lr)
-    if args.embedding == "delta":
-        library.attach_initial(backbone)
     query = task_embedding(trained, initial if args.embedding == "delta" else None)
     ranked = library.rank(query, args.model, args.num_tokens, args.embedding, args.center)
     if not ranked:
@@ -73,7 +71,8 @@ def _rank_command(args) -> int:
     best, cosine = ranked[0]
     out = save_prompt(args.output, fit_tokens(best.prompt, args.num_tokens), source=best.name, task=best.task,
                       cosine=f"{cosine:.6f}", embedding=args.embedding)
-    print(f"{len(library.entries) - len(ranked)} prompts of other models or without a seed left out\n"
+    print(f"{len(library.entries) - len(ranked)} prompts of other models (or, for 'delta', without a recorded "
+          f"initial prompt) left out\n"
           f"best: {best.name} ({best.task}/{best.lang}); written to {out}\n"
           f"use it: settings: {{init: library, init_prompt: {out}, num_tokens: {args.num_tokens}}}")
     return 0

@@ -44,8 +44,10 @@ def set_seed(seed: int) -> None:
 
 
 def trainable_state(method) -> dict[str, torch.Tensor]:
-    """A copy of the trained tensors on the CPU: the best state kept during training costs no GPU memory."""
-    return {name: p.detach().to("cpu", copy=True) for name, p in method.named_parameters() if p.requires_grad}
+    """A copy of the trained tensors (and the method's recorded ones, e.g. a soft prompt's start)
+    on the CPU: the best state kept during training costs no GPU memory."""
+    trained = {name: p for name, p in method.named_parameters() if p.requires_grad}
+    return {name: t.detach().to("cpu", copy=True) for name, t in {**trained, **method.recorded_state()}.items()}
 
 
 def make_optimizer(method, config: TrainConfig) -> torch.optim.AdamW:

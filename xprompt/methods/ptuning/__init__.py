@@ -11,4 +11,5 @@ SPEC = MethodSpec(
     "Liu et al. 2021 (GPT understands, too)",
     "the prompt encoder (bi-LSTM + MLP) and the label vectors; the encoder too with freeze_backbone: false",
     input_prompt="xprompt.methods.ptuning.model:trained_prompt",
-    initial_input_prompt="xprompt.methods.ptuning.model:seeded_initial_prompt")
+    initial_input_prompt="xprompt.methods.ptuning.model:untrained_prompt",
+    output_version=2)

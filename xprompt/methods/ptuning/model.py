@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xprompt.errors import ModelError
 from xprompt.methods import base, prompting
 from xprompt.methods.ptuning.config import PTuningConfig, PromptEncoderKind
 
@@ -24,6 +25,8 @@ class PromptEncoder(nn.Module):
             self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=2, bidirectional=True, batch_first=True)
             width = 2 * (hidden // 2)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        with torch.no_grad():  # the prompt before training, kept in trained states and exports
+            self.register_buffer(base.RECORDED_BUFFER, self().detach().clone())
 
     def forward(self) -> torch.Tensor:
         states = self.input_embeddings.unsqueeze(0)
@@ -43,20 +46,24 @@ def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
     config = method_config("ptuning", settings)
     if not config.freeze_backbone:
         return None
-    weights = {k.removeprefix(ENCODER_STATE): v for k, v in state.items() if k.startswith(ENCODER_STATE)}
+    weights = {k.removeprefix(ENCODER_STATE): v for k, v in state.items()
+               if k.startswith(ENCODER_STATE) and k != INITIAL_STATE}
     with torch.random.fork_rng(devices=[]), torch.no_grad():  # building it draws random weights
         encoder = PromptEncoder(*weights["input_embeddings"].shape, config.encoder)
-        encoder.load_state_dict(weights)
+        encoder.load_state_dict(weights, strict=False)  # all but the recorded start, checked below
+        missing = set(dict(encoder.named_parameters())) - set(weights)
+        if missing:
+            raise ModelError(f"the P-tuning state has no {sorted(missing)[0]}")
         return encoder()
 
 
-def seeded_initial_prompt(settings: dict, backbone, seed: int, tokens: int, hidden: int) -> torch.Tensor:
-    """The encoder's output before training, drawn as training drew it (the seed first)."""
-    from xprompt.methods import method_config
+INITIAL_STATE = f"{ENCODER_STATE}{base.RECORDED_BUFFER}"
 
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        return PromptEncoder(tokens, hidden, method_config("ptuning", settings).encoder)()
+
+def untrained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
+    """The prompt encoder's output before training, as the trained state recorded it (None in
+    states written before xprompt recorded it)."""
+    return state.get(INITIAL_STATE)
 
 
 def build_ptuning(config: PTuningConfig, backbone, card) -> prompting.PromptMethod:

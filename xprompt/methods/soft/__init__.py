@@ -11,4 +11,5 @@ SPEC = MethodSpec(
     "trainable virtual tokens before the input (prompt tuning)",
     "Lester et al., EMNLP 2021", "the virtual tokens and the label vectors; the encoder is frozen",
     input_prompt="xprompt.methods.soft.model:trained_prompt",
-    initial_input_prompt="xprompt.methods.soft.model:seeded_initial_prompt")
+    initial_input_prompt="xprompt.methods.soft.model:untrained_prompt",
+    output_version=2)

@@ -11,16 +11,18 @@ import torch
 from torch import nn
 
 from xprompt.errors import ConfigError, ModelError
-from xprompt.methods import prompting
+from xprompt.methods import base, prompting
 from xprompt.methods.soft.config import SoftConfig, SoftInit, SoftPosition
 
 
 class SoftTokens(nn.Module):
-    """The prompt itself: one [num_tokens, hidden] matrix in word-embedding space."""
+    """The prompt itself: one [num_tokens, hidden] matrix in word-embedding space, and a copy of
+    its start (kept in trained states and exports, never trained)."""
 
     def __init__(self, prompt_embeddings: torch.Tensor):
         super().__init__()
         self.prompt_embeddings = nn.Parameter(prompt_embeddings)
+        self.register_buffer(base.RECORDED_BUFFER, prompt_embeddings.detach().clone())
 
     def forward(self) -> torch.Tensor:
         return self.prompt_embeddings
@@ -50,6 +52,7 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
 
 
 PROMPT_STATE = "encoder.prompt.prompt_embeddings"  # where a trained state holds the prompt
+INITIAL_STATE = f"encoder.prompt.{base.RECORDED_BUFFER}"  # and the prompt before training
 
 
 def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
@@ -57,13 +60,10 @@ def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
     return state.get(PROMPT_STATE)
 
 
-def seeded_initial_prompt(settings: dict, backbone, seed: int, tokens: int, hidden: int) -> torch.Tensor:
-    """The prompt before training, drawn as training drew it (the seed first: see stages.fit)."""
-    from xprompt.methods import method_config
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return initial_prompt(method_config("soft", settings), backbone)
+def untrained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
+    """The prompt before training, as a trained soft state recorded it (None in states written
+    before xprompt recorded it)."""
+    return state.get(INITIAL_STATE)
 
 
 def build_soft(config: SoftConfig, backbone, card) -> prompting.PromptMethod:
