@@ -5,14 +5,19 @@
 #   nohup bash benchmarks/queue.sh > /work/queue.log 2>&1 &
 # and before the session ends pack what each finished or running step has done:
 #   bash benchmarks/grid.sh <pipeline> --pack-only [the same --set options]
+# `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
-# 1. transfer-quality ablation, the `full` half (its K = 16 half: benchmarks/out/quality-sib200/interim-k16)
-bash $G pipelines/quality-sib200.yaml --set "shots=[full]"
+FROM=1; [ "${1:-}" = "--from" ] && FROM=$2
+step() { local n=$1; shift; [ "$n" -ge "$FROM" ] && bash $G "$@"; true; }
+# 1. transfer-quality ablation, the `full` half (done 2026-12-04; its K = 16 half: interim-k16)
+step 1 pipelines/quality-sib200.yaml --set "shots=[full]"
 # 2. SIB-200 on all 204 targets: the probe with its own defaults (UniPrompt and fine-tuning are in RESULTS.md)
-bash $G pipelines/sib200-all-languages.yaml --set "methods=[{name: probe}]"
-# 3. XNLI, the whole English pool, 1,002 test rows per language
-bash $G pipelines/xnli-full.yaml
-# 4. the headline grid
-for TASK in sib200 marc xnli; do bash $G pipelines/quality-grid-$TASK.yaml; done
+step 2 pipelines/sib200-all-languages.yaml --set "methods=[{name: probe}]"
+# 3. configuration choice on ten validation languages (no reported target), before the headline grid
+step 3 pipelines/selection-sib200.yaml
+# 4. XNLI, the whole English pool, 1,002 test rows per language
+step 4 pipelines/xnli-full.yaml
+# 5. the headline grid
+for TASK in sib200 marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
