@@ -23,6 +23,8 @@ pack() {
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
+# DONE (never committed) records a finished run of the same pipeline and options on this machine
+if [ "$(cat "$OUT/DONE" 2>/dev/null)" = "$P $*" ]; then echo "$P $*: done already ($OUT/DONE)"; exit 0; fi
 [ ${#PACKS[@]} -gt 0 ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE"
 for I in 1 2; do
   ( /usr/bin/time -v nice -n 5 python -m xprompt.cli run "$P" --quiet --keep-going "${SET[@]}" --shard $I/2 ) \
@@ -31,4 +33,4 @@ done
 wait
 python -m xprompt.cli run "$P" --quiet "${SET[@]}" > "$OUT/results.txt" 2> "$OUT/results.err"
 pack
-echo done > "$OUT/DONE"
+echo "$P $*" > "$OUT/DONE"

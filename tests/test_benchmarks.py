@@ -68,3 +68,29 @@ def test_cost_benchmark_times_the_probe_on_new_rows(tiny_encoder_dir, toy_card):
     np.testing.assert_allclose(_first_pass(probe, df, 2), first)  # ... and the next pass starts empty again
     probe._features[next(iter(probe._features))] += 1.0
     np.testing.assert_allclose(_first_pass(probe, df, 2), first)  # a stale cache entry would change this
+
+
+PRINTED = """{cells} cells: 0 ran, {cells} cached (1.0 s)
+
+accuracy (%) [95% bootstrap interval over test items and seeds], eng_Latn k=16 per class, zero-shot:
+              {a}              {b}
+target
+eng_Latn  90.0 [80.0, 95.0]  10.0 [5.0, 15.0]
+deu_Latn  {d1} [1.0, 2.0]  {d2} [1.0, 2.0]
+fra_Latn  {f1} [1.0, 2.0]  {f2} [1.0, 2.0]
+avg       99.0 [98.0, 99.5]  1.0 [0.5, 1.5]
+highest average target accuracy: something
+"""
+
+
+def test_paired_by_language_pairs_languages_and_leaves_out_source_and_average(tmp_path):
+    from benchmarks.paired_by_language import paired, read_tables
+    first = tmp_path / "first.txt"
+    first.write_text(PRINTED.format(cells=3, a="uniprompt", b="finetune", d1="70.0", d2="60.0", f1="80.0", f2="75.0"))
+    tables = read_tables(first)
+    assert tables == {"k=16 per class": {"uniprompt": {"deu_Latn": 70.0, "fra_Latn": 80.0},
+                                          "finetune": {"deu_Latn": 60.0, "fra_Latn": 75.0}}}
+    mean, low, high, count = paired(tables["k=16 per class"]["uniprompt"], tables["k=16 per class"]["finetune"])
+    assert (mean, count) == (7.5, 2) and 5.0 <= low <= mean <= high <= 10.0  # resamples of {10, 5}
+    with pytest.raises(ValueError, match="share no target"):
+        paired({"deu_Latn": 1.0}, {"fra_Latn": 2.0})
