@@ -16,7 +16,9 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
     """Seconds per pass over `df` (eval mode, no_grad) of three variants:
     - plain: the base encoder (all layers) on the input alone, the [CLS]-free cost floor;
     - live: UniPrompt with its prompt tower run for every batch (the cache cleared per batch);
-    - precomputed: UniPrompt after `precompute(langs, drop_prompt_tower=True)`.
+    - precomputed: UniPrompt after `precompute(langs, drop_prompt_tower=True)`;
+    - precomputed, full last layer: the same, with its last fused layer computed at every
+      position and the <mask> row read afterwards (xprompt before it computed that row only).
     Batches are length-grouped and collated once, outside the timed region, so only
     the forward passes are timed. Both UniPrompt models share the backbone's layers."""
     live = UniPrompt(UniPromptConfig(), backbone, card).eval()
@@ -46,13 +48,25 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
         for b in batches:
             fast(b["input_ids"], b["attention_mask"], b["template"], b.get("token_type_ids"))
 
-    with torch.no_grad():  # the three agree on what they compute: the precomputed path equals the live one
+    @torch.no_grad()
+    def run_full_last_layer():
+        for b in batches:
+            context = backbone.run_layers(fast.context_tower, backbone.embed(b["attention_mask"], b["input_ids"]),
+                                          b["attention_mask"])
+            prompt = fast.prompt_states(b["template"]).expand(len(context), -1, -1)
+            mask = torch.cat([b["attention_mask"].new_ones(len(context), prompt.shape[1]), b["attention_mask"]], 1)
+            state = backbone.run_layers(fast.fused_layers, torch.cat([prompt, context], 1), mask)[
+                :, fast.mask_index(b["template"])]
+            fast.mask_transform(state) @ fast.label_vectors.T + fast.label_bias
+
+    with torch.no_grad():  # the variants agree on what they compute: the precomputed path equals the live one
         b = batches[0]
         live.precomputed.clear()
         difference = (live(b["input_ids"], b["attention_mask"], template)
                       - fast(b["input_ids"], b["attention_mask"], template)).abs().max().item()
     load_before = loadavg()
-    times = interleaved({"plain": plain, "live": run_live, "precomputed": run_precomputed}, repeats, warmup)
+    times = interleaved({"plain": plain, "live": run_live, "precomputed": run_precomputed,
+                         "precomputed, full last layer": run_full_last_layer}, repeats, warmup)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     padded = sum(b["attention_mask"].numel() for b in batches)
     result = {"rows": len(df), "batch_size": batch_size, "batches": len(batches), "repeats": repeats,

@@ -19,7 +19,7 @@ def test_inference_benchmark_structure(tiny_encoder_dir, toy_card):
     assert len(df) == 4 and sorted(df["label"]) == [0, 0, 1, 1]
     backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
     result = bench_inference(backbone, toy_card, df, batch_size=2, repeats=1, warmup=0)
-    assert set(result["variants"]) == {"plain", "live", "precomputed"}
+    assert set(result["variants"]) == {"plain", "live", "precomputed", "precomputed, full last layer"}
     for variant in result["variants"].values():
         assert len(variant["seconds"]) == 1
         assert variant["examples_per_s"] == pytest.approx(len(df) / variant["seconds"][0])

@@ -72,3 +72,24 @@ def test_unsupported_families_stop_before_any_work(families, tmp_path, family, k
                                                      "task": {"name": str(tmp_path / "card.yaml")}}))
     with pytest.raises(ModelError, match=rf"'{kind}' model"):
         plan(load_pipeline(tmp_path / "p.yaml"))  # at planning time: nothing has run
+
+
+@pytest.mark.parametrize("family", ["bert", "xlm-roberta"])
+def test_the_last_layer_at_one_position_equals_the_full_layer(families, family):
+    """Inference computes the last layer at the read position only: the same state as the full
+    layer, with padding in the batch, for one shared position and for one position per row."""
+    from xprompt.encoder.backbone import _bert_style
+    backbone = load_backbone(families[family], device="cpu")
+    layers = backbone.layers
+    assert _bert_style(layers[-1]) and not layers[-1].training  # the one-position path is the one tested
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 7, backbone.hidden_size)
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4])
+    with torch.no_grad():
+        full = backbone.run_layers(layers, hidden, mask)
+        torch.testing.assert_close(backbone.run_layers_at(layers, hidden, mask, 2), full[:, 2], atol=1e-5, rtol=1e-5)
+        rows = torch.tensor([0, 4, 1])
+        torch.testing.assert_close(backbone.run_layers_at(layers[1:], hidden, mask, rows),
+                                   backbone.run_layers(layers[1:], hidden, mask)[torch.arange(3), rows],
+                                   atol=1e-5, rtol=1e-5)
+    assert not torch.equal(full[:, 2], full[:, 3])  # the position matters: a wrong index would fail

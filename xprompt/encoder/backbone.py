@@ -153,9 +153,50 @@ class Backbone:
             hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 
+    def run_layers_at(self, layers, hidden: torch.Tensor, attention_mask: torch.Tensor, index) -> torch.Tensor:
+        """[batch, hidden]: the states at position `index` (an int, or one per row) after `layers`.
+        At inference the last layer computes that position only (its keys and values still read
+        every token), which saves most of one layer; in training, or on a layer of another shape,
+        every position is computed and the same rows are read."""
+        *before, last = layers
+        hidden = self.run_layers(before, hidden, attention_mask)
+        if last.training or torch.is_grad_enabled() or not _bert_style(last):
+            return _rows_at(self.run_layers([last], hidden, attention_mask), index)
+        return _bert_layer_at(last, hidden, attention_mask, index)
+
     def word_embedding_ids(self, words: list[str]) -> list[list[int]]:
         """Token ids of each word as it appears after a space, without special tokens."""
         return [self.tokenizer(" " + w.strip(), add_special_tokens=False)["input_ids"] for w in words]
+
+
+def _rows_at(hidden: torch.Tensor, index) -> torch.Tensor:
+    if isinstance(index, int):
+        return hidden[:, index]
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def _bert_style(layer: nn.Module) -> bool:
+    heads = getattr(getattr(layer, "attention", None), "self", None)
+    return (all(hasattr(heads, name) for name in ("query", "key", "value", "attention_head_size"))
+            and hasattr(layer.attention, "output") and hasattr(layer, "feed_forward_chunk")
+            and not getattr(heads, "is_decoder", False))
+
+
+def _bert_layer_at(layer: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor, index) -> torch.Tensor:
+    """A BERT-style layer (self-attention, residual + LayerNorm, feed-forward) at the query rows
+    `index` only: the attention of `BertSelfAttention` with one query per row, in eval mode."""
+    heads = layer.attention.self
+    query_input = _rows_at(hidden, index).unsqueeze(1)  # [batch, 1, hidden]
+
+    def split(states: torch.Tensor) -> torch.Tensor:  # [batch, tokens, heads, head size] -> heads first
+        return states.view(states.shape[0], states.shape[1], -1, heads.attention_head_size).transpose(1, 2)
+
+    keep = attention_mask[:, None, None, :].bool()
+    mixed = torch.nn.functional.scaled_dot_product_attention(
+        split(heads.query(query_input)), split(heads.key(hidden)), split(heads.value(hidden)), attn_mask=keep,
+        scale=heads.attention_head_size ** -0.5)
+    mixed = mixed.transpose(1, 2).reshape(query_input.shape[0], 1, -1)
+    return layer.feed_forward_chunk(layer.attention.output(mixed, query_input))[:, 0]
 
 
 def _load_pretrained(loader, model_id: str, revision: str | None, **kwargs):

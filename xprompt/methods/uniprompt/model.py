@@ -136,8 +136,7 @@ class UniPrompt(base.Exportable, nn.Module):
         batch = input_ids.shape[0]
         fused = torch.cat([prompt.expand(batch, -1, -1), context], dim=1)
         mask = torch.cat([attention_mask.new_ones(batch, prompt.shape[1]), attention_mask], dim=1)
-        fused = self.backbone.run_layers(self.fused_layers, fused, mask)
-        state = fused[:, self.mask_index(template)]
+        state = self.backbone.run_layers_at(self.fused_layers, fused, mask, self.mask_index(template))
         return self.mask_transform(state) if transform else state
 
     def forward(self, input_ids, attention_mask, template: str, token_type_ids=None, labels=None):
