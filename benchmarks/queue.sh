@@ -6,6 +6,7 @@
 # and before the session ends pack what each finished or running step has done:
 #   bash benchmarks/grid.sh <pipeline> --pack-only [the same --set options]
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
+# Steps 1-4 finished on 2026-12-04 (their packs are committed): the next session starts with --from 5.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
