@@ -159,10 +159,9 @@ class Backbone:
         every token), which saves most of one layer; in training, or on a layer of another shape,
         every position is computed and the same rows are read."""
         *before, last = layers
-        hidden = self.run_layers(before, hidden, attention_mask)
         if last.training or torch.is_grad_enabled() or not _bert_style(last):
-            return _rows_at(self.run_layers([last], hidden, attention_mask), index)
-        return _bert_layer_at(last, hidden, attention_mask, index)
+            return _rows_at(self.run_layers(layers, hidden, attention_mask), index)
+        return _bert_layer_at(last, self.run_layers(before, hidden, attention_mask), attention_mask, index)
 
     def word_embedding_ids(self, words: list[str]) -> list[list[int]]:
         """Token ids of each word as it appears after a space, without special tokens."""

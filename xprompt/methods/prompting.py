@@ -13,7 +13,7 @@ from torch import nn
 
 from xprompt.encoder.batching import eval_batches, to_device
 from xprompt.errors import ConfigError
-from xprompt.methods.base import Exportable, collate_token_rows, encode, gather_rows, train_only
+from xprompt.methods.base import RECORDED_BUFFER, Exportable, collate_token_rows, encode, gather_rows, train_only
 from xprompt.methods.options import soft_count_message
 from xprompt.methods.verbalizers import make_verbalizer
 from xprompt.encoder.templates import parse_template, render_many
@@ -105,6 +105,15 @@ class MaskEncoder(nn.Module):
 
     def forward(self, input_ids, attention_mask, mask_index, soft_positions=None):
         return gather_rows(encode(self.backbone, self.layers, attention_mask, input_ids=input_ids), mask_index)
+
+
+RECORDED_START = f"encoder.prompt.{RECORDED_BUFFER}"  # a virtual-token prompt's start in a trained state
+
+
+def recorded_start(settings: dict, state: dict) -> torch.Tensor | None:
+    """The virtual tokens before training (soft) or the prompt encoder's output before training
+    (P-tuning), as the trained state recorded it; None in states written before it was recorded."""
+    return state.get(RECORDED_START)
 
 
 class VirtualTokenEncoder(nn.Module):

@@ -11,5 +11,5 @@ SPEC = MethodSpec(
     "Liu et al. 2021 (GPT understands, too)",
     "the prompt encoder (bi-LSTM + MLP) and the label vectors; the encoder too with freeze_backbone: false",
     input_prompt="xprompt.methods.ptuning.model:trained_prompt",
-    initial_input_prompt="xprompt.methods.ptuning.model:untrained_prompt",
+    initial_input_prompt="xprompt.methods.prompting:recorded_start",
     output_version=2)

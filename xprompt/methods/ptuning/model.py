@@ -46,24 +46,14 @@ def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
     config = method_config("ptuning", settings)
     if not config.freeze_backbone:
         return None
-    weights = {k.removeprefix(ENCODER_STATE): v for k, v in state.items()
-               if k.startswith(ENCODER_STATE) and k != INITIAL_STATE}
+    weights = {k.removeprefix(ENCODER_STATE): v for k, v in state.items() if k.startswith(ENCODER_STATE)}
     with torch.random.fork_rng(devices=[]), torch.no_grad():  # building it draws random weights
         encoder = PromptEncoder(*weights["input_embeddings"].shape, config.encoder)
-        encoder.load_state_dict(weights, strict=False)  # all but the recorded start, checked below
-        missing = set(dict(encoder.named_parameters())) - set(weights)
+        # states written before the start was recorded lack it; every weight must be there
+        missing = [k for k in encoder.load_state_dict(weights, strict=False).missing_keys if k != base.RECORDED_BUFFER]
         if missing:
-            raise ModelError(f"the P-tuning state has no {sorted(missing)[0]}")
+            raise ModelError(f"the P-tuning state has no {missing[0]}")
         return encoder()
-
-
-INITIAL_STATE = f"{ENCODER_STATE}{base.RECORDED_BUFFER}"
-
-
-def untrained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
-    """The prompt encoder's output before training, as the trained state recorded it (None in
-    states written before xprompt recorded it)."""
-    return state.get(INITIAL_STATE)
 
 
 def build_ptuning(config: PTuningConfig, backbone, card) -> prompting.PromptMethod:

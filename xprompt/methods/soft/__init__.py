@@ -11,5 +11,5 @@ SPEC = MethodSpec(
     "trainable virtual tokens before the input (prompt tuning)",
     "Lester et al., EMNLP 2021", "the virtual tokens and the label vectors; the encoder is frozen",
     input_prompt="xprompt.methods.soft.model:trained_prompt",
-    initial_input_prompt="xprompt.methods.soft.model:untrained_prompt",
+    initial_input_prompt="xprompt.methods.prompting:recorded_start",
     output_version=2)

@@ -52,18 +52,11 @@ def initial_prompt(config: SoftConfig, backbone) -> torch.Tensor:
 
 
 PROMPT_STATE = "encoder.prompt.prompt_embeddings"  # where a trained state holds the prompt
-INITIAL_STATE = f"encoder.prompt.{base.RECORDED_BUFFER}"  # and the prompt before training
 
 
 def trained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
     """The [tokens, hidden] prompt in a trained soft state."""
     return state.get(PROMPT_STATE)
-
-
-def untrained_prompt(settings: dict, state: dict) -> torch.Tensor | None:
-    """The prompt before training, as a trained soft state recorded it (None in states written
-    before xprompt recorded it)."""
-    return state.get(INITIAL_STATE)
 
 
 def build_soft(config: SoftConfig, backbone, card) -> prompting.PromptMethod:
