@@ -94,3 +94,20 @@ def test_paired_by_language_pairs_languages_and_leaves_out_source_and_average(tm
     assert (mean, count) == (7.5, 2) and 5.0 <= low <= mean <= high <= 10.0  # resamples of {10, 5}
     with pytest.raises(ValueError, match="share no target"):
         paired({"deu_Latn": 1.0}, {"fra_Latn": 2.0})
+
+
+def test_eval_throughput_times_a_plain_forward_right_after_each_evaluation(tmp_path, tiny_encoder_dir):
+    import json
+
+    from benchmarks.eval_throughput import main
+    from test_pipeline import write_project
+
+    torch.set_num_threads(1)
+    pipeline = write_project(tmp_path, tiny_encoder_dir)
+    out = tmp_path / "throughput.json"
+    assert main([str(pipeline), "--set", "task.targets=[de, fr]", "--out", str(out)]) == 0
+    numbers = json.loads(out.read_text())
+    assert numbers["evaluate_cells"] == numbers["plain_cells"] == 3  # en, de, fr: one plain forward each
+    assert numbers["plain_rows"] == numbers["evaluated_rows"] > 0
+    assert numbers["ratio"] == numbers["paired_ratio"] > 0
+    assert main([str(pipeline), "--set", "task.targets=[de, fr]"]) == 1  # all cached: nothing to time
