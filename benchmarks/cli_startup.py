@@ -2,7 +2,7 @@
 `xprompt run PIPELINE` (every cell cached, outputs unchanged), and `python -c "import torch"`
 as the yardstick.
 
-    python -m benchmarks.cli_startup [--pipeline pipelines/demo.yaml] [--repeats 5]
+    python -m benchmarks.cli_startup [--pipeline pipelines/demo.yaml] [--set KEY=VALUE ...] [--repeats 5]
 
 Run the pipeline once beforehand, so its cells are cached and its outputs written."""
 
@@ -30,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cli_startup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", default="pipelines/demo.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="passed to the timed `xprompt run` (e.g. cache_dir=...)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     commands = {
         "xprompt --help": [sys.executable, "-m", "xprompt.cli", "--help"],
         f"xprompt run {args.pipeline} (warm, no-op)": [sys.executable, "-m", "xprompt.cli", "run", args.pipeline,
-                                                       "--quiet"],
+                                                       "--quiet", *(f"--set={item}" for item in args.set)],
         'python -c "import torch"': [sys.executable, "-c", "import torch"],
     }
     unchanged = subprocess.run(commands[list(commands)[1]], capture_output=True, text=True,

@@ -8,12 +8,13 @@ above each baseline, with an interval that excludes 0), kept apart for the two s
     python -m benchmarks.interim pipelines/quality-grid-sib200.yaml --set cache_dir=... -o runs/grid-sib200
     python -m benchmarks.results_page runs/grid-sib200 runs/grid-marc runs/grid-xnli \\
         --versus finetune+checkpoint-average+ensemble,probe+checkpoint-average+ensemble \\
-        --figures benchmarks/figures --into benchmarks/RESULTS.md
+        --figures benchmarks/figures --speed benchmarks/out/quiet-20261204 --into benchmarks/RESULTS.md
 
 Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprompt run` or by
 benchmarks.interim). With --into, the text between the lines `<!-- results_page start -->` and
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
-Nothing is recomputed: every number is a run's own."""
+--speed adds the cost and speed tables of one run of benchmarks/speed_suite.sh (see
+benchmarks.speed_tables). Nothing is recomputed: every number is a run's own."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference, load, versus_table
 from benchmarks.published import published_table
+from benchmarks.speed_tables import speed_section
 from xprompt.errors import ConfigError
 from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
@@ -153,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (intervals.csv, comparisons.csv, run.json)")
     parser.add_argument("--versus", required=True, help="comma-separated baseline methods")
     parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
+    parser.add_argument("--speed", type=Path, help="OUT folder of benchmarks/speed_suite.sh (cost and speed tables)")
     parser.add_argument("--into", type=Path, help="Markdown file whose results_page section is replaced")
     args = parser.parse_args(argv)
     baselines = [b.strip() for b in args.versus.split(",") if b.strip()]
     try:
         text = section(args.runs, baselines, args.figures, args.into.parent if args.into else None)
+        if args.speed:
+            text += "\n" + speed_section(args.speed)
         if args.into:
             replace_section(args.into, text)
             print(f"wrote the results_page section of {args.into}")

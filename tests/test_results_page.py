@@ -82,3 +82,22 @@ def test_published_table_sets_a_runs_own_average_beside_the_paper(tmp_path):
     row = next(line for line in text.splitlines() if "Adelani et al. 2023" in line)
     assert "fine-tuning 69.10" in row and "uniprompt 80.0 [78.0, 82.0]" in row and "finetune 75.0 [73.0, 77.0]" in row
     assert "probe not run yet" in row
+
+
+def test_speed_tables_come_from_the_suite_folder_under_their_commands(tmp_path, capsys):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    suite = tmp_path / "quiet"
+    suite.mkdir()
+    (suite / "inference.md").write_text("machine: x\n\n### (a) inference, marc\n| variant | ratio to plain |\n"
+                                        "|---|---|\n| plain | 1 |\n| precomputed | 0.94 |\n")
+    (suite / "rerun.txt").write_text("cold 96.8 s wall, 1 kB peak\nwarm 5.7 s wall, 1 kB peak\n")
+    assert main([str(run), "--versus", "finetune", "--speed", str(suite)]) == 0
+    text = capsys.readouterr().out.split("## Cost and speed")[1]
+    assert "`python -m benchmarks speed-inference --tasks marc,xnli --rows 64 --repeats 5`" in text
+    assert "#### (a) inference, marc" in text and "| precomputed | 0.94 |" in text
+    assert "```\ncold 96.8 s wall, 1 kB peak\nwarm 5.7 s wall, 1 kB peak\n```" in text
+    assert "Not in this run: costs.md, padding.md" in text  # what the suite did not write is named
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(run), "--versus", "finetune", "--speed", str(empty)]) == 2
+    assert "speed_suite.sh" in capsys.readouterr().err
