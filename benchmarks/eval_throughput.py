@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         if (timed["cells"] - 1) % args.plain_every == 0:
             paired["seconds"] += seconds
             paired["rows"] += rows
-            rows, seconds = plain_forward(runner, cell.inputs["test"], config)
-            plain["rows"] += rows
-            plain["seconds"] += seconds
+            plain_rows, plain_seconds = plain_forward(runner, cell.inputs["test"], config)
+            plain["rows"] += plain_rows
+            plain["seconds"] += plain_seconds
             plain["cells"] += 1
 
     runner._compute_evaluate = timed_evaluate
