@@ -13,7 +13,7 @@ above each baseline, with an interval that excludes 0), kept apart for the two s
 Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprompt run` or by
 benchmarks.interim). With --into, the text between the lines `<!-- results_page start -->` and
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
---speed adds the cost and speed tables of one run of benchmarks/speed_suite.sh (see
+--speed adds the cost and speed tables of one run of benchmarks.speed_suite (see
 benchmarks.speed_tables). Nothing is recomputed: every number is a run's own."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (intervals.csv, comparisons.csv, run.json)")
     parser.add_argument("--versus", required=True, help="comma-separated baseline methods")
     parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
-    parser.add_argument("--speed", type=Path, help="OUT folder of benchmarks/speed_suite.sh (cost and speed tables)")
+    parser.add_argument("--speed", type=Path, help="OUT folder of `python -m benchmarks.speed_suite` (cost and speed tables)")
     parser.add_argument("--into", type=Path, help="Markdown file whose results_page section is replaced")
     args = parser.parse_args(argv)
     baselines = [b.strip() for b in args.versus.split(",") if b.strip()]

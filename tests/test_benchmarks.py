@@ -111,3 +111,23 @@ def test_eval_throughput_times_a_plain_forward_right_after_each_evaluation(tmp_p
     assert numbers["plain_rows"] == numbers["evaluated_rows"] > 0
     assert numbers["ratio"] == numbers["paired_ratio"] > 0
     assert main([str(pipeline), "--set", "task.targets=[de, fr]"]) == 1  # all cached: nothing to time
+
+
+def test_speed_suite_runs_each_step_into_its_file_and_stops_at_a_failure(tmp_path, capsys):
+    from benchmarks import speed_suite
+
+    assert speed_suite.main(["--dry-run", "--only", "rerun"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 3 and all("pipelines/demo.yaml" in line for line in printed)
+    assert "one-more" in printed[2] and "ita_Latn" in printed[2]
+    assert speed_suite.main(["--dry-run", "--only", "rerun,nope"]) == 2
+    assert "--only nope: no such step" in capsys.readouterr().err
+
+    table = speed_suite.SuiteStep("t", "t.md", "T", "r", (("python", "-c", "print('| a |'); import sys; "
+                                                           "print('{data}', file=sys.stderr)"),))
+    assert speed_suite.run_step(table, tmp_path, tmp_path, "/data") == 0
+    assert (tmp_path / "t.md").read_text() == "| a |\n" and (tmp_path / "t.err").read_text() == "/data\n"
+    failing = speed_suite.SuiteStep("f", "f.md", "F", "r", (("python", "-c", "raise SystemExit(3)"),
+                                                            ("python", "-c", "open('{out}/never', 'w')")))
+    assert speed_suite.run_step(failing, tmp_path, tmp_path, "/data") == 3
+    assert not (tmp_path / "never").exists()  # the step stops at its first failing command

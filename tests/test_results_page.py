@@ -93,11 +93,12 @@ def test_speed_tables_come_from_the_suite_folder_under_their_commands(tmp_path, 
     (suite / "rerun.txt").write_text("cold 96.8 s wall, 1 kB peak\nwarm 5.7 s wall, 1 kB peak\n")
     assert main([str(run), "--versus", "finetune", "--speed", str(suite)]) == 0
     text = capsys.readouterr().out.split("## Cost and speed")[1]
-    assert "`python -m benchmarks speed-inference --tasks marc,xnli --rows 64 --repeats 5`" in text
+    assert "    python -m benchmarks speed-inference --tasks marc,xnli --rows 64 --repeats 5 --data-root DATA" in text
+    assert "-f 'warm %e s wall, %M kB peak' python -m xprompt.cli run pipelines/demo.yaml" in text
     assert "#### (a) inference, marc" in text and "| precomputed | 0.94 |" in text
     assert "```\ncold 96.8 s wall, 1 kB peak\nwarm 5.7 s wall, 1 kB peak\n```" in text
     assert "Not in this run: costs.md, padding.md" in text  # what the suite did not write is named
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(run), "--versus", "finetune", "--speed", str(empty)]) == 2
-    assert "speed_suite.sh" in capsys.readouterr().err
+    assert "python -m benchmarks.speed_suite" in capsys.readouterr().err
