@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs one benchmark pipeline in two one-thread shards (one per core), then one `xprompt run` that
 # writes its results, intervals and report, and packs the evaluations no earlier pack holds into
-# benchmarks/out/<pipeline name>/evaluations-<date>.tar.gz. Packs found there first are unpacked into
+# benchmarks/out/<pipeline name>/evaluations-<date>.tar.gz, with ledger-<date>.csv: every cached cell of
+# the pipeline, where and when it ran and its wall and CPU seconds (`xprompt cache ledger`; the
+# results page adds up a grid's ledgers across sessions). Packs found there first are unpacked into
 # the cache, so a run resumes across machines or after the cache was lost: cells whose results are
 # in a pack are not computed again, nor are the models that only fed them.
 #   bash benchmarks/grid.sh pipelines/quality-grid-sib200.yaml [--set KEY=VALUE ...]
@@ -18,9 +20,11 @@ CACHE=${XPROMPT_CACHE:-/work/cache}
 SET=(--set "cache_dir=$CACHE" "$@")
 mkdir -p "$OUT"
 PACKS=("$OUT"/evaluations*.tar.gz); [ -e "${PACKS[0]}" ] || PACKS=()
-pack() {
-  python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$(date -u +%Y%m%d-%H%M%S).tar.gz" \
+pack() {  # the new evaluations, and the ledger of every cached cell (where, when, wall and CPU seconds)
+  local stamp; stamp=$(date -u +%Y%m%d-%H%M%S)
+  python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$stamp.tar.gz" \
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
+  python -m xprompt.cli cache ledger "$P" "${SET[@]}" --csv "$OUT/ledger-$stamp.csv" | tail -1
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # DONE (never committed) records a finished run of the same pipeline and options on this machine

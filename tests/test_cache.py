@@ -327,3 +327,50 @@ def test_lockfile_rejects_bad_records(tmp_path):
     (tmp_path / "bad.lock").write_text("schema: 1\ncells:\n  c: {stage: train, key: k, status: ran, colour: red}\n")
     with pytest.raises(CacheError, match="'colour'"):
         read_lockfile(tmp_path / "bad.lock")
+
+
+def test_an_entry_records_the_seconds_and_machine_of_its_computation(tmp_path):
+    cache = Cache(tmp_path)
+
+    def compute(out: Path) -> None:
+        deadline = time.process_time() + 0.05
+        while time.process_time() < deadline:  # CPU work the manifest must account for
+            pass
+        (out / "x.txt").write_text("x")
+
+    path, computed = cache.get_or_compute("train", "k2", compute, {"version": "1"})
+    spent = json.loads((path / "manifest.json").read_text())["computed"]
+    assert computed and spent["cpu_seconds"] >= 0.05 and spent["seconds"] >= spent["cpu_seconds"] - 0.01
+    assert spent["host"] and spent["cpu"]
+    with pytest.raises(CacheError, match="'computed' is reserved"):
+        with cache.writing("train", "k3", {"computed": {}}):
+            pass
+
+
+def test_the_ledger_lists_cached_cells_and_merges_sessions_keeping_the_recorded_cost(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xprompt.pipeline.cache.ledger import ledger, read_ledgers, summary
+
+    cache = Cache(tmp_path / "cache")
+    cache.get_or_compute("train", "k1", lambda out: (out / "m").write_text("m"), {"version": "1"})
+    cells = [SimpleNamespace(stage="train", name="train a", key="k1"),
+             SimpleNamespace(stage="evaluate", name="evaluate a", key="k9")]  # not cached: not listed
+    this_session = ledger(cache, cells)
+    assert list(this_session["cell"]) == ["train a"] and this_session["seconds"].notna().all()
+    earlier = this_session.assign(host="not recorded", cpu="not recorded", seconds=None, cpu_seconds=None)
+    earlier = pd.concat([earlier, pd.DataFrame([{"stage": "evaluate", "cell": "evaluate b", "key": "k8",
+                                                 "created": "2026-12-03T01:00", "host": "not recorded",
+                                                 "cpu": "not recorded"}])], ignore_index=True)
+    earlier.to_csv(tmp_path / "ledger-1.csv", index=False)
+    this_session.to_csv(tmp_path / "ledger-2.csv", index=False)
+    merged = read_ledgers([tmp_path / "ledger-1.csv", tmp_path / "ledger-2.csv"])
+    assert len(merged) == 2  # train a once, with the cost its second ledger recorded
+    assert merged.set_index("cell").loc["train a", "seconds"] >= 0
+    table = summary(merged)
+    assert list(table["cells"]) == [1, 1, 2] and list(table["timed"]) == [0, 1, 1]
+    (tmp_path / "bad.csv").write_text("stage,cell\ntrain,a\n")
+    with pytest.raises(Exception, match="has no column 'key'"):
+        read_ledgers([tmp_path / "bad.csv"])

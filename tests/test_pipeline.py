@@ -548,6 +548,20 @@ def test_unpack_refuses_an_entry_whose_files_do_not_match_its_manifest(warm, tmp
     assert Cache(fresh).lookup("evaluate", metrics.parent.name) is None
 
 
+def test_cache_ledger_lists_the_cells_with_their_seconds_and_machine(warm, tmp_path, capsys):
+    import pandas as pd
+    ledger_csv = tmp_path / "ledger.csv"
+    assert main(["cache", "ledger", str(warm), "--csv", str(ledger_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(BASE_CELLS)} of the {len(BASE_CELLS)} cells of toy are cached" in printed
+    frame = pd.read_csv(ledger_csv)
+    assert set(frame["cell"]) == BASE_CELLS and frame["seconds"].notna().all()
+    trained = frame[frame["stage"] == "train"]
+    assert (trained["cpu_seconds"] > 0).all() and trained["host"].notna().all()
+    total = next(line for line in printed.splitlines() if line.startswith("| total"))
+    assert f"| {len(BASE_CELLS)} | {len(BASE_CELLS)} |" in total
+
+
 def test_cache_gc_refuses_when_it_finds_no_lock_file(warm, capsys):
     cache_dir = str(warm.parent / "cache")
     assert main(["cache", "gc", "--cache-dir", cache_dir, "--runs", str(warm.parent / "no-such-runs")]) == 2

@@ -1,4 +1,4 @@
-"""`xprompt cache ls|gc|pack|unpack`: the stage cache."""
+"""`xprompt cache ls|gc|pack|unpack|ledger`: the stage cache."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ SCORED_STAGES = "evaluate,ensemble"  # pack's default: what results rows are rea
 
 
 def add_commands(commands) -> None:
-    cache = commands.add_parser("cache", help="list, clean, pack or unpack the stage cache")
-    verbs = cache.add_subparsers(dest="cache_command", required=True, metavar="{ls,gc,pack,unpack}")
+    cache = commands.add_parser("cache", help="list, clean, pack or unpack the stage cache, or say what it cost")
+    verbs = cache.add_subparsers(dest="cache_command", required=True, metavar="{ls,gc,pack,unpack,ledger}")
     listing = verbs.add_parser("ls", help="every entry with its size")
     listing.add_argument("--cache-dir", default=".xprompt-cache")
     clean = verbs.add_parser("gc", help="remove entries no lock file under --runs uses")
@@ -28,6 +28,10 @@ def add_commands(commands) -> None:
     unpacking = verbs.add_parser("unpack", help="add packs' entries to a cache, each verified first")
     unpacking.add_argument("archives", nargs="+", help=".tar.gz files written by `xprompt cache pack`")
     unpacking.add_argument("--cache-dir", default=".xprompt-cache")
+    ledger = verbs.add_parser("ledger", help="a pipeline's cached cells: where and when they ran, wall and CPU hours")
+    ledger.add_argument("pipeline", help="pipeline YAML file (its cache_dir is read)")
+    ledger.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as in `xprompt run`")
+    ledger.add_argument("--csv", help="also write one row per cell to this CSV (read back by the results page)")
     cache.set_defaults(handler=_cache)
 
 
@@ -35,6 +39,8 @@ def _cache(args) -> int:
     from xprompt.pipeline.cache import Cache, read_lockfile
     if args.cache_command == "pack":
         return _pack(args)
+    if args.cache_command == "ledger":
+        return _ledger(args)
     cache = Cache(Path(args.cache_dir))
     if args.cache_command == "unpack":
         from xprompt.pipeline.cache.pack import unpack
@@ -78,4 +84,20 @@ def _pack(args) -> int:
     skipped = f", {len(cells) - len(wanted)} left out as already packed" if earlier else ""
     print(f"packed {count} of the {len(cells)} {'/'.join(stages)} cells of {config.name}{skipped} "
           f"({size / 1e6:.1f} MB before compression) into {args.output}")
+    return 0
+
+
+def _ledger(args) -> int:
+    from xprompt.pipeline.cache.ledger import ledger, summary_markdown
+    from xprompt.pipeline.cells import cache_for, plan
+    from xprompt.pipeline.config import load_pipeline
+
+    config = load_pipeline(args.pipeline, args.set)
+    cells = plan(config).cells
+    frame = ledger(cache_for(config), cells)
+    print(f"{len(frame)} of the {len(cells)} cells of {config.name} are cached\n")
+    print(summary_markdown(frame))
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.csv, index=False)
     return 0

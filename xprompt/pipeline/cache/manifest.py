@@ -1,10 +1,12 @@
 """An entry's manifest: written when the entry is published (its files with sizes and hashes,
-the cell's params and inputs), checked when it is read (quick: sizes; full: hashes)."""
+the cell's params and inputs, and where and how long it was computed), checked when it is read
+(quick: sizes; full: hashes)."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 from datetime import datetime, timezone
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +21,7 @@ MANIFEST_NAME = "manifest.json"
 # hashing 64 MiB takes well under a second, while hashing multi-GB checkpoints on every
 # lookup would break "an unchanged pipeline reruns in seconds".
 FULL_VERIFY_MAX_BYTES = 64 << 20
-RESERVED_MANIFEST_FIELDS = ("stage", "key", "created", "files")
+RESERVED_MANIFEST_FIELDS = ("stage", "key", "created", "computed", "files")
 
 
 def entry_problem(entry: Path, stage: str, key: str, verify: str) -> str | None:
@@ -86,7 +88,20 @@ def checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
     return extra
 
 
-def write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -> None:
+def machine() -> dict[str, str]:
+    """The host name and CPU model an entry was computed on (the ledger of a long grid)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu}
+
+
+def write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any],
+                   computed: Mapping[str, Any] | None = None) -> None:
+    """`computed`: wall and CPU seconds of the computation and the machine() it ran on."""
     files = {}
     for relative in plain_files(temp):
         path = temp / relative
@@ -94,6 +109,8 @@ def write_manifest(temp: Path, stage: str, key: str, extra: Mapping[str, Any]) -
         files[relative] = {"size": stat.st_size, "sha256": file_hash(path), "mtime_ns": stat.st_mtime_ns}
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest = {**extra, "stage": stage, "key": key, "created": created, "files": files}
+    if computed is not None:
+        manifest["computed"] = dict(computed)
     atomic_write_text(temp / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

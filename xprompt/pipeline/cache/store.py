@@ -25,13 +25,14 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
 from xprompt.pipeline.cache._files import TEMP_NAME, discard_path, owner_is_gone, owner_tag
 from xprompt.errors import CacheError
-from xprompt.pipeline.cache.manifest import checked_extra, entry_problem, load_manifest, write_manifest
+from xprompt.pipeline.cache.manifest import checked_extra, entry_problem, load_manifest, machine, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ class Cache:
     def writing(self, stage: str, key: str, manifest_extra: Mapping[str, Any] | None = None) -> Iterator[Path]:
         """Yield a temp dir to fill; on normal exit publish it as the entry, on error delete it.
 
-        `manifest_extra` (e.g. version, params, inputs) is stored in the manifest. If another
-        process published the same entry first, theirs is kept and ours discarded.
+        `manifest_extra` (e.g. version, params, inputs) is stored in the manifest, with the wall
+        and CPU seconds spent inside this block and the machine they were spent on ("computed").
+        If another process published the same entry first, theirs is kept and ours discarded.
         """
         extra = checked_extra(manifest_extra)
         final = self.entry_dir(stage, key)
@@ -113,10 +115,13 @@ class Cache:
         with disk_errors(final):
             final.parent.mkdir(parents=True, exist_ok=True)
             temp.mkdir()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             with disk_errors(final):
                 yield temp
-                write_manifest(temp, stage, key, extra)
+                computed = {"seconds": round(time.perf_counter() - wall, 3),
+                            "cpu_seconds": round(time.process_time() - cpu, 3), **machine()}
+                write_manifest(temp, stage, key, extra, computed)
                 self._publish(temp, final, stage, key)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
