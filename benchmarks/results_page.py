@@ -14,7 +14,9 @@ Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprom
 benchmarks.interim). With --into, the text between the lines `<!-- results_page start -->` and
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
 --speed adds the cost and speed tables of one run of benchmarks.speed_suite (see
-benchmarks.speed_tables). Nothing is recomputed: every number is a run's own."""
+benchmarks.speed_tables); --ledger adds, per grid folder (benchmarks/out/<pipeline>), where and when
+its cells ran and their wall and CPU hours, from the ledger-*.csv files benchmarks/grid.sh writes
+beside its packs. Nothing is recomputed: every number is a run's own."""
 
 from __future__ import annotations
 
@@ -140,6 +142,24 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
     return "\n".join(head + goal + published + out)
 
 
+def ledger_section(folders: list[Path]) -> str:
+    """Per grid: its cached cells by day and machine, merged over the ledgers of every session."""
+    from xprompt.pipeline.cache.ledger import read_ledgers, summary_markdown
+
+    out = ["### Where and when the cells ran", "",
+           "From the ledgers `benchmarks/grid.sh` writes beside each pack (`xprompt cache ledger`): every cell "
+           "of the grid that the cache held at a pack, by the day it was computed and the machine it ran on. "
+           "Cells computed before commit aced51c (2026-12-04) did not record their seconds or machine.", ""]
+    for folder in folders:
+        paths = sorted(folder.glob("ledger-*.csv"))
+        if not paths:
+            raise ConfigError(f"--ledger {folder} holds no ledger-*.csv; `bash benchmarks/grid.sh PIPELINE "
+                              f"--pack-only` writes one")
+        out += [f"`{folder.as_posix()}` ({len(paths)} ledger{'s' if len(paths) > 1 else ''}):", "",
+                summary_markdown(read_ledgers(paths)), ""]
+    return "\n".join(out)
+
+
 def replace_section(path: Path, text: str) -> None:
     page = path.read_text(encoding="utf-8")
     if START not in page or END not in page:
@@ -156,11 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versus", required=True, help="comma-separated baseline methods")
     parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
     parser.add_argument("--speed", type=Path, help="OUT folder of `python -m benchmarks.speed_suite` (cost and speed tables)")
+    parser.add_argument("--ledger", type=Path, nargs="+", default=[],
+                        help="grid folders holding ledger-*.csv (benchmarks/out/<pipeline>)")
     parser.add_argument("--into", type=Path, help="Markdown file whose results_page section is replaced")
     args = parser.parse_args(argv)
     baselines = [b.strip() for b in args.versus.split(",") if b.strip()]
     try:
         text = section(args.runs, baselines, args.figures, args.into.parent if args.into else None)
+        if args.ledger:
+            text += "\n" + ledger_section(args.ledger)
         if args.speed:
             text += "\n" + speed_section(args.speed)
         if args.into:

@@ -102,3 +102,24 @@ def test_speed_tables_come_from_the_suite_folder_under_their_commands(tmp_path, 
     empty.mkdir()
     assert main([str(run), "--versus", "finetune", "--speed", str(empty)]) == 2
     assert "python -m benchmarks.speed_suite" in capsys.readouterr().err
+
+
+def test_the_ledger_section_adds_up_each_grid_over_its_sessions(tmp_path, capsys):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    folder = tmp_path / "out" / "quality-grid-x"
+    folder.mkdir(parents=True)
+    head = "stage,cell,key,created,host,cpu,seconds,cpu_seconds\n"
+    (folder / "ledger-1.csv").write_text(head + "train,train a,k1,2026-12-03T10:00:00+00:00,not recorded,"
+                                         "not recorded,,\n")
+    (folder / "ledger-2.csv").write_text(head + "train,train a,k1,2026-12-03T10:00:00+00:00,not recorded,"
+                                         "not recorded,,\ntrain,train b,k2,2026-12-04T07:00:00+00:00,vm-1,AMD EPYC,"
+                                         "3600,7200\nevaluate,evaluate b,k3,2026-12-04T07:10:00+00:00,vm-1,AMD EPYC,"
+                                         "1800,1800\n")
+    assert main([str(run), "--versus", "finetune", "--ledger", str(folder)]) == 0
+    text = capsys.readouterr().out.split("### Where and when the cells ran")[1]
+    assert "(2 ledgers)" in text
+    assert "| 2026-12-03 | not recorded | not recorded | 1 | 0 | – | – |" in text
+    assert "| 2026-12-04 | AMD EPYC | vm-1 | 2 | 2 | 1.50 | 2.50 |" in text
+    assert "| total |  |  | 3 | 2 | 1.50 | 2.50 |" in text
+    assert main([str(run), "--versus", "finetune", "--ledger", str(tmp_path / "grid")]) == 2
+    assert "holds no ledger-*.csv" in capsys.readouterr().err
