@@ -472,6 +472,53 @@ def test_shards_cover_the_grid_once_and_a_final_run_only_aggregates(project, tmp
     assert not list(run_dir.glob("xprompt.shard*.lock"))  # superseded by the full record
 
 
+def test_a_cell_another_process_computes_is_put_off_while_other_cells_run(project, monkeypatch):
+    import fcntl
+    import threading
+
+    config = load_pipeline(project, ["seeds=[13, 21]"])
+    runner = Runner(plan(config), progress=False)
+    held = cell_of(project, "train soft k=2 seed=13", "seeds=[13, 21]")
+    lock_path = Path(config.cache_dir) / "locks" / f"train-{held.key}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    other = open(lock_path, "a")  # "another process": a second open file holds the entry's flock
+    fcntl.flock(other, fcntl.LOCK_EX)
+    order, compute = [], runner._compute
+
+    def spy(cell, out):
+        order.append(cell.name)
+        if cell.name == "evaluate soft k=2 seed=21 on de":
+            fcntl.flock(other, fcntl.LOCK_UN)  # the other process gives up without publishing
+        compute(cell, out)
+
+    monkeypatch.setattr(runner, "_compute", spy)
+    outcome = runner.run()
+    assert order.index("train soft k=2 seed=21") < order.index("train soft k=2 seed=13")
+    assert order.index("evaluate soft k=2 seed=21 on de") < order.index("train soft k=2 seed=13")
+    assert order.index("train soft k=2 seed=13") < order.index("evaluate soft k=2 seed=13 on en")
+    assert not outcome.failed and len(order) == len(set(order)) == len(plan(config).cells)
+
+    # nothing else to do: the run waits for the holder instead of asking again and again
+    other.close()
+    runner = Runner(plan(load_pipeline(project, ["train.lr=1e-4"])), progress=False)
+    held = cell_of(project, "train soft k=2 seed=13", "train.lr=1e-4")
+    other = open(Path(config.cache_dir) / "locks" / f"train-{held.key}.lock", "a")
+    fcntl.flock(other, fcntl.LOCK_EX)
+    threading.Timer(1.0, lambda: fcntl.flock(other, fcntl.LOCK_UN)).start()
+    asked, get_or_compute = [], runner.cache.get_or_compute
+
+    def asking(stage, key, *args, wait=True, **kwargs):
+        if key == held.key:
+            asked.append(wait)
+        return get_or_compute(stage, key, *args, wait=wait, **kwargs)
+
+    monkeypatch.setattr(runner.cache, "get_or_compute", asking)
+    outcome = runner.run()
+    # pass 1 also reads the cached data cells, pass 2 finds only the held chain left, pass 3 waits
+    assert asked == [False, False, True] and not outcome.failed and held.name in ran(outcome)
+    other.close()
+
+
 def test_shard_index_must_be_in_range(project, capsys):
     assert main(["run", str(project), "--dry-run", "--shard", "3/2"]) == 2
     assert "--shard 3/2" in capsys.readouterr().err

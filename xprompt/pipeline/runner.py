@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from xprompt.training import distributed
 from xprompt.results.consistency import aligned, consistency_metrics
 from xprompt.pipeline.cache.live import registered
-from xprompt.pipeline.cache.store import disk_errors
+from xprompt.pipeline.cache.store import EntryBusy, disk_errors
 from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, describe_change, read_lockfile,
                            record_from_manifest, write_lockfile)
 from xprompt.errors import CacheError, XPromptError
@@ -137,32 +137,26 @@ class Runner(StageComputation):
         # every language's data is read and checked first: a bad file fails the run in seconds, not
         # after hours of training (stable sort: the other cells keep their dependency order)
         ordered = sorted(outcome.statuses, key=lambda status: status.cell.stage != "prepare")
-        todo = tqdm(ordered, desc="cells", unit="cell", disable=not self.progress)
-        for status in todo:
-            if not status.needed:
-                continue
-            todo.set_postfix_str(status.cell.name[:60])
-            failed_input = next((c.name for c in status.cell.inputs.values() if c.name in outcome.failed), None)
-            if failed_input is not None:
-                outcome.failed[status.cell.name] = f"its input '{failed_input}' failed"
-                continue
-            try:
-                cell_started = time.perf_counter()
-                path, computed = self._compute_cached(status.cell)
-            except XPromptError as error:
-                if not self.keep_going:
-                    raise
-                outcome.failed[status.cell.name] = str(error)
-                continue
-            status.cached = not computed
-            if computed:
-                stage = status.cell.stage
-                outcome.stage_seconds[stage] = outcome.stage_seconds.get(stage, 0.0) + time.perf_counter() - cell_started
-                if stage == "evaluate":
-                    outcome.evaluated_rows += json.loads((path / "metrics.json").read_text())["n"]
-            manifest = json.loads((path / "manifest.json").read_text())
-            records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
-                                                status.reason if computed else "cached"))
+        pending = [status for status in ordered if status.needed]
+        todo = tqdm(total=len(pending), desc="cells", unit="cell", disable=not self.progress)
+        lockstep = distributed.is_distributed()  # ranks compute in the same order: never skip ahead
+        wait_first = False
+        while pending:
+            # A cell another process is computing (a shard sharing the cache) is put off, with every
+            # cell that needs it, to the next pass; a pass that could do nothing waits for its first.
+            deferred, held = [], set()
+            for status in pending:
+                blocked = any(c.name in held for c in status.cell.inputs.values())
+                wait = lockstep or (wait_first and status is pending[0])
+                todo.set_postfix_str(status.cell.name[:60])
+                if not blocked and self._run_cell(status, outcome, records, wait):
+                    todo.update()
+                    continue
+                deferred.append(status)
+                held.add(status.cell.name)
+            wait_first = len(deferred) == len(pending)
+            pending = deferred
+        todo.close()
         outcome.rows = [row for c in wanted if c.stage in SCORED and c.name not in outcome.failed
                         for row in self.result_rows(c)]
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -176,13 +170,41 @@ class Runner(StageComputation):
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def _compute_cached(self, cell: Cell) -> tuple[Path, bool]:
+    def _run_cell(self, status: CellStatus, outcome: RunOutcome, records: list, wait: bool) -> bool:
+        """Look up or compute one cell and record it; False if another process holds it (wait=False)."""
+        failed_input = next((c.name for c in status.cell.inputs.values() if c.name in outcome.failed), None)
+        if failed_input is not None:
+            outcome.failed[status.cell.name] = f"its input '{failed_input}' failed"
+            return True
+        try:
+            cell_started = time.perf_counter()
+            path, computed = self._compute_cached(status.cell, wait)
+        except EntryBusy:
+            return False
+        except XPromptError as error:
+            if not self.keep_going:
+                raise
+            outcome.failed[status.cell.name] = str(error)
+            return True
+        status.cached = not computed
+        if computed:
+            stage = status.cell.stage
+            outcome.stage_seconds[stage] = outcome.stage_seconds.get(stage, 0.0) + time.perf_counter() - cell_started
+            if stage == "evaluate":
+                outcome.evaluated_rows += json.loads((path / "metrics.json").read_text())["n"]
+        manifest = json.loads((path / "manifest.json").read_text())
+        records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
+                                            status.reason if computed else "cached"))
+        return True
+
+    def _compute_cached(self, cell: Cell, wait: bool = True) -> tuple[Path, bool]:
         compute = lambda out: self._compute(cell, out)  # noqa: E731
         if distributed.is_distributed() and cell.stage in TRAINED:
             compute = self._lead(compute)
         path, computed = self.cache.get_or_compute(
             cell.stage, cell.key, compute,
-            {"version": VERSIONS[cell.stage], "params": cell.params, "inputs": cell.input_keys, "cell": cell.name})
+            {"version": VERSIONS[cell.stage], "params": cell.params, "inputs": cell.input_keys, "cell": cell.name},
+            wait=wait)
         if distributed.is_distributed() and cell.stage in TRAINED and not compute.called:
             distributed.broadcast(False)  # cached: the other ranks skip this cell
         return path, computed

@@ -47,6 +47,11 @@ VERIFY_MODES = ("auto", "full", "quick")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 
 
+class EntryBusy(Exception):
+    """Another process is computing this entry (raised by get_or_compute with wait=False); not an
+    error: the caller does other work and asks again."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EntryInfo:
     """One complete entry as `xprompt cache ls` shows it (read from the manifest, not verified)."""
@@ -149,16 +154,18 @@ class Cache:
         compute: Callable[[Path], None],
         manifest_extra: Mapping[str, Any] | None = None,
         verify: str = "auto",
+        wait: bool = True,
     ) -> tuple[Path, bool]:
         """Return (entry dir, computed?), running `compute(temp_dir)` only if no process has the entry.
 
         The per-entry lock means two processes asking for the same missing entry compute it
-        once: the second waits, re-checks, and finds the first one's result.
+        once: the second waits, re-checks, and finds the first one's result. With wait=False
+        the second raises EntryBusy instead, so it can do other work first.
         """
         found = self.lookup(stage, key, verify)
         if found is not None:
             return found, False
-        with self._entry_lock(stage, key):
+        with self._entry_lock(stage, key, wait):
             found = self.lookup(stage, key, verify)
             if found is not None:
                 return found, False
@@ -183,7 +190,7 @@ class Cache:
         return True
 
     @contextlib.contextmanager
-    def _entry_lock(self, stage: str, key: str) -> Iterator[None]:
+    def _entry_lock(self, stage: str, key: str, wait: bool = True) -> Iterator[None]:
         self.entry_dir(stage, key)  # validates both names before they become a file name
         lock_path = self.root / LOCKS_DIR / f"{stage}-{key}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +200,8 @@ class Cache:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if not wait:
+                    raise EntryBusy(f"{stage}/{key}") from None
                 log.info("Waiting for another process that is computing cache entry %s/%s.", stage, key)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
