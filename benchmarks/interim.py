@@ -5,8 +5,9 @@ still going (in shards, in the background): nothing is computed, missing cells a
     python -m benchmarks.interval_summary runs/quality-sib200-interim --versus finetune,probe
 
 Writes items.parquet, intervals.csv, comparisons.csv and a run.json naming the pipeline into the
-output folder, and prints how many evaluations of the plan were found. A method with fewer
-seeds than the others says so in the tables' seed column."""
+output folder, and prints how many evaluations of the plan were found (run.json says "interim"
+while some are missing). A method with fewer seeds than the others says so in the tables' seed
+column."""
 
 from __future__ import annotations
 
@@ -38,14 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         if items.empty:
             print("no evaluation of the plan is cached yet", file=sys.stderr)
             return 1
+        groups = items.groupby(["method", "shots", "seed", "target"]).ngroups
+        planned = len(the_plan.evaluations())
         args.output.mkdir(parents=True, exist_ok=True)
         write_uncertainty(items, args.output, the_plan.source, len(the_plan.card.labels), the_plan.card.parallel)
-        (args.output / "run.json").write_text(json.dumps({"config": to_dict(config), "interim": True}, default=str))
+        info = {"config": to_dict(config), "interim": groups < planned, "evaluations": [groups, planned]}
+        (args.output / "run.json").write_text(json.dumps(info, default=str))
     except XPromptError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    groups = items.groupby(["method", "shots", "seed", "target"]).ngroups
-    print(f"{groups} of {len(the_plan.evaluations())} evaluations cached; written to {args.output}")
+    print(f"{groups} of {planned} evaluations cached; written to {args.output}")
     return 0
 
 

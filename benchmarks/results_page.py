@@ -69,6 +69,11 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
     return rows
 
 
+def interim_count(info: dict) -> str:
+    found = info.get("evaluations")
+    return f"{found[0]} of the plan's {found[1]} evaluations, " if found else ""
+
+
 def where_ahead(goals: list[list], unpaired: list[str]) -> list[str]:
     """The short summary: the best method's paired differences to each baseline, named ahead or
     behind only where the interval excludes 0; the rest is said to show no difference."""
@@ -132,7 +137,8 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         out += [f"### {task} ({folder.name})", "",
                 f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
                 f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
-                + (" (interim: what the cache held when this was written)" if info.get("interim") else "") + ".", ""]
+                + (f" (interim: {interim_count(info)}what the cache held when this was written)"
+                   if info.get("interim") else "") + ".", ""]
         present = [b for b in baselines if b in set(averages(spans)["method"])]
         for shots in sorted(averages(spans)["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"

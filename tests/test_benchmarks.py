@@ -112,6 +112,14 @@ def test_eval_throughput_times_a_plain_forward_right_after_each_evaluation(tmp_p
     assert numbers["ratio"] == numbers["paired_ratio"] > 0
     assert main([str(pipeline), "--set", "task.targets=[de, fr]"]) == 1  # all cached: nothing to time
 
+    from benchmarks.interim import main as interim  # reads the cache only: says whether the plan is complete
+    assert interim([str(pipeline), "--set", "task.targets=[de, fr]", "-o", str(tmp_path / "all")]) == 0
+    assert json.loads((tmp_path / "all" / "run.json").read_text())["interim"] is False
+    assert interim([str(pipeline), "--set", "seeds=[13, 21]", "--set", "task.targets=[de, fr]",
+                    "-o", str(tmp_path / "part")]) == 0
+    info = json.loads((tmp_path / "part" / "run.json").read_text())
+    assert info["interim"] is True and info["evaluations"] == [3, 6]
+
 
 def test_speed_suite_runs_each_step_into_its_file_and_stops_at_a_failure(tmp_path, capsys):
     from benchmarks import speed_suite
