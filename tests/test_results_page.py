@@ -133,3 +133,13 @@ def test_the_ledger_section_adds_up_each_grid_over_its_sessions(tmp_path, capsys
     assert "| total |  |  | 3 | 2 | 1.50 | 2.50 |" in text
     assert main([str(run), "--versus", "finetune", "--ledger", str(tmp_path / "grid")]) == 2
     assert "holds no ledger-*.csv" in capsys.readouterr().err
+
+
+def test_a_variant_of_a_baseline_is_never_called_the_best_method(tmp_path):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    spans = pd.read_csv(run / "intervals.csv")
+    stronger = spans[spans["method"] == "finetune"].assign(method="finetune+checkpoint-average", estimate=0.95)
+    pd.concat([spans, stronger]).to_csv(run / "intervals.csv", index=False)
+    goal = section([run], ["finetune"], None, None).split("### Goal check")[1].split("### Beside")[0]
+    assert "| toy | grid | 16 | zero-shot | uniprompt | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
+    assert "| finetune+checkpoint-average |" not in goal
