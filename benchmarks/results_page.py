@@ -131,11 +131,11 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         spans, comparisons, info = load(folder)
         config = info.get("config", {})
         task = config.get("task", {}).get("name", folder.name)
-        for _, row in averages(spans).iterrows():
-            ours.setdefault((task, shots_text(row["shots"]), row["method"]),
-                            format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
         chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
         sizes = chosen.groupby("target")["n"].max()
+        for _, row in averages(spans).iterrows():
+            ours.setdefault((task, shots_text(row["shots"]), row["method"], len(sizes) - 1),
+                            format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
         out += [f"### {task} ({folder.name})", "",
                 f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
                 f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"

@@ -16,14 +16,14 @@ PAIR_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", 
                 "p_value", "significant", "n_seeds"]
 
 
-def write_run(folder, pairs):
+def write_run(folder, pairs, targets=("de",)):
     """A run folder with three methods at K=16 and `full`; `pairs` maps (shots, method, versus) to
     (difference, low, high) on the average over targets."""
     folder.mkdir()
     spans = []
     for shots, base in (("16", 0.70), ("full", 0.75)):
         for method, shift in (("uniprompt", 0.05), ("uniprompt+self-training", 0.07), ("finetune", 0.0)):
-            for target in ("en", "de", "avg"):
+            for target in ("en", *targets, "avg"):
                 estimate = base + shift
                 spans.append((method, shots, 0, target, "accuracy", estimate, estimate - 0.02, estimate + 0.02, 3, 200))
     pd.DataFrame(spans, columns=SPAN_COLUMNS).to_csv(folder / "intervals.csv", index=False)
@@ -84,11 +84,16 @@ def test_into_replaces_only_the_marked_section(tmp_path, capsys):
 
 
 def test_published_table_sets_a_runs_own_average_beside_the_paper(tmp_path):
-    run = write_run(tmp_path / "grid", {("full", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
-    info = json.loads((run / "run.json").read_text())
-    info["config"]["task"]["name"] = "sib200"
-    (run / "run.json").write_text(json.dumps(info))
-    text = section([run], ["finetune"], None, None)
+    pairs = {("full", "uniprompt", "finetune"): (0.05, 0.031, 0.07)}
+    ten = write_run(tmp_path / "ten", pairs, targets=tuple(f"l{i}" for i in range(10)))
+    every = write_run(tmp_path / "every", pairs, targets=tuple(f"l{i}" for i in range(204)))
+    for run in (ten, every):
+        info = json.loads((run / "run.json").read_text())
+        info["config"]["task"]["name"] = "sib200"
+        (run / "run.json").write_text(json.dumps(info))
+    row = next(line for line in section([ten], ["finetune"], None, None).splitlines() if "Adelani et al. 2023" in line)
+    assert "uniprompt not run yet" in row  # ten targets are not the paper's 204
+    text = section([ten, every], ["finetune"], None, None)
     row = next(line for line in text.splitlines() if "Adelani et al. 2023" in line)
     assert "fine-tuning 69.10" in row and "uniprompt 80.0 [78.0, 82.0]" in row and "finetune 75.0 [73.0, 77.0]" in row
     assert "probe not run yet" in row
