@@ -65,9 +65,10 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_markdown(frame: pd.DataFrame) -> str:
-    """The summary as a Markdown table; hours only over the cells that recorded them ('timed')."""
+    """The summary as a Markdown table; hours only over the entries that recorded them ('timed').
+    Cells of a plan that share one entry (the same data prepared for two methods) count once."""
     table = summary(frame)
-    lines = ["| day (UTC) | CPU | host | cells | with time recorded | wall hours | CPU hours |",
+    lines = ["| day (UTC) | CPU | host | cache entries | with time recorded | wall hours | CPU hours |",
              "|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         hours = f"{row.wall_hours:.2f} | {row.cpu_hours:.2f}" if row.timed else "– | –"
