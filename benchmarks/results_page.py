@@ -88,10 +88,10 @@ def where_ahead(goals: list[list], unpaired: list[str]) -> list[str]:
     out = ["### Where xprompt is ahead, and where it is not", "",
            "From the goal check below (read its note on picking the best): a difference is called ahead or "
            "behind only when its 95% interval excludes 0.", ""]
-    for title, rows in (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level)):
-        out += [f"- **{title}**: " + ("; ".join(rows) if rows else "none") + "."]
-    if unpaired:
-        out += [f"- **No baseline run yet**: {'; '.join(unpaired)}."]
+    for title, rows in (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level),
+                        ("No baseline run yet", unpaired)):
+        if rows or title != "No baseline run yet":
+            out += [f"- **{title}**:" + ("" if rows else " none.")] + [f"  - {row}" for row in rows]
     return out + [""]
 
 

@@ -54,14 +54,15 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
         "| no (behind) |"]
     assert "**+5.0 [+3.1, +7.0]**" in text and "**+5.0 [-1.0, +11.0]**" not in text
     summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Goal check")[0]
-    assert ("- **Ahead**: toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]; toy K = 16 (grid, "
-            "zero-shot + unlabelled target text): uniprompt+self-training − finetune +7.0 [+1.0, +12.0].") in summary
-    assert ("- **Behind**: toy full (grid, zero-shot + unlabelled target text): uniprompt+self-training − finetune "
-            "-2.0 [-3.0, -0.5].") in summary
-    assert "- **No difference shown (the interval includes 0)**: toy full (grid, zero-shot): uniprompt" in summary
+    assert ("- **Ahead**:\n  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]\n  - toy K = 16 "
+            "(grid, zero-shot + unlabelled target text): uniprompt+self-training − finetune +7.0 [+1.0, +12.0]\n"
+            "- **Behind**:\n  - toy full (grid, zero-shot + unlabelled target text): uniprompt+self-training − "
+            "finetune -2.0 [-3.0, -0.5]\n- **No difference shown (the interval includes 0)**:\n  - toy full (grid, "
+            "zero-shot): uniprompt") in summary
     assert "No baseline run yet" not in summary
     alone = section([run], ["probe"], None, None)  # a baseline no cell of the run has
-    assert "- **No baseline run yet**: toy K = 16 (grid); toy full (grid)." in alone
+    assert "- **Ahead**: none.\n" in alone
+    assert "- **No baseline run yet**:\n  - toy K = 16 (grid)\n  - toy full (grid)\n" in alone
     assert (tmp_path / "figures" / "accuracy_by_size_grid.png").stat().st_size > 0
     published = text.split("### Beside the published numbers")[1].split("### toy")[0]
     assert "Adelani et al. 2023" in published and "69.10" in published and "uniprompt not run yet" in published
