@@ -95,9 +95,9 @@ def _ledger(args) -> int:
     config = load_pipeline(args.pipeline, args.set)
     cells = plan(config).cells
     frame = ledger(cache_for(config), cells)
-    print(f"{len(frame)} of the {len(cells)} cells of {config.name} are cached\n")
-    print(summary_markdown(frame))
-    if args.csv:
+    if args.csv:  # before printing, so a closed pipe (`| head`) cannot lose it
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.csv, index=False)
+    print(f"{len(frame)} of the {len(cells)} cells of {config.name} are cached\n")
+    print(summary_markdown(frame))
     return 0
