@@ -6,7 +6,9 @@
 # and before the session ends pack what each finished or running step has done:
 #   bash benchmarks/grid.sh <pipeline> --pack-only [the same --set options]
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
-# Steps 1-4 finished on 2026-12-04 (their packs are committed): the next session starts with --from 5.
+# Steps 1-4 and SIB-200's part of step 5 finished on 2026-12-04 (their packs are committed): the
+# next session starts with --from 5 (on a fresh cache SIB-200's grid then takes minutes: its packs
+# hold every evaluation).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -20,5 +22,10 @@ step 2 pipelines/sib200-all-languages.yaml --set "methods=[{name: probe}]"
 step 3 pipelines/selection-sib200.yaml
 # 4. XNLI, the whole English pool, 1,002 test rows per language
 step 4 pipelines/xnli-full.yaml
-# 5. the headline grid
-for TASK in sib200 marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
+# 5. the headline grid; the few-shot columns of MARC and XNLI first (XNLI K = 16 fills the published
+#    table's rows), then their large columns (MARC's 256 per class costs about 16 times K = 16's training)
+step 5 pipelines/quality-grid-sib200.yaml
+for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml --set "shots=[16, 64]"; done
+for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
+# 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
+step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
