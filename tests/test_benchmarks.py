@@ -139,3 +139,21 @@ def test_speed_suite_runs_each_step_into_its_file_and_stops_at_a_failure(tmp_pat
                                                             ("python", "-c", "open('{out}/never', 'w')")))
     assert speed_suite.run_step(failing, tmp_path, tmp_path, "/data") == 3
     assert not (tmp_path / "never").exists()  # the step stops at its first failing command
+
+
+def test_seed_agreement_averages_disagreement_over_pairs_of_seeds():
+    import pandas as pd
+
+    from benchmarks.seed_agreement import pairwise_disagreement
+
+    rows = []
+    for target in ("de", "fr"):
+        for item, (a, b, c) in enumerate([(0, 0, 0), (1, 1, 0), (2, 0, 2), (1, 1, 1)]):
+            for seed, prediction in zip((13, 21, 42), (a, b, c)):
+                rows.append(("m", 16, seed, target, f"i{item}", prediction))
+    rows.append(("lone", 16, 13, "de", "i0", 0))  # one seed: no pair, no row
+    items = pd.DataFrame(rows, columns=["method", "shots", "seed", "target", "id", "prediction"])
+    table = pairwise_disagreement(items)
+    assert list(table["method"]) == ["m"] and int(table["items"].iloc[0]) == 8
+    # per pair of seeds: (13, 21) disagree on item 2, (13, 42) on item 1, (21, 42) on items 1 and 2
+    assert table["disagreement"].iloc[0] == pytest.approx((1 / 4 + 1 / 4 + 2 / 4) / 3)
