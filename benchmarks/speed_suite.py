@@ -96,8 +96,11 @@ def shown(command: tuple[str, ...]) -> str:
 
 
 def run_step(step: SuiteStep, out: Path, work: Path, data: str) -> int:
-    """Runs the step's commands; stdout of a single command is its table, stderr goes to NAME.err."""
+    """Runs the step's commands; stdout of a single command is its table, the commands of a longer
+    step append to its file themselves (emptied first); stderr goes to NAME.err."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    if len(step.commands) > 1:
+        (out / step.file).unlink(missing_ok=True)
     with open(out / f"{step.name}.err", "w", encoding="utf-8") as err:
         for command in step.commands:
             argv = [sys.executable if part == "python" else part.format(out=out, work=work, data=data)
@@ -138,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     with open(out / "suite.log", "a", encoding="utf-8") as log:
         for step in steps:
             print(time.strftime("%H:%M:%S", time.gmtime()), step.name, file=log, flush=True)
-            if step.file == "rerun.txt":
-                (out / step.file).unlink(missing_ok=True)
             code = run_step(step, out.resolve(), args.work.resolve(), str(Path(args.data_root).resolve()))
             if code:
                 print(f"{step.name} failed (exit {code}); see {out / (step.name + '.err')}", file=sys.stderr)

@@ -139,6 +139,11 @@ def test_speed_suite_runs_each_step_into_its_file_and_stops_at_a_failure(tmp_pat
                                                             ("python", "-c", "open('{out}/never', 'w')")))
     assert speed_suite.run_step(failing, tmp_path, tmp_path, "/data") == 3
     assert not (tmp_path / "never").exists()  # the step stops at its first failing command
+    appending = speed_suite.SuiteStep("a", "a.txt", "A", "r", tuple(
+        ("python", "-c", f"open('{{out}}/a.txt', 'a').write('{word}')") for word in ("x", "y")))
+    (tmp_path / "a.txt").write_text("from an earlier run")
+    assert speed_suite.run_step(appending, tmp_path, tmp_path, "/data") == 0
+    assert (tmp_path / "a.txt").read_text() == "xy"  # emptied first, then appended to by each command
 
 
 def test_seed_agreement_averages_disagreement_over_pairs_of_seeds():
