@@ -371,6 +371,9 @@ def test_the_ledger_lists_cached_cells_and_merges_sessions_keeping_the_recorded_
     assert merged.set_index("cell").loc["train a", "seconds"] >= 0
     table = summary(merged)
     assert list(table["cells"]) == [1, 1, 2] and list(table["timed"]) == [0, 1, 1]
+    shared = pd.concat([this_session, this_session.assign(cell="train a, again")])  # two cells, one entry
+    assert list(summary(shared)["cells"]) == [1, 1]
+    assert summary(shared)["wall_hours"].iloc[-1] == this_session["seconds"].iloc[0] / 3600
     (tmp_path / "bad.csv").write_text("stage,cell\ntrain,a\n")
     with pytest.raises(Exception, match="has no column 'key'"):
         read_ledgers([tmp_path / "bad.csv"])

@@ -52,7 +52,9 @@ def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells, and their wall and CPU hours where recorded, per day and machine, with a total row."""
+    """Cache entries, and their wall and CPU hours where recorded, per day and machine, with a total
+    row; plan cells that share one entry (the same data prepared for two methods) count it once."""
+    frame = frame.drop_duplicates(["stage", "key"])
     day = frame["created"].astype(str).str[:10]
     grouped = frame.assign(day=day).groupby(["day", "cpu", "host"], sort=True, dropna=False)
     table = grouped.agg(cells=("cell", "size"), timed=("seconds", "count"),
@@ -65,8 +67,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_markdown(frame: pd.DataFrame) -> str:
-    """The summary as a Markdown table; hours only over the entries that recorded them ('timed').
-    Cells of a plan that share one entry (the same data prepared for two methods) count once."""
+    """The summary as a Markdown table; hours only over the entries that recorded them ('timed')."""
     table = summary(frame)
     lines = ["| day (UTC) | CPU | host | cache entries | with time recorded | wall hours | CPU hours |",
              "|---|---|---|---|---|---|---|"]
