@@ -4,6 +4,7 @@ the cell's params and inputs, and where and how long it was computed), checked w
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -88,6 +89,7 @@ def checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
     return extra
 
 
+@functools.lru_cache(maxsize=1)
 def machine() -> dict[str, str]:
     """The host name and CPU model an entry was computed on (the ledger of a long grid)."""
     cpu = platform.processor() or platform.machine()
