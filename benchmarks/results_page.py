@@ -146,8 +146,9 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         out += [f"### {task} ({folder.name})", "",
                 f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
                 f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
-                + (f" (interim: {interim_count(info)}what the cache held when this was written)"
-                   if info.get("interim") else "") + ".", ""]
+                + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
+                   "with evaluations still missing averages fewer targets, and its differences pair only the "
+                   "targets both methods have)" if info.get("interim") else "") + ".", ""]
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
