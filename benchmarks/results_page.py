@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -44,8 +45,36 @@ def averages(spans: pd.DataFrame) -> pd.DataFrame:
     return spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["target"] == AVG)]
 
 
+@dataclass(frozen=True)
+class Goal:
+    """One line of the goal check: a run's best method against one baseline at one data size."""
+
+    task: str
+    run: str
+    shots: str
+    setting: str
+    best: str
+    baseline: str
+    difference: str
+    verdict: str  # "yes", "no (ahead, by less)", "no (behind)" or "no (interval includes 0)"
+
+    @property
+    def ahead(self) -> bool:
+        return self.verdict in ("yes", "no (ahead, by less)")
+
+    def row(self) -> list[str]:
+        return [self.task, self.run, self.shots, self.setting, self.best, self.baseline, self.difference, self.verdict]
+
+
+def verdict(found: dict) -> str:
+    """Whether a paired difference meets the goal, and if not, which way its interval points."""
+    if found["low"] > 0:
+        return "yes" if found["points"] >= GOAL_POINTS else "no (ahead, by less)"
+    return "no (behind)" if found["high"] < 0 else "no (interval includes 0)"
+
+
 def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: str, baselines: list[str],
-              families: set[str]) -> list[list]:
+              families: set[str]) -> list[Goal]:
     """Per data size and setting: the best method by average, leaving out every variant of the
     baselines' methods (`families`: finetune+checkpoint-average is fine-tuning, never "the best"),
     and its paired difference to each baseline, with whether it meets the goal."""
@@ -60,15 +89,28 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
             best = candidates.loc[candidates["estimate"].idxmax(), "method"]
             for baseline in baselines:
                 found = difference(comparisons, int(shots), best, baseline)
-                if found is None:
-                    continue
-                significant = found["low"] > 0 or found["high"] < 0
-                met = found["low"] > 0 and found["points"] >= GOAL_POINTS
-                rows.append([task, run, shots_text(shots), "zero-shot + unlabelled target text" if text else "zero-shot",
-                             best, baseline, f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]",
-                             "yes" if met else ("no (ahead, by less)" if significant and found["low"] > 0
-                                                else "no (behind)" if significant else "no (interval includes 0)")])
+                if found is not None:
+                    rows.append(Goal(task, run, shots_text(shots),
+                                     "zero-shot + unlabelled target text" if text else "zero-shot", best, baseline,
+                                     f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]",
+                                     verdict(found)))
     return rows
+
+
+def incomplete(spans: pd.DataFrame, shots, seeds: int) -> list[str]:
+    """The methods of an interim run that, at this data size, still lack seeds or languages that
+    the run's other methods have (a seed ensemble counts as one seed)."""
+    rows = spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["target"] != AVG)]
+    languages = rows["target"].nunique()
+    here = rows[rows["shots"] == shots].groupby("method").agg(found=("target", "nunique"), seeds=("n_seeds", "min"))
+    out = []
+    for method, row in here.iterrows():
+        planned = 1 if method.endswith("+ensemble") else seeds
+        missing = ([f"{int(row['seeds'])} of {planned} seeds"] if row["seeds"] < planned else []) + (
+            [f"{int(row['found'])} of {languages} languages"] if row["found"] < languages else [])
+        if missing:
+            out.append(f"{method} ({', '.join(missing)})")
+    return out
 
 
 def interim_count(info: dict) -> str:
@@ -82,14 +124,15 @@ def size_text(shots) -> str:
     return text if text == "full" else f"K = {text}"
 
 
-def where_ahead(goals: list[list], unpaired: list[str]) -> list[str]:
+def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     """The short summary: the best method's paired differences to each baseline, named ahead or
     behind only where the interval excludes 0; the rest is said to show no difference."""
-    def cell(row):
-        return f"{row[0]} {size_text(row[2])} ({row[1]}, {row[3]}): {row[4]} − {row[5]} {row[6]}"
-    ahead = [cell(row) for row in goals if row[7] in ("yes", "no (ahead, by less)")]
-    behind = [cell(row) for row in goals if row[7] == "no (behind)"]
-    level = [cell(row) for row in goals if row[7] == "no (interval includes 0)"]
+    def cell(goal: Goal) -> str:
+        return (f"{goal.task} {size_text(goal.shots)} ({goal.run}, {goal.setting}): "
+                f"{goal.best} − {goal.baseline} {goal.difference}")
+    ahead = [cell(goal) for goal in goals if goal.ahead]
+    behind = [cell(goal) for goal in goals if goal.verdict == "no (behind)"]
+    level = [cell(goal) for goal in goals if goal.verdict == "no (interval includes 0)"]
     out = ["### Where xprompt is ahead, and where it is not", "",
            "From the goal check below (read its note on picking the best): a difference is called ahead or "
            "behind only when its 95% interval excludes 0.", ""]
@@ -153,6 +196,10 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
             out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present), ""]
+            missing = incomplete(spans, shots, len(config.get("seeds", []))) if info.get("interim") else []
+            if missing:
+                out += ["Still incomplete at this size (its average and differences cover only what ran): "
+                        + "; ".join(missing) + ".", ""]
             if not set(average.loc[average["shots"] == shots, "method"]) & set(baselines):
                 unpaired.append(f"{task} {size_text(shots)} ({folder.name})")
         if figures is not None:
@@ -174,7 +221,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
             "upper reading. A grid whose configurations were fixed beforehand (chosen on validation languages) "
             "has no such bias.", "",
             markdown_table(["task", "run", "source data", "setting", "best method", "baseline",
-                            "difference, points [95% CI]", "goal met"], goals) if goals else "(no comparison yet)", ""]
+                            "difference, points [95% CI]", "goal met"], [goal.row() for goal in goals]) if goals else "(no comparison yet)", ""]
     published = ["### Beside the published numbers", "",
                  "Each paper's own average target accuracy beside xprompt's in the closest setting it ran; the "
                  "last column says how the settings differ (a smaller encoder here, among others), so read "

@@ -149,3 +149,23 @@ def test_a_variant_of_a_baseline_is_never_called_the_best_method(tmp_path):
     goal = section([run], ["finetune"], None, None).split("### Goal check")[1].split("### Beside")[0]
     assert "| toy | grid | 16 | zero-shot | uniprompt | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
     assert "| finetune+checkpoint-average |" not in goal
+
+
+def test_an_interim_run_names_the_methods_still_missing_seeds_or_languages(tmp_path):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)}, targets=("de", "fr"))
+    spans = pd.read_csv(run / "intervals.csv", dtype={"shots": str})
+    partial = (spans["method"] == "finetune") & (spans["shots"] == "16")
+    spans.loc[partial, "n_seeds"] = 2                                    # one seed of three still to run
+    spans = spans[~(partial & (spans["target"] == "fr"))]                # and one language
+    ensemble = spans[(spans["method"] == "uniprompt")].assign(method="uniprompt+ensemble", n_seeds=1)
+    pd.concat([spans, ensemble]).to_csv(run / "intervals.csv", index=False)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "interim": True, "evaluations": [10, 12]}))
+    text = section([run], ["finetune"], None, None)
+    assert text.count("Still incomplete at this size") == 1  # K = 16 only; a one-seed ensemble is complete
+    assert "Still incomplete at this size (its average and differences cover only what ran): finetune (2 of 3 " \
+           "seeds, 2 of 3 languages)." in text
+    assert "10 of the plan's 12 evaluations" in text
+    info.pop("interim", None)
+    (run / "run.json").write_text(json.dumps(info))  # a finished run says nothing of the kind
+    assert "Still incomplete" not in section([run], ["finetune"], None, None)
