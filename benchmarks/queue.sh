@@ -28,6 +28,9 @@ step 4 pipelines/xnli-full.yaml
 step 5 pipelines/quality-grid-sib200.yaml
 step 5 pipelines/quality-grid-marc.yaml --set "shots=[16, 64]"
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16]"
+# 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
+#     to run it on in full: about 70 trainings and 700 evaluations, some three hours on the two cores)
+step 5 pipelines/methods-grid-sib200.yaml
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
