@@ -66,6 +66,7 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
     assert (tmp_path / "figures" / "accuracy_by_size_grid.png").stat().st_size > 0
     published = text.split("### Beside the published numbers")[1].split("### toy")[0]
     assert "Adelani et al. 2023" in published and "69.10" in published and "uniprompt not run yet" in published
+    assert "Not set beside a paper yet: MARC few-shot on the UniPrompt paper's own English split files" in published
     assert "figures/accuracy_by_size_grid.png" in text
 
 
