@@ -21,6 +21,7 @@ beside its packs. Nothing is recomputed: every number is a run's own."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from xprompt.results.settings import uses_target_text
 from xprompt.results.statistics import AVG, format_interval
 
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
+WIDTH_AIM = 1.5  # the results page issue: each average's 95% interval at most this many points either side
 GOAL_POINTS = 3.0  # the transfer-quality issue's goal: this far above each baseline, interval excluding 0
 
 
@@ -111,6 +113,25 @@ def incomplete(spans: pd.DataFrame, shots, seeds: int) -> list[str]:
         if missing:
             out.append(f"{method} ({', '.join(missing)})")
     return out
+
+
+def width_note(average: pd.DataFrame, rows_per_target: int, targets: int, whole: bool) -> str:
+    """How wide the averages' 95% intervals are against the page's aim of ±WIDTH_AIM points, and
+    what the test rows alone allow: a binomial interval at the run's mean accuracy over all target
+    rows, and the rows per target that ±WIDTH_AIM would need. What is wider than that is seeds."""
+    half = (average["ci_high"] - average["ci_low"]) * 50
+    within = int((half <= WIDTH_AIM + 1e-9).sum())
+    accuracy = float(average["estimate"].mean())
+    spread = accuracy * (1 - accuracy)
+    items_alone = 196 * math.sqrt(spread / (rows_per_target * targets))
+    needed = math.ceil(spread * (1.96 / (WIDTH_AIM / 100)) ** 2 / targets)
+    return (f"Interval widths: the averages' 95% intervals are ±{half.min():.1f} to ±{half.max():.1f} points; "
+            f"{within} of {len(half)} are within the ±{WIDTH_AIM} aimed at. The test rows alone allow about "
+            f"±{items_alone:.1f} here ({rows_per_target * targets:,} target rows at {accuracy:.0%} accuracy); "
+            f"±{WIDTH_AIM} would need about {needed:,} rows per target"
+            + (", more than the whole test sets hold" if whole and needed > rows_per_target else "")
+            + "." + (" What is wider than that is the spread between seeds (a seed ensemble counts as one model)."
+                     if half.max() > 1.1 * items_alone else ""))
 
 
 def interim_count(info: dict) -> str:
@@ -192,6 +213,8 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                 + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
                    "with evaluations still missing averages fewer targets, and its differences pair only the "
                    "targets both methods have)" if info.get("interim") else "") + ".", ""]
+        out += [width_note(average, int(sizes.median()), len(sizes) - 1,
+                           config.get("task", {}).get("test_size") is None), ""]
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"

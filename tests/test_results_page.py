@@ -170,3 +170,16 @@ def test_an_interim_run_names_the_methods_still_missing_seeds_or_languages(tmp_p
     info.pop("interim", None)
     (run / "run.json").write_text(json.dumps(info))  # a finished run says nothing of the kind
     assert "Still incomplete" not in section([run], ["finetune"], None, None)
+
+
+def test_interval_widths_are_set_against_the_aim_and_what_the_test_rows_allow(tmp_path):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)},
+                    targets=tuple(f"l{i}" for i in range(4)))  # 4 targets x 200 rows; every interval ±2 points
+    text = section([run], ["finetune"], None, None)
+    line = next(line for line in text.splitlines() if line.startswith("Interval widths"))
+    # mean accuracy p = 0.765 over the six averages: ±196 * sqrt(p(1-p) / 800) = ±2.9 points;
+    # ±1.5 needs p(1-p) * (1.96 / 0.015)^2 = 3,070 rows, 768 per target, more than the 200 there are
+    assert line == ("Interval widths: the averages' 95% intervals are ±2.0 to ±2.0 points; 0 of 6 are within "
+                    "the ±1.5 aimed at. The test rows alone allow about ±2.9 here (800 target rows at 76% "
+                    "accuracy); ±1.5 would need about 768 rows per target, more than the whole test sets hold.")
+    assert "spread between seeds" not in line  # nothing is wider than the rows allow
