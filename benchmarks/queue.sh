@@ -31,6 +31,9 @@ step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16]"
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations, some three hours on the two cores)
 step 5 pipelines/methods-grid-sib200.yaml
+# 5c. the ablation's K = 16 half again (its cache was lost; the page has its interim of 569 of 583
+#     evaluations): after 5 and 5b most of its cells are theirs, so what is left is its own techniques
+step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
