@@ -35,12 +35,49 @@ METHODS = {"finetune": ("finetune", {}), "uniprompt (all)": ("uniprompt", {}),
 HF = "AutoModelForSequenceClassification"
 
 
-def build_model_dir(shape: str, tokenizer_id: str, folder: str) -> str:
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM
+XLMR_VOCAB = 250002  # xlm-roberta's vocabulary: the embedding matrix keeps its real size whatever the tokenizer
+WORDS = "the council approved a new plan for the city and its people after a long debate".split()
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_id)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), max_position_embeddings=514, pad_token_id=1,
-                              type_vocab_size=1, **SHAPES[shape])
+
+def stand_in_tokenizer():
+    """A word-level tokenizer built here, for a machine without the offline model's files (a lent
+    GPU gets the working tree, not the Hugging Face cache). The benchmark's words are one token
+    each, as they are in XLM-R's own vocabulary, so rows have the same length; speed and memory do
+    not depend on which ids the tokens get."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from xprompt.data import load_card
+
+    card = load_card("sib200")
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    words = WORDS + card.template(card.source_language).split() + " ".join(card.labels).split()
+    vocabulary = {token: index for index, token in enumerate(dict.fromkeys(specials + words))}
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   sep_token="</s>", cls_token="<s>", pad_token="<pad>", mask_token="<mask>")
+
+
+def load_tokenizer(tokenizer_id: str):
+    """The named tokenizer, or the stand-in when its files are not on this machine: (tokenizer, what it is)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer_id), tokenizer_id
+    except OSError as error:
+        print(f"benchmarks.gpu: tokenizer {tokenizer_id} is not on this machine ({str(error).splitlines()[0]}); "
+              "using a stand-in trained here (speed and memory are the same)", file=sys.stderr)
+        return stand_in_tokenizer(), "stand-in (trained here)"
+
+
+def build_model_dir(shape: str, tokenizer, folder: str, vocab: int = XLMR_VOCAB) -> str:
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    config = XLMRobertaConfig(vocab_size=max(len(tokenizer), vocab), max_position_embeddings=514,
+                              pad_token_id=1, type_vocab_size=1, **SHAPES[shape])
     torch.manual_seed(0)
     XLMRobertaForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -49,8 +86,7 @@ def build_model_dir(shape: str, tokenizer_id: str, folder: str) -> str:
 
 def texts(rows: int, length: int) -> pd.DataFrame:
     """English-like rows of about `length` tokens (the content does not matter for speed)."""
-    words = "the council approved a new plan for the city and its people after a long debate".split()
-    text = " ".join(words[i % len(words)] for i in range(int(length * 0.8)))
+    text = " ".join(WORDS[i % len(WORDS)] for i in range(int(length * 0.8)))
     return pd.DataFrame({"id": [str(i) for i in range(rows)], "text": [text] * rows, "text_pair": None,
                          "label": [i % 7 for i in range(rows)], "lang": "eng_Latn", "split": "test"})
 
@@ -72,7 +108,7 @@ def xprompt_variant(name: str, model_dir: str, device: str, dtype, df: pd.DataFr
 
     def step():
         method.train()
-        _backward(method, rows, [list(range(batch))], dev, dtype)
+        _backward(method, method, rows, [list(range(batch))], dev, dtype)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -145,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--tokenizer", default=DEFAULT_MODEL)
+    parser.add_argument("--tokenizer", default=DEFAULT_MODEL,
+                        help="its files, or a stand-in trained here when they are not on this machine")
+    parser.add_argument("--vocab", type=int, default=XLMR_VOCAB, help="rows of the embedding matrix (XLM-R's)")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args(argv)
     df = texts(args.batch * 8, args.length)
@@ -154,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         results["gpu"] = torch.cuda.get_device_name()
+    tokenizer, results["tokenizer"] = load_tokenizer(args.tokenizer)
     with tempfile.TemporaryDirectory() as folder:
-        model_dir = build_model_dir(args.shape, args.tokenizer, folder)
+        model_dir = build_model_dir(args.shape, tokenizer, folder, args.vocab)
         for dtype_name in args.dtypes.split(","):
             dtype = DTYPES[dtype_name]
             makers = {HF: lambda: hf_variant(model_dir, args.device, dtype, df, args.batch)}
@@ -173,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                       row["eval_rows_per_second"], row["eval_rows_per_second"] / hf["eval_rows_per_second"],
                       row["peak_gib"], row["peak_gib"] / hf["peak_gib"] if hf["peak_gib"] == hf["peak_gib"] else float("nan")])
     print(f"### {args.shape}-shaped XLM-R (random weights), {args.device}"
-          f"{' ' + results['gpu'] if 'gpu' in results else ''}, batch {args.batch} x {args.length} tokens; "
+          f"{' ' + results['gpu'] if 'gpu' in results else ''}, batch {args.batch} x {args.length} tokens, "
+          f"tokenizer {results['tokenizer']}; "
           f"load {results['loadavg_before']} -> {results['loadavg_after']}\n")
     print(markdown_table(["method", "dtype", "s/step", "x HF step", "eval rows/s", "x HF eval", "peak GiB",
                           "x HF peak"], table))

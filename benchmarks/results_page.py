@@ -14,7 +14,8 @@ Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprom
 benchmarks.interim). With --into, the text between the lines `<!-- results_page start -->` and
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
 --speed adds the cost and speed tables of one run of benchmarks.speed_suite (see
-benchmarks.speed_tables); --ledger adds, per grid folder (benchmarks/out/<pipeline>), where and when
+benchmarks.speed_tables) and the GPU table of one run of benchmarks/gpu_session.sh named by --gpu
+(or a line saying no GPU has been measured); --ledger adds, per grid folder (benchmarks/out/<pipeline>), where and when
 its cells ran and their wall and CPU hours, from the ledger-*.csv files benchmarks/grid.sh writes
 beside its packs. Nothing is recomputed: every number is a run's own."""
 
@@ -31,7 +32,7 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference, load, versus_table
 from benchmarks.published import published_table
-from benchmarks.speed_tables import speed_section
+from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError
 from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
@@ -286,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versus", required=True, help="comma-separated baseline methods")
     parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
     parser.add_argument("--speed", type=Path, help="OUT folder of `python -m benchmarks.speed_suite` (cost and speed tables)")
+    parser.add_argument("--gpu", type=Path, help="a folder benchmarks/gpu_session.sh wrote (the GPU table); with "
+                        "--speed and without --gpu the page says no GPU has been measured")
     parser.add_argument("--ledger", type=Path, nargs="+", default=[],
                         help="grid folders holding ledger-*.csv (benchmarks/out/<pipeline>)")
     parser.add_argument("--into", type=Path, help="Markdown file whose results_page section is replaced")
@@ -297,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             text += "\n" + ledger_section(args.ledger)
         if args.speed:
             text += "\n" + speed_section(args.speed)
+        if args.speed or args.gpu:
+            text += "\n" + gpu_section(args.gpu)
         if args.into:
             replace_section(args.into, text)
             print(f"wrote the results_page section of {args.into}")

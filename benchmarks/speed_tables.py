@@ -36,3 +36,30 @@ def speed_section(folder: Path) -> str:
         commands = "\n".join(f"    {shown(command)}" for command in step.commands)
         out += [f"### {step.title}", "", commands, "", step.reading[0].upper() + step.reading[1:], "", text, ""]
     return "\n".join(out)
+
+
+GPU_SCRIPT = "bash benchmarks/gpu_session.sh"
+
+
+def gpu_section(folder: Path | None) -> str:
+    """The GPU table from one run of benchmarks/gpu_session.sh (its machine.txt and one table per
+    encoder shape), or, with no folder, a line saying that no GPU has been measured and how to."""
+    out = ["### On a GPU: each method's training step, evaluation and peak memory against a plain Hugging Face step",
+           ""]
+    if folder is None:
+        return "\n".join(out + [f"Not measured: no session has had a GPU yet. `{GPU_SCRIPT}` is the one script to "
+                                "run when one is lent (about ten minutes; see its head).", ""])
+    tables = [folder / f"{shape}.md" for shape in ("large", "base") if (folder / f"{shape}.md").is_file()]
+    tables = [path for path in tables if path.read_text(encoding="utf-8").strip()]
+    if not (folder / "machine.txt").is_file() or not tables:
+        raise ConfigError(f"--gpu {folder} holds no machine.txt and large.md or base.md; give a folder "
+                          f"`{GPU_SCRIPT}` wrote (benchmarks/out/gpu/<stamp>)")
+    machine = (folder / "machine.txt").read_text(encoding="utf-8").strip()
+    out += [f"`{GPU_SCRIPT}` (`python -m benchmarks.gpu --shape large|base --device cuda --dtypes float32,bfloat16`), "
+            f"written to `{folder.as_posix()}`: encoders of XLM-R's shapes with random weights (fine for speed and "
+            "memory, never for accuracy); ratios are to the plain step in the same dtype.", "",
+            "```", machine, "```", ""]
+    for path in tables:
+        text = path.read_text(encoding="utf-8").strip()
+        out += ["\n".join("#" + line if line.startswith("### ") else line for line in text.splitlines()), ""]
+    return "\n".join(out)

@@ -183,3 +183,25 @@ def test_interval_widths_are_set_against_the_aim_and_what_the_test_rows_allow(tm
                     "the ±1.5 aimed at. The test rows alone allow about ±2.9 here (800 target rows at 76% "
                     "accuracy); ±1.5 would need about 768 rows per target, more than the whole test sets hold.")
     assert "spread between seeds" not in line  # nothing is wider than the rows allow
+
+
+def test_gpu_table_comes_from_the_session_folder_or_the_page_says_it_was_not_measured(tmp_path, capsys):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    suite = tmp_path / "quiet"
+    suite.mkdir()
+    (suite / "costs.md").write_text("| method | trainable |\n|---|---|\n| uniprompt | 1 |\n")
+    assert main([str(run), "--versus", "finetune", "--speed", str(suite)]) == 0
+    text = capsys.readouterr().out.split("### On a GPU")[1]
+    assert "Not measured: no session has had a GPU yet. `bash benchmarks/gpu_session.sh`" in text
+    gpu = tmp_path / "gpu"
+    gpu.mkdir()
+    (gpu / "machine.txt").write_text("NVIDIA H200, 143771 MiB, 570.00\ntorch 2.13.0 | CUDA 12.8 | NVIDIA H200\n")
+    (gpu / "large.md").write_text("### large-shaped XLM-R (random weights), cuda NVIDIA H200\n\n| method | s/step |\n"
+                                  "|---|---|\n| finetune | 0.05 |\n")
+    assert main([str(run), "--versus", "finetune", "--speed", str(suite), "--gpu", str(gpu)]) == 0
+    text = capsys.readouterr().out.split("### On a GPU")[1]
+    assert "NVIDIA H200, 143771 MiB" in text and "#### large-shaped XLM-R" in text and "| finetune | 0.05 |" in text
+    assert "Not measured" not in text
+    (gpu / "large.md").write_text("")  # a table the time limit cut off before it printed
+    assert main([str(run), "--versus", "finetune", "--gpu", str(gpu)]) == 2
+    assert "holds no machine.txt and large.md or base.md" in capsys.readouterr().err
