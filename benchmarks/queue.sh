@@ -3,8 +3,9 @@
 # each resumes from the evaluation packs committed under benchmarks/out/<pipeline name>/ (see
 # benchmarks/grid.sh). Start it in the background at the beginning of a session:
 #   nohup bash benchmarks/queue.sh > /work/queue.log 2>&1 &
-# and before the session ends pack what each finished or running step has done:
-#   bash benchmarks/grid.sh <pipeline> --pack-only [the same --set options]
+# and before the session ends stop it and pack what each grid has done, with the page regenerated:
+#   pkill -f benchmarks/queue.sh; pkill -f benchmarks/grid.sh; pkill -f "xprompt.cli run"
+#   bash benchmarks/session_end.sh
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
 # Steps 1-4 and SIB-200's part of step 5 finished on 2026-12-04 (their packs are committed): the
 # next session starts with --from 5 (on a fresh cache SIB-200's grid then takes minutes: its packs

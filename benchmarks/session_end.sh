@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Before a session on this machine ends, once the queue is stopped
+#   pkill -f benchmarks/queue.sh; pkill -f benchmarks/grid.sh; pkill -f "xprompt.cli run"
+# run `bash benchmarks/session_end.sh`: for every grid of the results page that has started, it packs
+# the evaluations no committed pack holds, with the ledger (benchmarks/grid.sh --pack-only); writes
+# the run folder of an unfinished grid from what the cache holds (benchmarks.interim, its run.json
+# says how many of the plan's evaluations it found) or copies a finished grid's run folder; and
+# regenerates the results page's section from them. Commit benchmarks/out and benchmarks/RESULTS.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
+CACHE=${XPROMPT_CACHE:-/work/cache}
+GRIDS="quality-grid-sib200 quality-grid-marc quality-grid-xnli quality-grid-pawsx methods-grid-sib200"
+RUNS=(); LEDGERS=()
+for NAME in $GRIDS; do
+  P=pipelines/$NAME.yaml OUT=benchmarks/out/$NAME
+  STATUS=$(python -m xprompt.cli status "$P" --set "cache_dir=$CACHE" | tail -1)  # "N cells: A to run, B cached"
+  echo "$NAME: $STATUS"
+  case "$STATUS" in
+    *" 0 cached"*) ;;                               # not started
+    *" 0 to run"*)          # finished: grid.sh packed it, and its final run wrote runs/$NAME
+      if [ -f "runs/$NAME/intervals.csv" ]; then
+        mkdir -p "$OUT/$NAME" && cp "runs/$NAME"/{run.json,intervals.csv,comparisons.csv} "$OUT/$NAME/"
+        rm -rf "$OUT/$NAME-interim"
+      fi ;;
+    *)
+      bash benchmarks/grid.sh "$P" --pack-only
+      rm -rf "$OUT/$NAME-interim"
+      python -m benchmarks.interim "$P" --set "cache_dir=$CACHE" -o "$OUT/$NAME-interim" \
+        && rm -f "$OUT/$NAME-interim/items.parquet" ;;
+  esac
+  for D in "$OUT/$NAME" "$OUT/$NAME-interim"; do [ -f "$D/intervals.csv" ] && RUNS+=("$D"); done
+  ls "$OUT"/ledger-*.csv > /dev/null 2>&1 && LEDGERS+=("$OUT")
+done
+# the page's other run folders: the ablation's full half, XNLI's whole pool, SIB-200's 204 targets
+python -m benchmarks.results_page "${RUNS[@]}" benchmarks/out/quality-sib200/quality-sib200-full \
+  benchmarks/out/xnli-full/xnli-full benchmarks/out/sib200-all-languages/sib200-all-languages-full \
+  --versus finetune+checkpoint-average+ensemble,probe+checkpoint-average+ensemble,finetune,probe \
+  --figures benchmarks/figures --speed benchmarks/out/quiet-20261204 \
+  ${LEDGERS[@]:+--ledger "${LEDGERS[@]}"} --into benchmarks/RESULTS.md
+rm -f benchmarks/out/*/shard-*.log benchmarks/out/*/results.err
