@@ -25,6 +25,8 @@ pack() {  # the new evaluations, and the ledger of every cached cell (where, whe
   python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$stamp.tar.gz" \
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
   python -m xprompt.cli cache ledger "$P" "${SET[@]}" --csv "$OUT/ledger-$stamp.csv" | tail -1
+  local last; last=$(ls "$OUT"/ledger-*.csv | grep -v "ledger-$stamp.csv" | tail -1)
+  if [ -n "$last" ] && cmp -s "$last" "$OUT/ledger-$stamp.csv"; then rm "$OUT/ledger-$stamp.csv"; fi  # nothing new
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # DONE (never committed) records a finished run of the same pipeline file, content and options on

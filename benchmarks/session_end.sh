@@ -38,4 +38,9 @@ python -m benchmarks.results_page "${RUNS[@]}" benchmarks/out/quality-sib200/qua
   --versus finetune+checkpoint-average+ensemble,probe+checkpoint-average+ensemble,finetune,probe \
   --figures benchmarks/figures --speed benchmarks/out/quiet-20261204 \
   ${LEDGERS[@]:+--ledger "${LEDGERS[@]}"} --into benchmarks/RESULTS.md
-rm -f benchmarks/out/*/shard-*.log benchmarks/out/*/results.err
+for NAME in $GRIDS; do  # the shards' logs of a stopped run (the ledger has their times), unless committed
+  for F in benchmarks/out/$NAME/shard-*.log benchmarks/out/$NAME/results.err; do
+    [ -f "$F" ] && ! git ls-files --error-unmatch "$F" > /dev/null 2>&1 && rm -f "$F"
+  done
+done
+true
