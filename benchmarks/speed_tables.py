@@ -13,6 +13,11 @@ from benchmarks.speed_suite import SUITE, shown
 from xprompt.errors import ConfigError
 
 
+def demoted(text: str) -> str:
+    """A benchmark's own table text with its ### headings one level down, to sit under a section's."""
+    return "\n".join("#" + line if line.startswith("### ") else line for line in text.splitlines())
+
+
 def speed_section(folder: Path) -> str:
     """The '## Cost and speed' section from the files of one speed-suite run in `folder`."""
     if not folder.is_dir():
@@ -31,8 +36,8 @@ def speed_section(folder: Path) -> str:
         text = (folder / step.file).read_text(encoding="utf-8").strip()
         if step.file.endswith(".txt"):
             text = f"```\n{text}\n```"
-        else:  # the benchmark's own headings sit under this section's
-            text = "\n".join("#" + line if line.startswith("### ") else line for line in text.splitlines())
+        else:
+            text = demoted(text)
         commands = "\n".join(f"    {shown(command)}" for command in step.commands)
         out += [f"### {step.title}", "", commands, "", step.reading[0].upper() + step.reading[1:], "", text, ""]
     return "\n".join(out)
@@ -49,8 +54,8 @@ def gpu_section(folder: Path | None) -> str:
     if folder is None:
         return "\n".join(out + [f"Not measured: no session has had a GPU yet. `{GPU_SCRIPT}` is the one script to "
                                 "run when one is lent (about ten minutes; see its head).", ""])
-    tables = [folder / f"{shape}.md" for shape in ("large", "base") if (folder / f"{shape}.md").is_file()]
-    tables = [path for path in tables if path.read_text(encoding="utf-8").strip()]
+    paths = [folder / f"{shape}.md" for shape in ("large", "base")]
+    tables = [text for text in (p.read_text(encoding="utf-8").strip() for p in paths if p.is_file()) if text]
     if not (folder / "machine.txt").is_file() or not tables:
         raise ConfigError(f"--gpu {folder} holds no machine.txt and large.md or base.md; give a folder "
                           f"`{GPU_SCRIPT}` wrote (benchmarks/out/gpu/<stamp>)")
@@ -59,7 +64,6 @@ def gpu_section(folder: Path | None) -> str:
             f"written to `{folder.as_posix()}`: encoders of XLM-R's shapes with random weights (fine for speed and "
             "memory, never for accuracy); ratios are to the plain step in the same dtype.", "",
             "```", machine, "```", ""]
-    for path in tables:
-        text = path.read_text(encoding="utf-8").strip()
-        out += ["\n".join("#" + line if line.startswith("### ") else line for line in text.splitlines()), ""]
+    for text in tables:
+        out += [demoted(text), ""]
     return "\n".join(out)
