@@ -69,8 +69,8 @@ def load_tokenizer(tokenizer_id: str):
         return AutoTokenizer.from_pretrained(tokenizer_id), tokenizer_id
     except OSError as error:
         print(f"benchmarks.gpu: tokenizer {tokenizer_id} is not on this machine ({str(error).splitlines()[0]}); "
-              "using a stand-in trained here (speed and memory are the same)", file=sys.stderr)
-        return stand_in_tokenizer(), "stand-in (trained here)"
+              "using a word-level stand-in built here (speed and memory are the same)", file=sys.stderr)
+        return stand_in_tokenizer(), "stand-in (built here)"
 
 
 def build_model_dir(shape: str, tokenizer, folder: str, vocab: int = XLMR_VOCAB) -> str:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--tokenizer", default=DEFAULT_MODEL,
-                        help="its files, or a stand-in trained here when they are not on this machine")
+                        help="its files, or a word-level stand-in built here when they are not on this machine")
     parser.add_argument("--vocab", type=int, default=XLMR_VOCAB, help="rows of the embedding matrix (XLM-R's)")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args(argv)

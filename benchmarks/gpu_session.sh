@@ -5,7 +5,7 @@
 # for an xlm-roberta-large-shaped and a base-shaped encoder with random weights, float32 and
 # bfloat16, every xprompt method against a plain Hugging Face step of the same shape. Each step has
 # a time limit, so the session's budget is never overrun; nothing needs the Hugging Face cache (the
-# benchmark trains a stand-in tokenizer when the offline model's files are not there).
+# benchmark builds a word-level stand-in tokenizer when the offline model's files are not there).
 #   bash benchmarks/gpu_session.sh
 # Then, on this machine: python -m benchmarks.results_page ... --gpu benchmarks/out/gpu/<stamp>
 set -uo pipefail

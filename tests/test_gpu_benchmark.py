@@ -1,5 +1,5 @@
 """The GPU benchmark runs where only the working tree is: without the offline model's tokenizer it
-trains a stand-in and says so (a lent GPU machine has no Hugging Face cache)."""
+builds a stand-in and says so (a lent GPU machine has no Hugging Face cache)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def test_runs_without_the_offline_tokenizer_and_names_the_stand_in(tmp_path, cap
                  "--steps", "1", "--vocab", "500", "--tokenizer", str(tmp_path / "no-such-tokenizer"),
                  "--json", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "is not on this machine" in captured.err and "tokenizer stand-in (trained here)" in captured.out
+    assert "is not on this machine" in captured.err and "tokenizer stand-in (built here)" in captured.out
     results = json.loads(out.read_text())
-    assert results["tokenizer"] == "stand-in (trained here)"
+    assert results["tokenizer"] == "stand-in (built here)"
     methods = {row["method"] for row in results["rows"]}
     assert {"AutoModelForSequenceClassification", "finetune", "uniprompt (all)", "lora"} <= methods
     assert all(row["step_seconds"] > 0 and row["eval_rows_per_second"] > 0 for row in results["rows"])
