@@ -100,12 +100,12 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
     return rows
 
 
-def incomplete(spans: pd.DataFrame, shots, seeds: int) -> list[str]:
+def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> list[str]:
     """The methods of an interim run that, at this data size, still lack seeds or languages that
-    the run's other methods have (a seed ensemble counts as one seed)."""
-    rows = spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["target"] != AVG)]
-    languages = rows["target"].nunique()
-    here = rows[rows["shots"] == shots].groupby("method").agg(found=("target", "nunique"), seeds=("n_seeds", "min"))
+    the run's other methods have (a seed ensemble counts as one seed). `per_language`: the run's
+    zero-shot accuracy rows of single languages (no average)."""
+    languages = per_language["target"].nunique()
+    here = per_language[per_language["shots"] == shots].groupby("method").agg(found=("target", "nunique"), seeds=("n_seeds", "min"))
     out = []
     for method, row in here.iterrows():
         planned = 1 if method.endswith("+ensemble") else seeds
@@ -220,7 +220,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
             out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present), ""]
-            missing = incomplete(spans, shots, len(config.get("seeds", []))) if info.get("interim") else []
+            missing = incomplete(chosen, shots, len(config.get("seeds", []))) if info.get("interim") else []
             if missing:
                 out += ["Still incomplete at this size (its average and differences cover only what ran): "
                         + "; ".join(missing) + ".", ""]
