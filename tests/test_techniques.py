@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
 from xprompt.data import load_card
 from xprompt.data.multi_source import sample_sources, shares
@@ -215,3 +217,67 @@ def test_an_ensemble_export_averages_its_members_as_the_run_did(project):
     probabilities = prompt.predict_proba(["gut gut", "schlecht"], "de")
     assert [r["label"] for r in prompt.predict(["gut gut", "schlecht"], "de")] == \
         [prompt.labels[i] for i in probabilities.argmax(axis=1)]
+
+
+def test_interpolation_moves_only_pretrained_tensors_and_its_ends_are_the_two_models():
+    from xprompt.training.interpolation import interpolated
+
+    trained = {"encoder.w": torch.tensor([1.0, 3.0]), "head": torch.tensor([5.0])}
+    pretrained = {"encoder.w": torch.tensor([-1.0, 1.0])}
+    state, moved = interpolated(trained, pretrained, 0.25)
+    assert moved == 1
+    torch.testing.assert_close(state["encoder.w"], torch.tensor([-0.5, 1.5]))
+    torch.testing.assert_close(state["head"], trained["head"])  # what the method adds stays as trained
+    for weight, expected in ((1.0, trained["encoder.w"]), (0.0, pretrained["encoder.w"])):
+        torch.testing.assert_close(interpolated(trained, pretrained, weight)[0]["encoder.w"], expected)
+    with pytest.raises(ValueError, match="encoder.w"):
+        interpolated(trained, {"encoder.w": torch.zeros(3)}, 0.5)
+
+
+def test_interpolated_models_are_evaluated_ensembled_and_exported_as_their_own_methods(project):
+    from xprompt.cli import main
+    from xprompt.methods import build_method
+    from xprompt.prompts.export import export_prompt
+    from xprompt.prompts.predict import load_prompt
+
+    overrides = ["methods=[{name: finetune}]", "seeds=[13, 21]", "eval.ensemble_seeds=true",
+                 "train.interpolate=[0.5]"]
+    plain_keys = {c.name: c.key for c in plan(load_pipeline(project, overrides[:3])).cells}
+    assert main(["run", str(project), "--quiet", *[x for o in overrides for x in ("--set", o)]]) == 0
+    the_plan = plan(load_pipeline(project, overrides))
+    assert all(plain_keys[c.name] == c.key for c in the_plan.cells if c.name in plain_keys)  # nothing retrains
+    results = pd.read_csv(project.parent / "runs" / "toy" / "results.csv")
+    assert set(results["method"]) == {"finetune", "finetune+ensemble", "finetune+wise-0.5",
+                                      "finetune+wise-0.5+ensemble"}
+    runner = Runner(the_plan, progress=False)
+    moved = next(c for c in the_plan.cells if c.stage == "interpolate" and c.meta["seed"] == 13)
+    trained = load_file(str(runner.entry(moved.inputs["model"]) / "state.safetensors"))
+    state = load_file(str(runner.entry(moved) / "state.safetensors"))
+    fresh = build_method("finetune", {}, runner.backbone(), runner.card)
+    pretrained = dict(fresh.named_parameters())
+    new = {name for name, p in fresh.named_parameters() if any(p is q for q in fresh.new_parameters())}
+    assert new and set(state) - new
+    for name in state:  # halfway between the two models, the head as trained
+        expected = trained[name] if name in new else (trained[name] + pretrained[name].detach()) / 2
+        torch.testing.assert_close(state[name], expected)
+    # the interpolated model exports as one model that predicts what the run evaluated
+    out = export_prompt(project.parent / "runs" / "toy", "finetune+wise-0.5", project.parent / "wise", seed=13)
+    evaluated = next(c for c in the_plan.cells if c.stage == "evaluate" and c.inputs["model"] is moved
+                     and c.meta["target"] == "de")
+    expected = pd.read_parquet(runner.entry(evaluated) / "predictions.parquet")
+    test = pd.read_parquet(runner.entry(evaluated.inputs["test"]) / "table.parquet")
+    got = load_prompt(out, device="cpu").predict_proba(test["text"].tolist(), "de")
+    np.testing.assert_allclose(got, expected[["p0", "p1"]].to_numpy(), atol=1e-5)
+
+
+def test_interpolating_a_method_that_trains_no_pretrained_weight_is_refused(project):
+    from xprompt.errors import XPromptError
+
+    with pytest.raises(XPromptError, match="trains no pretrained weight"):
+        Runner(plan(load_pipeline(project, ["train.interpolate=[0.5]"])), progress=False).run()  # soft: prompt only
+
+
+@pytest.mark.parametrize("weights", ["[1.0]", "[0]", "[0.5, 0.5]", "[true]"])
+def test_interpolation_weights_outside_zero_to_one_are_refused(project, weights):
+    with pytest.raises(ConfigError, match="train.interpolate"):
+        load_pipeline(project, [f"train.interpolate={weights}"])

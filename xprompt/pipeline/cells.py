@@ -52,7 +52,7 @@ def plan(config: PipelineConfig) -> Plan:
             if method_train_config(config, method).average_seeds and len(config.seeds) > 1:
                 cells += techniques.seed_average(builder, display, shots, models, _evaluated(targets, models[0]))
             if config.eval.ensemble_seeds and len(config.seeds) > 1:
-                cells += techniques.ensemble(display, shots, per_seed, _evaluated(targets, models[0]))
+                cells += techniques.ensemble(shots, per_seed, _evaluated(targets, models[0]))
     ordered = with_dependencies(cells)
     return Plan(config, card, source, targets, ordered)
 
@@ -91,6 +91,7 @@ def _method_cells(builder: CellBuilder, method, shots, seed: int, source: str, t
         cells.append(model)
     evaluated = _evaluated(targets, trained)
     cells += techniques.evaluations(builder, model, evaluated, model.meta, group)
+    cells += techniques.interpolations(builder, model, evaluated, group)
     # on a parallel data set, target shots never translate the source shots the model was trained on
     disjoint = trained.inputs["sample"] if builder.card.parallel and len(sources) == 1 else None
     for adapt_shots in builder.config.adapt.shots:

@@ -125,6 +125,28 @@ class StageComputation:
         save_file(average, str(out / "state.safetensors"))
         (out / "train.json").write_text(json.dumps({"averaged_seeds": cell.params["seeds"]}, indent=2))
 
+    def _compute_interpolate(self, cell: Cell, out: Path) -> None:
+        """The model's pretrained weights at w x trained + (1 - w) x pretrained; the tensors the
+        method adds (its new parameters, recorded buffers) as trained."""
+        from safetensors.torch import load_file, save_file
+
+        from xprompt.methods import build_method
+        from xprompt.training.interpolation import interpolated
+
+        trained = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
+        method_name, settings = method_of(cell)
+        fresh = build_method(method_name, settings, self.backbone(), self.card)
+        new = {id(p) for p in fresh.new_parameters()}
+        pretrained = {name: p.detach().cpu() for name, p in fresh.named_parameters() if id(p) not in new}
+        state, moved = interpolated(trained, pretrained, cell.params["weight"])
+        if not moved:
+            raise XPromptError(f"{cell.name}: {method_name} trains no pretrained weight (only tensors it adds), so "
+                               f"interpolating toward the pretrained model changes nothing; remove train.interpolate "
+                               f"from this method")
+        save_file(state, str(out / "state.safetensors"))
+        (out / "train.json").write_text(json.dumps({"interpolated": cell.params["weight"], "tensors_moved": moved},
+                                                   indent=2))
+
     def _compute_ensemble(self, cell: Cell, out: Path) -> None:
         """Mean class probabilities of the seeds' predictions on the same test rows, scored again."""
         from xprompt.training.evaluate import probabilities_of, scored

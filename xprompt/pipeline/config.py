@@ -143,6 +143,13 @@ class TrainConfig:
                          "data needed; one exportable prompt)", neutral("none"), default="none")
     self_training: SelfTrainingConfig = _help("self-training on unlabelled target text (see its keys)",
                                               default_factory=SelfTrainingConfig)
+    interpolate: list[float] = _help(
+        "also evaluate each trained model with its pretrained weights moved back toward the encoder's own, "
+        "w x trained + (1 - w) x pretrained for each weight w listed (0 < w < 1; WiSE-FT, Wortsman et al. 2022); "
+        "the parameters a method adds (prompts, label vectors, heads) stay as trained. No target-language data; "
+        "one exportable model per w, evaluated as '<method>+wise-<w>'. Only for methods that train pretrained "
+        "weights (UniPrompt, fine-tuning, PET, P-tuning with freeze_backbone: false), not the probe, LoRA or "
+        "frozen-encoder prompts", neutral([]), default_factory=list)
 
     def __post_init__(self):
         if not 0 <= self.warmup_ratio < 1:
@@ -155,6 +162,12 @@ class TrainConfig:
             raise ConfigError(f"train.average is {self.average!r}; accepted: none, checkpoints")
         if self.max_steps < 0 or self.eval_every_steps < 0 or self.eval_every < 1:
             raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, train.eval_every 1 or more")
+        for weight in self.interpolate:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
+                raise ConfigError(f"train.interpolate holds {weight!r}; accepted: weights of the trained model "
+                                  f"strictly between 0 and 1, e.g. [0.5, 0.75]")
+        if len(set(self.interpolate)) != len(self.interpolate):
+            raise ConfigError(f"train.interpolate is {self.interpolate}; it lists a weight twice")
 
 
 @dataclass

@@ -9,11 +9,11 @@ from xprompt.pipeline.cache import stage_key
 
 # Bump a stage's version when its code changes what it outputs: its entries are then recomputed.
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1",
-            "ensemble": "1", "pseudo_label": "1"}
+            "ensemble": "1", "pseudo_label": "1", "interpolate": "1"}
 SCORED = ("evaluate", "ensemble")  # the stages whose outputs are predictions and metrics (results rows)
 # Train fields that change how fast or how verbosely work is done, never its result, or that add
-# cells after the train cell (seed averaging, self-training) without changing it.
-NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing", "average_seeds", "self_training"}
+# cells after the train cell (seed averaging, self-training, interpolation) without changing it.
+NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing", "average_seeds", "self_training", "interpolate"}
 
 
 @dataclass

@@ -16,16 +16,17 @@ TRAINED = "trained.json"
 
 
 def write_trained(run_dir: Path, cells) -> None:
-    """One entry per model the run that finished made: its train cells, and its seed averages
-    (`stage: average`, a model of the same method and settings). A model with calibrated
-    evaluations has a second entry, '<method>+calibration', naming them (export reads their priors)."""
+    """One entry per model the run that finished made: its train cells, its seed averages (`stage:
+    average`) and interpolations (`stage: interpolate`), models of the same method and settings. A
+    model with calibrated evaluations has a second entry, '<method>+calibration', naming them
+    (export reads their priors)."""
     entries = []
     calibrations: dict[int, dict[str, str]] = {}
     for c in cells:
         if c.stage == "evaluate" and "plain" in c.inputs:
             calibrations.setdefault(id(c.inputs["model"]), {})[c.meta["target"]] = c.key
     for c in cells:
-        if c.stage in ("train", "average"):
+        if c.stage in ("train", "average", "interpolate"):
             method_name, settings = method_of(c)
             entry = {"cell": c.name, "key": c.key, "stage": c.stage, "method": c.meta["method"],
                      "method_name": method_name, "settings": settings, "shots": c.meta["shots"],

@@ -1,17 +1,20 @@
 """Cells of the transfer-quality techniques that add work after training (Schmidt et al. 2023's
 averaging across seeds, seed ensembles, contextual calibration per target language, self-training
-on unlabelled target text). Each makes a method of its own in the results, named by a suffix;
+on unlabelled target text, interpolation toward the pretrained weights). Each makes a method of its own in the results, named by a suffix;
 those that read unlabelled target text are the setting "zero-shot + unlabelled target text"."""
 
 from __future__ import annotations
 
 from xprompt.pipeline.builder import CellBuilder
 from xprompt.pipeline.graph import Cell
-from xprompt.results.settings import CALIBRATED, ENSEMBLE, SEED_AVERAGE, SELF_TRAINED, SINGLE_MODEL_SEED, with_suffix
+from xprompt.results.settings import (CALIBRATED, ENSEMBLE, SEED_AVERAGE, SELF_TRAINED, SINGLE_MODEL_SEED,
+                                      interpolated, with_suffix)
 
-def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str) -> list[Cell]:
-    """Zero-shot evaluations of `model` on every target, then (eval.calibration) its calibrated ones."""
-    plain = [Cell("evaluate", f"evaluate {group} on {target}", {},
+def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str,
+                what: str | None = None) -> list[Cell]:
+    """Zero-shot evaluations of `model` (named `what`, default `group`) on every target, then
+    (eval.calibration) its calibrated ones."""
+    plain = [Cell("evaluate", f"evaluate {what or group} on {target}", {},
                   {"model": model, "test": builder.prepare(target, "test")}, group=group,
                   meta={**meta, "target": target, "adapt_shots": 0}) for target in targets]
     return plain + calibrated(builder, model, plain, group)
@@ -56,6 +59,18 @@ def self_trained(builder: CellBuilder, trained: Cell, sample: Cell, targets: lis
     return model
 
 
+def interpolations(builder: CellBuilder, model: Cell, targets: list[str], group: str) -> list[Cell]:
+    """For each weight w of train.interpolate: `model` with its pretrained weights at w x trained +
+    (1 - w) x pretrained (WiSE-FT, Wortsman et al. 2022), evaluated like the model itself."""
+    cells = []
+    for weight in model.meta["train_config"].interpolate:
+        meta = {**model.meta, "method": interpolated(model.meta["method"], weight)}
+        moved = Cell("interpolate", f"{model.name} interpolated {weight:g}", {"weight": float(weight)},
+                     {"model": model}, group=group, meta=meta)
+        cells += [moved] + evaluations(builder, moved, targets, meta, group, f"{group} interpolated {weight:g}")
+    return cells
+
+
 def seed_average(builder: CellBuilder, display: str, shots, trained: list[Cell], targets: list[str]) -> list[Cell]:
     """The uniform average of the trained tensors of every seed (Schmidt et al. 2023's averaging
     across runs): one model, evaluated like the others as the method '<method>+seed-average'."""
@@ -68,15 +83,21 @@ def seed_average(builder: CellBuilder, display: str, shots, trained: list[Cell],
     return [averaged] + evaluations(builder, averaged, targets, averaged.meta, group)
 
 
-def ensemble(display: str, shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
-    """Per target, the mean class probabilities of every seed's zero-shot predictions (no model is run)."""
-    group = f"{display} k={shots} ensemble"
+def ensemble(shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
+    """Per model variant (the method's final model, and each interpolation of it) and target, the mean
+    class probabilities of every seed's zero-shot predictions (no model is run)."""
+    def zero_shot(seed_cells: list[Cell], variant: str, target: str) -> Cell:
+        return next(c for c in seed_cells if c.stage == "evaluate" and c.meta["method"] == variant
+                    and c.meta["target"] == target and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs)
+
+    variants = dict.fromkeys(c.meta["method"] for c in per_seed[0] if c.stage == "evaluate"
+                             and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs)
     cells = []
-    for target in targets:
-        members = [next(c for c in seed_cells if c.stage == "evaluate" and c.meta["target"] == target
-                        and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs) for seed_cells in per_seed]
-        cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
-                          {f"seed {c.meta['seed']}": c for c in members}, group=group,
-                          meta={**members[0].meta, "method": members[0].meta["method"] + ENSEMBLE,
-                                "seed": SINGLE_MODEL_SEED}))
+    for variant in variants:
+        group = f"{variant} k={shots} ensemble"
+        for target in targets:
+            members = [zero_shot(seed_cells, variant, target) for seed_cells in per_seed]
+            cells.append(Cell("ensemble", f"ensemble {group} on {target}", {},
+                              {f"seed {c.meta['seed']}": c for c in members}, group=group,
+                              meta={**members[0].meta, "method": variant + ENSEMBLE, "seed": SINGLE_MODEL_SEED}))
     return cells
