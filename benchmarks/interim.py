@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except XPromptError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{groups} of {planned} evaluations cached; written to {args.output}")
+    print(f"{groups:,} of {planned:,} evaluations cached; written to {args.output}")
     return 0
 
 

@@ -137,7 +137,7 @@ def width_note(average: pd.DataFrame, rows_per_target: int, targets: int, whole:
 
 def interim_count(info: dict) -> str:
     found = info.get("evaluations")
-    return f"{found[0]} of the plan's {found[1]} evaluations, " if found else ""
+    return f"{found[0]:,} of the plan's {found[1]:,} evaluations, " if found else ""
 
 
 def size_text(shots) -> str:
