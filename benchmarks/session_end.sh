@@ -35,7 +35,7 @@ done
 # the page's other run folders: the ablation's full half, XNLI's whole pool, SIB-200's 204 targets
 python -m benchmarks.results_page "${RUNS[@]}" benchmarks/out/quality-sib200/quality-sib200-full \
   benchmarks/out/xnli-full/xnli-full benchmarks/out/sib200-all-languages/sib200-all-languages-full \
-  --versus finetune+checkpoint-average+ensemble,probe+checkpoint-average+ensemble,finetune,probe \
+  --versus finetune+checkpoint-average+ensemble,finetune+checkpoint-average+wise-0.75+ensemble,probe+checkpoint-average+ensemble,finetune,probe \
   --figures benchmarks/figures --speed benchmarks/out/quiet-20261204 \
   ${LEDGERS[@]:+--ledger "${LEDGERS[@]}"} --into benchmarks/RESULTS.md
 for NAME in $GRIDS; do  # the shards' logs of a stopped run (the ledger has their times), unless committed
