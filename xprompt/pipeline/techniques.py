@@ -1,7 +1,8 @@
 """Cells of the transfer-quality techniques that add work after training (Schmidt et al. 2023's
 averaging across seeds, seed ensembles, contextual calibration per target language, self-training
-on unlabelled target text, interpolation toward the pretrained weights). Each makes a method of its own in the results, named by a suffix;
-those that read unlabelled target text are the setting "zero-shot + unlabelled target text"."""
+on unlabelled target text, interpolation toward the pretrained weights). Each makes a method of
+its own in the results, named by a suffix; those that read unlabelled target text are the
+setting "zero-shot + unlabelled target text"."""
 
 from __future__ import annotations
 
