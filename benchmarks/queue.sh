@@ -29,6 +29,8 @@ step 4 pipelines/xnli-full.yaml
 step 5 pipelines/quality-grid-sib200.yaml
 step 5 pipelines/quality-grid-marc.yaml --set "shots=[16, 64]"
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16]"
+# PAWS-X's K = 16 column next (about 40 min here): the fourth task of the page, before the long runs
+step 5 pipelines/quality-grid-pawsx.yaml --set "shots=[16]"
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations, some three hours on the two cores)
 step 5 pipelines/methods-grid-sib200.yaml
