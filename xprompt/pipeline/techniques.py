@@ -87,12 +87,14 @@ def seed_average(builder: CellBuilder, display: str, shots, trained: list[Cell],
 def ensemble(shots, per_seed: list[list[Cell]], targets: list[str]) -> list[Cell]:
     """Per model variant (the method's final model, and each interpolation of it) and target, the mean
     class probabilities of every seed's zero-shot predictions (no model is run)."""
-    def zero_shot(seed_cells: list[Cell], variant: str, target: str) -> Cell:
-        return next(c for c in seed_cells if c.stage == "evaluate" and c.meta["method"] == variant
-                    and c.meta["target"] == target and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs)
+    def plain_zero_shot(c: Cell) -> bool:  # not adapted, not calibrated
+        return c.stage == "evaluate" and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs
 
-    variants = dict.fromkeys(c.meta["method"] for c in per_seed[0] if c.stage == "evaluate"
-                             and c.meta["adapt_shots"] == 0 and "unlabelled" not in c.inputs)
+    def zero_shot(seed_cells: list[Cell], variant: str, target: str) -> Cell:
+        return next(c for c in seed_cells if plain_zero_shot(c) and c.meta["method"] == variant
+                    and c.meta["target"] == target)
+
+    variants = dict.fromkeys(c.meta["method"] for c in per_seed[0] if plain_zero_shot(c))
     cells = []
     for variant in variants:
         group = f"{variant} k={shots} ensemble"
