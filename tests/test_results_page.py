@@ -46,19 +46,21 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
     goal = text.split("### Goal check")[1].split("### toy")[0]
     lines = [line for line in goal.splitlines() if line.startswith("| toy")]
     assert lines == [
-        "| toy | grid | 16 | zero-shot | uniprompt | finetune | +5.0 [+3.1, +7.0] | yes |",
-        "| toy | grid | 16 | zero-shot + unlabelled target text | uniprompt+self-training | finetune | +7.0 [+1.0, +12.0] "
-        "| yes |",
-        "| toy | grid | full | zero-shot | uniprompt | finetune | +5.0 [-1.0, +11.0] | no (interval includes 0) |",
-        "| toy | grid | full | zero-shot + unlabelled target text | uniprompt+self-training | finetune | -2.0 [-3.0, -0.5] "
-        "| no (behind) |"]
+        "| toy | grid | 16 | zero-shot | uniprompt | best on these test rows | finetune | +5.0 [+3.1, +7.0] | yes |",
+        "| toy | grid | 16 | zero-shot + unlabelled target text | uniprompt+self-training | best on these test rows "
+        "| finetune | +7.0 [+1.0, +12.0] | yes |",
+        "| toy | grid | full | zero-shot | uniprompt | best on these test rows | finetune | +5.0 [-1.0, +11.0] "
+        "| no (interval includes 0) |",
+        "| toy | grid | full | zero-shot + unlabelled target text | uniprompt+self-training | best on these test rows "
+        "| finetune | -2.0 [-3.0, -0.5] | no (behind) |"]
     assert "**+5.0 [+3.1, +7.0]**" in text and "**+5.0 [-1.0, +11.0]**" not in text
     summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Goal check")[0]
-    assert ("- **Ahead**:\n  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]\n  - toy K = 16 "
-            "(grid, zero-shot + unlabelled target text): uniprompt+self-training − finetune +7.0 [+1.0, +12.0]\n"
-            "- **Behind**:\n  - toy full (grid, zero-shot + unlabelled target text): uniprompt+self-training − "
-            "finetune -2.0 [-3.0, -0.5]\n- **No difference shown (the interval includes 0)**:\n  - toy full (grid, "
-            "zero-shot): uniprompt") in summary
+    picked = " (best on these test rows)"
+    assert ("- **Ahead**:\n  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]" + picked + "\n"
+            "  - toy K = 16 (grid, zero-shot + unlabelled target text): uniprompt+self-training − finetune +7.0 [+1.0, "
+            "+12.0]" + picked + "\n- **Behind**:\n  - toy full (grid, zero-shot + unlabelled target text): "
+            "uniprompt+self-training − finetune -2.0 [-3.0, -0.5]" + picked + "\n- **No difference shown (the interval "
+            "includes 0)**:\n  - toy full (grid, zero-shot): uniprompt") in summary
     assert "No baseline run yet" not in summary
     alone = section([run], ["probe"], None, None)  # a baseline no cell of the run has
     assert "- **Ahead**: none.\n" in alone
@@ -74,10 +76,11 @@ def test_into_replaces_only_the_marked_section(tmp_path, capsys):
     run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
     page = tmp_path / "RESULTS.md"
     page.write_text(f"# Results\n\nbefore\n{START}\nold text\n{END}\nafter\n")
-    assert main([str(run), "--versus", "finetune", "--into", str(page)]) == 0
+    assert main([str(run), "--versus", "finetune", "--declared", "uniprompt", "--into", str(page)]) == 0
     text = page.read_text()
     assert text.startswith("# Results\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
-    assert "old text" not in text and "| toy | grid | 16 | zero-shot | uniprompt | finetune |" in text
+    assert "old text" not in text and "--versus finetune --declared uniprompt`" in text
+    assert "| toy | grid | 16 | zero-shot | uniprompt | declared beforehand | finetune |" in text
     page.write_text("no markers\n")
     assert main([str(run), "--versus", "finetune", "--into", str(page)]) == 2
     assert "results_page start" in capsys.readouterr().err
@@ -148,8 +151,29 @@ def test_a_variant_of_a_baseline_is_never_called_the_best_method(tmp_path):
     stronger = spans[spans["method"] == "finetune"].assign(method="finetune+checkpoint-average", estimate=0.95)
     pd.concat([spans, stronger]).to_csv(run / "intervals.csv", index=False)
     goal = section([run], ["finetune"], None, None).split("### Goal check")[1].split("### Beside")[0]
-    assert "| toy | grid | 16 | zero-shot | uniprompt | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
+    assert "| toy | grid | 16 | zero-shot | uniprompt | best on these test rows | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
     assert "| finetune+checkpoint-average |" not in goal
+
+
+def test_a_declared_configuration_is_tested_even_where_another_variant_averages_higher(tmp_path):
+    run = write_run(tmp_path / "grid", {
+        ("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07),
+        ("16", "uniprompt+ensemble", "finetune"): (0.09, 0.06, 0.12),
+        ("full", "uniprompt+ensemble", "finetune"): (0.01, -0.01, 0.03)})
+    spans = pd.read_csv(run / "intervals.csv")
+    ensembled = spans[spans["method"] == "uniprompt"].assign(method="uniprompt+ensemble", n_seeds=1)
+    higher = ensembled.assign(estimate=ensembled["estimate"] + 0.04)
+    # at K = 16 the ensemble averages higher than the declared plain method; at `full` it is missing
+    pd.concat([spans, higher[higher["shots"] == "16"]]).to_csv(run / "intervals.csv", index=False)
+    text = section([run], ["finetune"], None, None, declared=["uniprompt+checkpoint-average", "uniprompt"])
+    goal = text.split("### Goal check")[1].split("### Beside")[0]
+    assert "| toy | grid | 16 | zero-shot | uniprompt | declared beforehand | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
+    assert "uniprompt+ensemble" not in goal and "the first of uniprompt+checkpoint-average, uniprompt" in goal
+    summary = text.split("### Where xprompt is ahead")[1].split("### Goal check")[0]
+    assert "  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]\n" in summary
+    undeclared = section([run], ["finetune"], None, None)  # no declaration: the best average is tested
+    assert ("| toy | grid | 16 | zero-shot | uniprompt+ensemble | best on these test rows | finetune | +9.0 [+6.0, "
+            "+12.0] | yes |") in undeclared
 
 
 def test_an_interim_run_names_the_methods_still_missing_seeds_or_languages(tmp_path):
