@@ -270,11 +270,18 @@ def test_interpolated_models_are_evaluated_ensembled_and_exported_as_their_own_m
     np.testing.assert_allclose(got, expected[["p0", "p1"]].to_numpy(), atol=1e-5)
 
 
-def test_interpolating_a_method_that_trains_no_pretrained_weight_is_refused(project):
-    from xprompt.errors import XPromptError
+@pytest.mark.parametrize("methods", ["[{name: soft}]", "[{name: probe}]", "[{name: lora}]",
+                                     "[{name: ptuning}]", "[{name: discrete, settings: {trained: none}}]"])
+def test_interpolating_a_method_that_trains_no_pretrained_weight_is_refused_before_any_work(project, methods):
+    with pytest.raises(ConfigError, match=r"train.interpolate is \[0.5\], but .* trains none of the encoder's own"):
+        load_pipeline(project, [f"methods={methods}", "train.interpolate=[0.5]"])
 
-    with pytest.raises(XPromptError, match="trains no pretrained weight"):
-        Runner(plan(load_pipeline(project, ["train.interpolate=[0.5]"])), progress=False).run()  # soft: prompt only
+
+def test_interpolation_is_accepted_wherever_the_method_trains_encoder_weights(project):
+    for methods in ("[{name: uniprompt}]", "[{name: finetune}]", "[{name: discrete}]",
+                    "[{name: ptuning, settings: {freeze_backbone: false}}]",
+                    "[{name: finetune, train: {interpolate: [0.5]}}, {name: soft}]"):  # per method entry
+        load_pipeline(project, [f"methods={methods}"] + ([] if "interpolate" in methods else ["train.interpolate=[0.5]"]))
 
 
 @pytest.mark.parametrize("weights", ["[1.0]", "[0]", "[0.5, 0.5]", "[true]"])

@@ -7,6 +7,7 @@ is imported when a method is built."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xprompt.strict import from_dict
@@ -33,6 +34,9 @@ class MethodSpec:
     # Bump when the method's code changes what its trained state holds: its train cells get new
     # keys (in train keys only when not 1, so other methods' cached cells keep theirs).
     output_version: int = 1
+    # Whether, with these options (its typed config), the method trains any of the encoder's own
+    # weights: only then can train.interpolate move a trained model back toward the pretrained one.
+    trains_pretrained: Callable[[object], bool] = lambda config: False
 
     def build(self, config, backbone, card):
         return _imported(self.builder)(config, backbone, card)

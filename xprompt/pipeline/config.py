@@ -149,7 +149,8 @@ class TrainConfig:
         "the parameters a method adds (prompts, label vectors, heads) stay as trained. No target-language data; "
         "one exportable model per w, evaluated as '<method>+wise-<w>'. Only for methods that train pretrained "
         "weights (UniPrompt, fine-tuning, PET, P-tuning with freeze_backbone: false), not the probe, LoRA or "
-        "frozen-encoder prompts", neutral([]), default_factory=list)
+        "frozen-encoder prompts: a pipeline that sets it for any other method is refused when it loads (set it "
+        "in those methods' own train sections)", neutral([]), default_factory=list)
 
     def __post_init__(self):
         if not 0 <= self.warmup_ratio < 1:
@@ -242,12 +243,19 @@ def method_train_config(pipeline: "PipelineConfig", method: "MethodConfig", adap
     """The pipeline's train section, then the method's own training defaults (its SPEC's
     `train_defaults`: the probe trains its head longer and faster), then the method entry's
     overrides (and, for adaptation, the adapt section's)."""
-    from xprompt.methods import METHODS, method_spec
+    from xprompt.methods import METHODS, method_config, method_spec
 
     own = method_spec(method.name).train_defaults if method.name in METHODS else {}
     merged = {**dataclasses.asdict(pipeline.train), **own, **method.train, **(pipeline.adapt.train if adapt else {})}
     where = "adapt.train" if adapt else f"methods[{method.display}].train"
-    return from_dict(TrainConfig, merged, where)
+    train = from_dict(TrainConfig, merged, where)
+    if train.interpolate and method.name in METHODS and not method_spec(method.name).trains_pretrained(
+            method_config(method.name, method.settings, f"methods[{method.display}]")):
+        raise ConfigError(f"{where}.interpolate is {train.interpolate}, but {method.display} with these settings trains "
+                          f"none of the encoder's own weights, so moving them back toward the pretrained ones changes "
+                          f"nothing; accepted: interpolate under the train section of a method that trains them "
+                          f"(uniprompt, finetune, discrete with trained: all, ptuning with freeze_backbone: false)")
+    return train
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -281,7 +289,10 @@ def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig
     data = apply_overrides(data, list(overrides))
     data.setdefault("name", path.stem)
     try:
-        return from_dict(PipelineConfig, data, "pipeline")
+        config = from_dict(PipelineConfig, data, "pipeline")
+        for method in config.methods:  # each method's merged train section, checked before any work
+            method_train_config(config, method)
+        return config
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 

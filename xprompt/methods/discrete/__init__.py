@@ -3,10 +3,11 @@ of each language filled with the text, and the MLM logits of each class's label 
 <mask> as class scores. Trained end to end, or not at all (zero-shot prompting)."""
 
 from xprompt.methods import MethodSpec
-from xprompt.methods.discrete.config import DiscreteConfig
+from xprompt.methods.discrete.config import DiscreteConfig, Trained
 
 SPEC = MethodSpec(
     DiscreteConfig, "xprompt.methods.discrete.model:build_discrete",
     "template + MLM logits of label words (PET / LM-BFF)",
     "Schick & Schuetze, EACL 2021; Gao et al., ACL 2021",
-    "all weights (trained: all) or nothing (zero-shot prompting); needs a masked-LM head")
+    "all weights (trained: all) or nothing (zero-shot prompting); needs a masked-LM head",
+    trains_pretrained=lambda config: config.trained == Trained.ALL)

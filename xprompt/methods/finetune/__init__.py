@@ -12,4 +12,5 @@ SPEC = MethodSpec(
     FineTuneConfig, "xprompt.methods.finetune.model:FineTune",
     "classification head on the first token",
     "standard baseline (Devlin et al. 2019; Conneau et al. 2020)",
-    "all weights and the head; word embeddings frozen unless freeze_word_embeddings: false")
+    "all weights and the head; word embeddings frozen unless freeze_word_embeddings: false",
+    trains_pretrained=lambda config: True)

@@ -12,4 +12,5 @@ SPEC = MethodSpec(
     "the prompt encoder (bi-LSTM + MLP) and the label vectors; the encoder too with freeze_backbone: false",
     input_prompt="xprompt.methods.ptuning.model:trained_prompt",
     initial_input_prompt="xprompt.methods.prompting:recorded_start",
+    trains_pretrained=lambda config: not config.freeze_backbone,
     output_version=2)

@@ -13,4 +13,5 @@ SPEC = MethodSpec(
     "Huang et al., EMNLP 2022 (Zero-shot cross-lingual transfer of prompt-based tuning with a unified "
     "multilingual prompt)",
     "all weights but the word embeddings (recipe: paper trains those too), or prompt tower + label "
-    "vectors (trained: prompt)")
+    "vectors (trained: prompt)",
+    trains_pretrained=lambda config: True)  # trained: prompt trains the prompt tower, a copy of pretrained layers
