@@ -112,3 +112,42 @@ def test_a_seed_missing_a_target_is_left_out_of_intervals_and_comparisons():
     assert set(spans["n_seeds"]) == {1}
     row = paired(table, "en").query("target == 'avg'").iloc[0]
     assert row["n_seeds"] == 1
+
+
+def _parallel(method: str, correct_by_lang: dict[str, np.ndarray], seed: int = 13) -> pd.DataFrame:
+    """Items of a parallel set: id "{lang}-test-{i}" is sentence i in every language (parallel: row)."""
+    return pd.concat([pd.DataFrame({"method": method, "shots": 16, "adapt_shots": 0, "seed": seed, "target": lang,
+                                    "id": [f"{lang}-test-{i}" for i in range(len(c))], "label": 0,
+                                    "prediction": np.where(c, 0, 1)}) for lang, c in correct_by_lang.items()])
+
+
+def test_on_a_parallel_set_one_draw_of_sentences_serves_every_language():
+    rng = np.random.default_rng(10)
+    hard = rng.random(300) < 0.3  # the same sentences are missed in every language
+    table = _parallel("a", {"en": ~hard, "de": ~hard, "fr": ~hard})
+    joint = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'accuracy'").set_index("target")
+    alone = intervals(table, "en", 2, metrics=("accuracy",)).set_index("target")
+    width = lambda spans, t: spans.loc[t, "ci_high"] - spans.loc[t, "ci_low"]
+    # one draw: the average of two identical languages is as uncertain as one of them
+    assert joint.loc[AVG, "ci_low"] == joint.loc["de", "ci_low"] and joint.loc[AVG, "ci_high"] == joint.loc["de", "ci_high"]
+    # drawn per language, as if the translations were fresh samples, the average looks about sqrt(2) surer
+    assert width(alone, AVG) < 0.8 * width(joint, AVG)
+    assert joint.loc[AVG, "estimate"] == alone.loc[AVG, "estimate"] == pytest.approx(1 - hard.mean())
+    # the same for a paired difference whose sentences differ alike in every language
+    other = rng.random(300) < 0.2
+    b = _parallel("b", {"en": ~other, "de": ~other, "fr": ~other})
+    pairs = paired(pd.concat([table, b]), "en", parallel="row").set_index("target")
+    assert (pairs.loc[AVG, "ci_low"], pairs.loc[AVG, "ci_high"]) == (pairs.loc["de", "ci_low"], pairs.loc["de", "ci_high"])
+    independent = paired(pd.concat([table, b]), "en").set_index("target")
+    assert independent.loc[AVG, "ci_high"] - independent.loc[AVG, "ci_low"] < 0.8 * (pairs.loc[AVG, "ci_high"] - pairs.loc[AVG, "ci_low"])
+
+
+def test_a_language_lacking_some_sentences_of_a_parallel_set_is_scored_on_the_ones_it_has():
+    rng = np.random.default_rng(11)
+    correct = {lang: rng.random(200) < 0.7 for lang in ("en", "de", "fr")}
+    table = _parallel("a", correct)
+    table = table[~((table["target"] == "fr") & table["id"].isin([f"fr-test-{i}" for i in range(150, 200)]))]
+    spans = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'accuracy'").set_index("target")
+    assert spans.loc["fr", "n"] == 150 and spans.loc["fr", "estimate"] == pytest.approx(correct["fr"][:150].mean())
+    assert spans.loc["fr", "ci_low"] < spans.loc["fr", "estimate"] < spans.loc["fr", "ci_high"]
+    assert spans.loc["de", "n"] == 200

@@ -136,8 +136,9 @@ def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:
     import json
 
     from xprompt import __version__
-    payload = json.dumps({"rows": rows, "config": config_dict, "notes": notes, "version": __version__},
-                         sort_keys=True, default=str)
+    from xprompt.results.statistics import STATISTICS_VERSION
+    payload = json.dumps({"rows": rows, "config": config_dict, "notes": notes, "version": __version__,
+                          "statistics": STATISTICS_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

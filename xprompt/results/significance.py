@@ -21,7 +21,7 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
     from xprompt.results.table import shots_as_words
 
     spans = intervals(items, source, classes, parallel=parallel)
-    comparisons = paired(items, source)
+    comparisons = paired(items, source, parallel=parallel)
     items.to_parquet(run_dir / ITEMS, index=False)
     atomic_write_text(run_dir / INTERVALS, shots_as_words(spans).to_csv(index=False))
     atomic_write_text(run_dir / COMPARISONS, shots_as_words(comparisons).to_csv(index=False))

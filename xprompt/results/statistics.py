@@ -3,9 +3,13 @@ comparisons of methods on the same items.
 
 The input is the items table: one row per (method, shots, adapt_shots, seed, target, item) with
 the item's label and the prediction. Conventions:
-- A resample draws the test items of each target language with replacement (independently per
-  language) and, when there are several, the seeds with replacement (the same seeds for every
-  language, since one seed's model made all of its predictions). The statistic is the mean over
+- A resample draws the test items of each target language with replacement and, when there are
+  several, the seeds with replacement (the same seeds for every language, since one seed's model
+  made all of its predictions). Items are drawn independently per language, except on a parallel
+  data set (the card's `parallel`: SIB-200, XNLI), whose items are sentences that every language
+  translates: there one draw of sentences serves every language, so that a sentence hard in every
+  language counts once per draw, not once per language as if the languages' test sets were
+  independent samples (which makes the interval of an average over targets too narrow). The statistic is the mean over
   the drawn seeds of the metric on the drawn items; the interval is the 2.5 and 97.5 percentiles
   of B resamples (percentile bootstrap, B = 2,000 by default; each group, language and metric
   draws from a generator seeded by its own name, so an interval does not move when other methods
@@ -30,6 +34,10 @@ import pandas as pd
 from xprompt.results.settings import SINGLE_MODEL_SEED
 
 AVG = "avg"
+# Bump when an interval or comparison would come out differently from the same items: a run folder's
+# outputs written under another version are written again (see pipeline/commands.py).
+# 2 (2026-12-04): one draw of sentences for every language of a parallel data set.
+STATISTICS_VERSION = 2
 GROUP = ["method", "shots", "adapt_shots"]
 ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
 INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
@@ -60,9 +68,24 @@ def _matrices(items: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, np.nda
     return labels, predictions, ids
 
 
+def _item_draws(rng_for, keyed: dict[str, list[str]], resamples: int, parallel: str | None) -> dict[str, np.ndarray]:
+    """Per target, [resamples, items] counts of each of its items (in the order of its keys) in a
+    bootstrap draw. Without `parallel`, each target's items are drawn on their own (`rng_for(target)`);
+    on a parallel data set, where the keys are sentences every language shares (`item_key`), one
+    draw of the sentences (`rng_for("items")`) serves every target."""
+    if parallel is None:
+        return {target: _draws(rng_for(target), len(keys), resamples) for target, keys in keyed.items()}
+    union = sorted(set().union(*keyed.values()))
+    where = {key: index for index, key in enumerate(union)}
+    shared = _draws(rng_for("items"), len(union), resamples)
+    return {target: shared if keys == union else shared[:, [where[key] for key in keys]]
+            for target, keys in keyed.items()}
+
+
 def _accuracy(correct: np.ndarray, item_counts: np.ndarray) -> np.ndarray:
-    """[resamples, seeds] accuracy of each seed on each resample of items."""
-    return item_counts @ correct.T / correct.shape[1]
+    """[resamples, seeds] accuracy of each seed on each resample of items (a target of a parallel
+    data set that lacks some of the drawn sentences is scored on the ones it has)."""
+    return item_counts @ correct.T / np.maximum(item_counts.sum(axis=1, keepdims=True), 1.0)
 
 
 def _macro_f1(labels: np.ndarray, predictions: np.ndarray, item_counts: np.ndarray, classes: int) -> np.ndarray:
@@ -79,10 +102,11 @@ def _macro_f1(labels: np.ndarray, predictions: np.ndarray, item_counts: np.ndarr
     return out
 
 
-def _per_target(items: pd.DataFrame, seeds: list[int], metric: str, classes: int, counts_for) -> np.ndarray:
-    """[resamples, seeds] metric of one target on each resample (its item counts from `counts_for`)."""
+def _per_target(items: pd.DataFrame, seeds: list[int], metric: str, classes: int, counts: np.ndarray | None) -> np.ndarray:
+    """[resamples, seeds] metric of one target on each resample given its [resamples, items] item
+    counts (items in `_matrices` order); counts None: the point estimate, every item once."""
     labels, predictions, _ = _matrices(items, seeds)
-    counts = counts_for(labels.shape[1])
+    counts = np.ones((1, labels.shape[1])) if counts is None else counts
     if metric == "accuracy":
         return _accuracy((labels == predictions).astype(np.float64), counts)
     return _macro_f1(labels, predictions, counts, classes)
@@ -109,12 +133,14 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
         seeds = complete_seeds(group)
         group = group[group["seed"].isin(seeds)]
         seed_counts = _draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        frames = dict(list(group.groupby("target", sort=False)))
+        keyed = {target: _keys(frame, seeds, target, parallel) for target, frame in frames.items()}
         for metric in metrics:
             targets, per_target = [], {}
-            for target, frame in group.groupby("target", sort=False):
-                rng = _rng(seed, key, target, metric)
-                values = _per_target(frame, seeds, metric, classes, lambda n: _draws(rng, n, resamples))
-                point = _per_target(frame, seeds, metric, classes, lambda n: np.ones((1, n)))
+            draws = _item_draws(lambda name: _rng(seed, key, name, metric), keyed, resamples, parallel)
+            for target, frame in frames.items():
+                values = _per_target(frame, seeds, metric, classes, draws[target])
+                point = _per_target(frame, seeds, metric, classes, None)
                 stat = (values * seed_counts).sum(axis=1) / len(seeds)
                 per_target[target] = stat
                 rows.append(_row(key, target, metric, float(point.mean()), stat, len(seeds), frame["id"].nunique()))
@@ -125,6 +151,12 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
                 point = float(np.mean([p for t, p in targets if t in kept]))
                 rows.append(_row(key, AVG, metric, point, stat, len(seeds), len(kept)))
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def _keys(frame: pd.DataFrame, seeds: list[int], target: str, parallel: str | None) -> list[str]:
+    """The item keys of one target's items in `_matrices` order (its ids where not parallel)."""
+    ids = _matrices(frame, seeds)[2]
+    return list(item_key(pd.Series(ids, dtype=str), target, parallel)) if parallel else [str(i) for i in ids]
 
 
 def item_key(ids: pd.Series, lang: str, parallel: str | None) -> pd.Series:
@@ -146,14 +178,16 @@ def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int
         if not seeds:
             continue
         seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
-        stats, points = {}, {}
+        stats, points, agreed = {}, {}, {}
         for target, frame in group.groupby("target", sort=False):
-            if target == source:
-                continue
-            agree = _agreement(frame, english, seeds, target, source, parallel)
-            if agree.shape[1] == 0:
-                continue
-            stats[target] = (_accuracy(agree, _draws(rng, agree.shape[1], resamples)) * seed_counts).sum(1) / len(seeds)
+            if target != source:
+                agree, keys = _agreement(frame, english, seeds, target, source, parallel)
+                if agree.shape[1]:
+                    agreed[target] = (agree, keys)
+        draws = _item_draws(lambda name: _rng(seed, key, "consistency", name), {t: k for t, (_, k) in agreed.items()},
+                            resamples, parallel)
+        for target, (agree, _) in agreed.items():
+            stats[target] = (_accuracy(agree, draws[target]) * seed_counts).sum(1) / len(seeds)
             points[target] = float(agree.mean())
             rows.append(_row(key, target, "consistency", points[target], stats[target], len(seeds), agree.shape[1]))
         if len(stats) > 1:
@@ -163,16 +197,19 @@ def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int
 
 
 def _agreement(frame: pd.DataFrame, english: pd.DataFrame, seeds: list[int], target: str, source: str,
-               parallel: str) -> np.ndarray:
-    """[seeds, items] 1 where the target prediction equals the source prediction of the same item."""
-    rows = []
+               parallel: str) -> tuple[np.ndarray, list[str]]:
+    """[seeds, items] 1 where the target prediction equals the source prediction of the same item,
+    on the items every seed has in both languages, and those items' keys."""
+    joined = {}
     for s in seeds:
         ours = frame[frame["seed"] == s].assign(item=lambda f: item_key(f["id"], target, parallel))
         theirs = english[english["seed"] == s].assign(item=lambda f: item_key(f["id"], source, parallel))
-        joined = ours.merge(theirs[["item", "prediction"]], on="item", suffixes=("", "_source")).sort_values("item")
-        rows.append((joined["prediction"] == joined["prediction_source"]).to_numpy(np.float64))
-    width = min(len(r) for r in rows)
-    return np.stack([r[:width] for r in rows])
+        both = ours.merge(theirs[["item", "prediction"]], on="item", suffixes=("", "_source"))
+        joined[s] = both.set_index("item")
+    keys = sorted(set.intersection(*(set(j.index) for j in joined.values())))
+    agree = np.stack([(joined[s].loc[keys, "prediction"] == joined[s].loc[keys, "prediction_source"]).to_numpy(np.float64)
+                      for s in seeds]) if keys else np.zeros((len(seeds), 0))
+    return agree, keys
 
 
 def _row(key, target, metric, point, stat, seeds, n) -> dict:
@@ -181,9 +218,11 @@ def _row(key, target, metric, point, stat, seeds, n) -> dict:
             "ci_low": low, "ci_high": high, "n_seeds": seeds, "n": n}
 
 
-def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 0,
+           parallel: str | None = None) -> pd.DataFrame:
     """Accuracy difference A - B of every pair of methods at the same shots and adapt_shots, per
-    target and on the average over targets: estimate, 95% interval, two-sided p-value."""
+    target and on the average over targets: estimate, 95% interval, two-sided p-value (on a
+    `parallel` data set one draw of sentences serves every language, see the module's note)."""
     rows = []
     if items.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
@@ -196,11 +235,15 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             pair = (shots, adapt, first, second)
             seed_counts = (_draws(_rng(seed, pair, "seeds"), len(seeds), resamples) if len(seeds) > 1
                            else np.ones((resamples, 1)))
-            stats, points = {}, {}
+            stats, points, differences = {}, {}, {}
             for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
-                diff = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
-                counts = _draws(_rng(seed, pair, target), diff.shape[1], resamples)
-                stats[target] = (_accuracy(diff, counts) * seed_counts).sum(axis=1) / len(seeds)
+                diff, ids = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
+                keys = list(item_key(pd.Series(ids, dtype=str), target, parallel)) if parallel else ids
+                differences[target] = (diff, keys)
+            draws = _item_draws(lambda name: _rng(seed, pair, name), {t: k for t, (_, k) in differences.items()},
+                                resamples, parallel)
+            for target, (diff, _) in differences.items():
+                stats[target] = (_accuracy(diff, draws[target]) * seed_counts).sum(axis=1) / len(seeds)
                 points[target] = float(diff.mean())
             kept = [t for t in stats if t != source] or list(stats)
             if len(stats) > 1:
@@ -234,13 +277,13 @@ def _single_model_beside(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame
     return a, b
 
 
-def _difference(a: pd.DataFrame, b: pd.DataFrame, seeds: list[int]) -> np.ndarray:
-    """[seeds, items] A correct - B correct on the items both were tested on."""
+def _difference(a: pd.DataFrame, b: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, list[str]]:
+    """[seeds, items] A correct - B correct on the items both were tested on, and those items' ids."""
     la, pa, ids_a = _matrices(a, seeds)
     lb, pb, ids_b = _matrices(b, seeds)
     common = sorted(set(ids_a) & set(ids_b))
     ia, ib = [ids_a.index(i) for i in common], [ids_b.index(i) for i in common]
-    return (la[:, ia] == pa[:, ia]).astype(np.float64) - (lb[:, ib] == pb[:, ib]).astype(np.float64)
+    return (la[:, ia] == pa[:, ia]).astype(np.float64) - (lb[:, ib] == pb[:, ib]).astype(np.float64), common
 
 
 def format_interval(estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1) -> str:
