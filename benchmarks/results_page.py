@@ -127,23 +127,47 @@ def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> list[str]:
     return out
 
 
-def width_note(average: pd.DataFrame, rows_per_target: int, targets: int, whole: bool) -> str:
+def width_note(average: pd.DataFrame, rows_per_target: int, targets: int, whole: bool, parallel: bool = False) -> str:
     """How wide the averages' 95% intervals are against the page's aim of ±WIDTH_AIM points, and
     what the test rows alone allow: a binomial interval at the run's mean accuracy over all target
-    rows, and the rows per target that ±WIDTH_AIM would need. What is wider than that is seeds."""
+    rows, and the rows per target that ±WIDTH_AIM would need. On a parallel data set the targets'
+    rows translate the same sentences (one draw of sentences serves every language), so the rows
+    allow something between that and one language's binomial interval, and only more sentences
+    narrow it. What is wider than the rows allow is seeds."""
     half = (average["ci_high"] - average["ci_low"]) * 50
     within = int((half <= WIDTH_AIM + 1e-9).sum())
     accuracy = float(average["estimate"].mean())
     spread = accuracy * (1 - accuracy)
     items_alone = 196 * math.sqrt(spread / (rows_per_target * targets))
-    needed = math.ceil(spread * (1.96 / (WIDTH_AIM / 100)) ** 2 / targets)
-    return (f"Interval widths: the averages' 95% intervals are ±{half.min():.1f} to ±{half.max():.1f} points; "
-            f"{within} of {len(half)} are within the ±{WIDTH_AIM} aimed at. The test rows alone allow about "
-            f"±{items_alone:.1f} here ({rows_per_target * targets:,} target rows at {accuracy:.0%} accuracy); "
-            f"±{WIDTH_AIM} would need about {needed:,} rows per target"
-            + (", more than the whole test sets hold" if whole and needed > rows_per_target else "")
+    one_language = 196 * math.sqrt(spread / rows_per_target)
+    needed = math.ceil(spread * (1.96 / (WIDTH_AIM / 100)) ** 2 / (1 if parallel else targets))
+    head = (f"Interval widths: the averages' 95% intervals are ±{half.min():.1f} to ±{half.max():.1f} points; "
+            f"{within} of {len(half)} are within the ±{WIDTH_AIM} aimed at. ")
+    if parallel:
+        rows = (f"The {targets} targets' test rows translate the same {rows_per_target:,} sentences, so the rows "
+                f"alone allow between about ±{items_alone:.1f} (had the languages erred on different sentences) and "
+                f"±{one_language:.1f} (had they all erred on the same ones) at {accuracy:.0%} accuracy, and more "
+                f"languages do not narrow an average; ±{WIDTH_AIM} could need up to {needed:,} sentences")
+        ceiling = one_language
+    else:
+        rows = (f"The test rows alone allow about ±{items_alone:.1f} here ({rows_per_target * targets:,} target rows "
+                f"at {accuracy:.0%} accuracy); ±{WIDTH_AIM} would need about {needed:,} rows per target")
+        ceiling = items_alone
+    return (head + rows + (", more than the whole test sets hold" if whole and needed > rows_per_target else "")
             + "." + (" What is wider than that is the spread between seeds (a seed ensemble counts as one model)."
-                     if half.max() > 1.1 * items_alone else ""))
+                     if half.max() > 1.1 * ceiling else ""))
+
+
+def parallel_task(config: dict) -> bool:
+    """Whether the run's task card declares its test sets parallel across languages (False for a
+    card this installation cannot find: the page then treats its test sets as independent)."""
+    from xprompt.data.card_files import load_card
+    from xprompt.errors import XPromptError
+
+    try:
+        return load_card(config.get("task", {}).get("name", "")).parallel is not None
+    except XPromptError:
+        return False
 
 
 def interim_count(info: dict) -> str:
@@ -227,7 +251,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                    "with evaluations still missing averages fewer targets, and its differences pair only the "
                    "targets both methods have)" if info.get("interim") else "") + ".", ""]
         out += [width_note(average, int(sizes.median()), len(sizes) - 1,
-                           config.get("task", {}).get("test_size") is None), ""]
+                           config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"

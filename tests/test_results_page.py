@@ -209,6 +209,22 @@ def test_interval_widths_are_set_against_the_aim_and_what_the_test_rows_allow(tm
     assert "spread between seeds" not in line  # nothing is wider than the rows allow
 
 
+def test_on_a_parallel_task_the_width_note_says_the_targets_share_their_sentences(tmp_path):
+    from benchmarks.results_page import parallel_task, width_note
+
+    assert parallel_task({"task": {"name": "sib200"}}) and not parallel_task({"task": {"name": "marc"}})
+    assert not parallel_task({"task": {"name": "toy"}})  # a card this installation does not have
+    average = pd.DataFrame({"estimate": [0.8], "ci_low": [0.76], "ci_high": [0.84]})  # ±4 points
+    line = width_note(average, 204, 10, True, parallel=True)
+    # p = 0.8: one language's 204 sentences allow ±196 * sqrt(0.16 / 204) = ±5.5, ten independent ±1.7;
+    # ±1.5 could need 0.16 * (1.96 / 0.015)^2 = 2,732 sentences
+    assert line == ("Interval widths: the averages' 95% intervals are ±4.0 to ±4.0 points; 0 of 1 are within the "
+                    "±1.5 aimed at. The 10 targets' test rows translate the same 204 sentences, so the rows alone "
+                    "allow between about ±1.7 (had the languages erred on different sentences) and ±5.5 (had they "
+                    "all erred on the same ones) at 80% accuracy, and more languages do not narrow an average; ±1.5 "
+                    "could need up to 2,732 sentences, more than the whole test sets hold.")
+
+
 def test_gpu_table_comes_from_the_session_folder_or_the_page_says_it_was_not_measured(tmp_path, capsys):
     run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
     suite = tmp_path / "quiet"
