@@ -126,13 +126,16 @@ def test_on_a_parallel_set_one_draw_of_sentences_serves_every_language():
     hard = rng.random(300) < 0.3  # the same sentences are missed in every language
     table = _parallel("a", {"en": ~hard, "de": ~hard, "fr": ~hard})
     joint = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'accuracy'").set_index("target")
-    alone = intervals(table, "en", 2, metrics=("accuracy",)).set_index("target")
+    alone = intervals(table, "en", 2, metrics=("accuracy",)).query("metric == 'accuracy'").set_index("target")
     width = lambda spans, t: spans.loc[t, "ci_high"] - spans.loc[t, "ci_low"]
     # one draw: the average of two identical languages is as uncertain as one of them
     assert joint.loc[AVG, "ci_low"] == joint.loc["de", "ci_low"] and joint.loc[AVG, "ci_high"] == joint.loc["de", "ci_high"]
     # drawn per language, as if the translations were fresh samples, the average looks about sqrt(2) surer
     assert width(alone, AVG) < 0.8 * width(joint, AVG)
     assert joint.loc[AVG, "estimate"] == alone.loc[AVG, "estimate"] == pytest.approx(1 - hard.mean())
+    # English errs on the same sentences as the targets: the transfer gap is 0 on every joint draw
+    gap = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'transfer_gap'")
+    assert gap[["target", "estimate", "ci_low", "ci_high"]].values.tolist() == [[AVG, 0.0, 0.0, 0.0]]
     # the same for a paired difference whose sentences differ alike in every language
     other = rng.random(300) < 0.2
     b = _parallel("b", {"en": ~other, "de": ~other, "fr": ~other})
@@ -151,3 +154,18 @@ def test_a_language_lacking_some_sentences_of_a_parallel_set_is_scored_on_the_on
     assert spans.loc["fr", "n"] == 150 and spans.loc["fr", "estimate"] == pytest.approx(correct["fr"][:150].mean())
     assert spans.loc["fr", "ci_low"] < spans.loc["fr", "estimate"] < spans.loc["fr", "ci_high"]
     assert spans.loc["de", "n"] == 200
+
+
+def test_the_transfer_gap_is_source_accuracy_minus_the_average_and_shows_under_it():
+    from xprompt.results.significance import interval_table
+
+    rng = np.random.default_rng(12)
+    table = pd.concat([_items("a", rng.random(300) < p, target=t) for t, p in (("en", 0.9), ("de", 0.6), ("fr", 0.7))])
+    spans = intervals(table, "en", 2)
+    accuracy = spans.query("metric == 'accuracy'").set_index("target")["estimate"]
+    gap = spans.query("metric == 'transfer_gap'").iloc[0]
+    assert gap["target"] == AVG and gap["estimate"] == pytest.approx(accuracy["en"] - accuracy[AVG])
+    assert 0 < gap["ci_low"] < gap["estimate"] < gap["ci_high"]
+    shown = interval_table(spans, 16, 0)
+    assert list(shown.index) == ["en", "de", "fr", AVG, "transfer gap"]
+    assert intervals(table[table["target"] != "en"], "en", 2).query("metric == 'transfer_gap'").empty  # no source row

@@ -96,9 +96,12 @@ def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
     if spans is None or spans.empty:
         return []
     blocks = [("h2", "Accuracy with 95% intervals"),
-              ("p", "Percentile bootstrap over test items (per language) and seeds, 2,000 resamples; *avg* "
-                    "averages the targets without the source. Differences are paired (same items, same "
-                    "seeds); a method is called ahead only when the interval of the difference excludes 0.")]
+              ("p", "Percentile bootstrap over test items and seeds, 2,000 resamples; items are drawn per "
+                    "language, or on a parallel data set once for every language (the same sentences in each). "
+                    "*avg* averages the targets without the source; *transfer gap* is the source language's "
+                    "accuracy minus *avg* (XTREME's cross-lingual transfer gap), on the same draws. Differences "
+                    "are paired (same items, same seeds); a method is called ahead only when the interval of the "
+                    "difference excludes 0.")]
     settings = spans[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in settings.itertuples(index=False):
         for setting, chosen in settings_of(spans, adapt):

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.results.statistics import AVG, format_interval, intervals, paired
+from xprompt.results.statistics import AVG, TRANSFER_GAP, format_interval, intervals, paired
 
 ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.csv"
+GAP_ROW = "transfer gap"  # the table row under avg: source accuracy minus avg, in points
 
 
 def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int,
@@ -40,14 +41,20 @@ def read_uncertainty(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame |
 
 def interval_table(spans: pd.DataFrame, shots: int, adapt_shots: int, metric: str = "accuracy",
                    order: list[str] | None = None) -> pd.DataFrame:
-    """target x method of 'estimate [low, high]' (percent), avg last."""
-    chosen = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == adapt_shots) & (spans["metric"] == metric)]
+    """target x method of 'estimate [low, high]' (percent), avg last; under the accuracy's avg, the
+    transfer gap (source accuracy minus avg) where the run tested the source language."""
+    here = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == adapt_shots)]
+    chosen = here[here["metric"] == metric]
+    if metric == "accuracy":
+        gap = here[(here["metric"] == TRANSFER_GAP) & (here["target"] == AVG)].assign(target=GAP_ROW)
+        chosen = pd.concat([chosen, gap], ignore_index=True)
     chosen = chosen.assign(cell=[format_interval(e, lo, hi) for e, lo, hi in
                                  zip(chosen["estimate"], chosen["ci_low"], chosen["ci_high"])])
     wide = chosen.pivot_table(index="target", columns="method", values="cell", aggfunc="first")
     targets = order or list(pd.unique(chosen["target"]))
-    targets = [t for t in targets if t != AVG and t in wide.index] + ([AVG] if AVG in wide.index else [])
-    wide = wide.reindex(index=targets, columns=list(pd.unique(chosen["method"]))).fillna("–")
+    last = [t for t in (AVG, GAP_ROW) if t in wide.index]
+    targets = [t for t in targets if t not in last and t in wide.index] + last
+    wide = wide.reindex(index=targets, columns=list(pd.unique(chosen[chosen["metric"] == metric]["method"]))).fillna("–")
     wide.index.name, wide.columns.name = "target", None
     return wide
 

@@ -34,10 +34,12 @@ import pandas as pd
 from xprompt.results.settings import SINGLE_MODEL_SEED
 
 AVG = "avg"
+TRANSFER_GAP = "transfer_gap"  # metric of an "avg" row: source accuracy minus the average over targets
 # Bump when an interval or comparison would come out differently from the same items: a run folder's
 # outputs written under another version are written again (see pipeline/commands.py).
 # 2 (2026-12-04): one draw of sentences for every language of a parallel data set.
-STATISTICS_VERSION = 2
+# 3 (2026-12-04): the transfer gap (source accuracy minus avg) as a row of its own.
+STATISTICS_VERSION = 3
 GROUP = ["method", "shots", "adapt_shots"]
 ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
 INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
@@ -121,9 +123,11 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
               seed: int = 0, metrics: tuple[str, ...] = ("accuracy", "macro_f1"),
               parallel: str | None = None) -> pd.DataFrame:
     """Per (method, shots, adapt_shots, target incl. avg, metric): the point estimate (mean over
-    seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it. On a parallel
-    data set (`parallel`: row or id) also `consistency`: how often a target's prediction equals the
-    source-language prediction of the same item by the English-trained model of the same seed."""
+    seeds), the 95% bootstrap interval, and the numbers of seeds and items behind it. Where the source
+    language was tested too, the "avg" row of `transfer_gap`: its accuracy minus the average over
+    targets (XTREME's cross-lingual transfer gap). On a parallel data set (`parallel`: row or id)
+    also `consistency`: how often a target's prediction equals the source-language prediction of
+    the same item by the English-trained model of the same seed."""
     rows = []
     if items.empty:
         return pd.DataFrame(columns=INTERVAL_COLUMNS)
@@ -150,6 +154,12 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
                 stat = np.mean([per_target[t] for t in kept], axis=0)
                 point = float(np.mean([p for t, p in targets if t in kept]))
                 rows.append(_row(key, AVG, metric, point, stat, len(seeds), len(kept)))
+                if metric == "accuracy" and source in per_target and source not in kept:
+                    # the cross-lingual transfer gap (XTREME): source accuracy minus the average,
+                    # on the same draws of items and seeds as both
+                    source_point = dict(targets)[source]
+                    rows.append(_row(key, AVG, TRANSFER_GAP, source_point - point, per_target[source] - stat,
+                                     len(seeds), len(kept)))
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
