@@ -169,3 +169,20 @@ def test_the_transfer_gap_is_source_accuracy_minus_the_average_and_shows_under_i
     shown = interval_table(spans, 16, 0)
     assert list(shown.index) == ["en", "de", "fr", AVG, "transfer gap"]
     assert intervals(table[table["target"] != "en"], "en", 2).query("metric == 'transfer_gap'").empty  # no source row
+
+
+def test_per_language_p_values_are_holm_adjusted_over_the_languages_of_a_pair():
+    rng = np.random.default_rng(13)
+    a, b = [], []
+    for lang, shift in (("en", 0.0), ("de", 0.25), ("fr", 0.0), ("sw", 0.0), ("yo", 0.0)):
+        base = rng.random(200) < 0.6
+        a.append(_items("a", base | (rng.random(200) < shift), target=lang, rng=np.random.default_rng(1)))
+        b.append(_items("b", base, target=lang, rng=np.random.default_rng(1)))
+    pairs = paired(pd.concat(a + b), "en").set_index("target")
+    languages = pairs.drop(index=AVG).sort_values("p_value")
+    expected = np.maximum.accumulate(np.minimum(1.0, (len(languages) - np.arange(len(languages)))
+                                                * languages["p_value"].to_numpy()))
+    np.testing.assert_allclose(languages["p_holm"].to_numpy(), expected)
+    assert languages.index[0] == "de" and languages.loc["de", "p_holm"] < 0.05  # the planted gain survives
+    assert (languages["p_holm"] >= languages["p_value"]).all()
+    assert pairs.loc[AVG, "p_holm"] == pairs.loc[AVG, "p_value"]

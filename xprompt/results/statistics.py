@@ -20,7 +20,9 @@ the item's label and the prediction. Conventions:
   were tested on (a method made from every seed at once, seed -1, is set beside each seed of the
   other), and resamples the per-item difference (A correct - B correct); its two-sided
   p-value is twice the share of resamples on the far side of 0 (at least 1/B). A difference is
-  called a win only when its interval excludes 0.
+  called a win only when its interval excludes 0. Per language there are as many tests as
+  languages, so `p_holm` adjusts each language's p-value over them (Holm): a claim that one
+  particular language differs should rest on p_holm < 0.05.
 Resampling is done with multinomial counts, so the cost is one matrix product per language."""
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ TRANSFER_GAP = "transfer_gap"  # metric of an "avg" row: source accuracy minus t
 # Bump when an interval or comparison would come out differently from the same items: a run folder's
 # outputs written under another version are written again (see pipeline/commands.py).
 # 2 (2026-12-04): one draw of sentences for every language of a parallel data set.
-# 3 (2026-12-04): the transfer gap (source accuracy minus avg) as a row of its own.
+# 3 (2026-12-04): the transfer gap (source accuracy minus avg) as a row of its own; p_holm.
 STATISTICS_VERSION = 3
 GROUP = ["method", "shots", "adapt_shots"]
 ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
 INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
 PAIRED_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", "difference", "ci_low",
-                  "ci_high", "p_value", "significant", "n_seeds"]
+                  "ci_high", "p_value", "significant", "n_seeds", "p_holm"]
 
 
 def _rng(seed: int, *key) -> np.random.Generator:
@@ -259,14 +261,30 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             if len(stats) > 1:
                 stats[AVG] = np.mean([stats[t] for t in kept], axis=0)
                 points[AVG] = float(np.mean([points[t] for t in kept]))
+            found = []
             for target, stat in stats.items():
                 low, high = _interval(stat)
                 tail = min((stat <= 0).mean(), (stat >= 0).mean())
-                rows.append({"shots": shots, "adapt_shots": adapt, "method": first, "versus": second,
-                             "target": target, "metric": "accuracy", "difference": points[target],
-                             "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
-                             "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
+                found.append({"shots": shots, "adapt_shots": adapt, "method": first, "versus": second,
+                              "target": target, "metric": "accuracy", "difference": points[target],
+                              "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
+                              "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
+            rows += _with_holm(found)
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _with_holm(found: list[dict]) -> list[dict]:
+    """`p_holm`: each language's p-value adjusted by Holm's step-down over the pair's languages (the
+    source's and every target's), so that "some language differs" holds at 5% family-wise; the
+    average over targets is one claim of its own and keeps its p-value."""
+    languages = sorted((row for row in found if row["target"] != AVG), key=lambda row: row["p_value"])
+    running = 0.0
+    for rank, row in enumerate(languages):
+        running = max(running, min(1.0, (len(languages) - rank) * row["p_value"]))
+        row["p_holm"] = running
+    for row in found:
+        row.setdefault("p_holm", row["p_value"])
+    return found
 
 
 def complete_seeds(frame: pd.DataFrame) -> list[int]:
