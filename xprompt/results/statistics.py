@@ -9,11 +9,12 @@ the item's label and the prediction. Conventions:
   data set (the card's `parallel`: SIB-200, XNLI), whose items are sentences that every language
   translates: there one draw of sentences serves every language, so that a sentence hard in every
   language counts once per draw, not once per language as if the languages' test sets were
-  independent samples (which makes the interval of an average over targets too narrow). The statistic is the mean over
-  the drawn seeds of the metric on the drawn items; the interval is the 2.5 and 97.5 percentiles
-  of B resamples (percentile bootstrap, B = 2,000 by default; each group, language and metric
-  draws from a generator seeded by its own name, so an interval does not move when other methods
-  or languages join the run).
+  independent samples (which makes the interval of an average over targets too narrow). The
+  statistic is the mean over the drawn seeds of the metric on the drawn items; the interval is
+  the 2.5 and 97.5 percentiles of B resamples (percentile bootstrap, B = 2,000 by default; each
+  group, language and metric draws from a generator seeded by its own name, so an interval does
+  not move when other methods or languages join the run; on a parallel data set the one draw of
+  sentences has its own name in each group and metric).
 - The average over targets ("avg", without the source language) is resampled the same way and
   averaged per resample, so its interval accounts for every language's items at once.
 - A paired comparison of methods A and B uses only the seeds both have and only the items both
