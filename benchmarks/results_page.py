@@ -35,7 +35,7 @@ from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference, load, versus_table
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
-from xprompt.errors import ConfigError
+from xprompt.errors import ConfigError, XPromptError
 from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
 from xprompt.results.statistics import AVG, format_interval
@@ -162,7 +162,6 @@ def parallel_task(config: dict) -> bool:
     """Whether the run's task card declares its test sets parallel across languages (False for a
     card this installation cannot find: the page then treats its test sets as independent)."""
     from xprompt.data.card_files import load_card
-    from xprompt.errors import XPromptError
 
     try:
         return load_card(config.get("task", {}).get("name", "")).parallel is not None
