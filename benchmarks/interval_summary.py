@@ -54,16 +54,21 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
     difference is bold only when its interval excludes 0. The setting column keeps zero-shot and
     zero-shot + unlabelled target text apart."""
     from xprompt.results.settings import uses_target_text
-    from xprompt.results.statistics import format_interval
+    from xprompt.results.statistics import TRANSFER_GAP, format_interval
 
     averages = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == 0) & (spans["metric"] == "accuracy")
                      & (spans["target"] == AVG)]
     averages = averages.assign(text=averages["method"].map(uses_target_text)).sort_values(
         ["text", "estimate"], ascending=[True, False])
+    gaps = spans[(spans["shots"] == shots) & (spans["adapt_shots"] == 0) & (spans["metric"] == TRANSFER_GAP)
+                 & (spans["target"] == AVG)].set_index("method")
     rows = []
     for _, row in averages.iterrows():
         cells = [row["method"], "zero-shot + unlabelled target text" if row["text"] else "zero-shot",
                  format_interval(row["estimate"], row["ci_low"], row["ci_high"]), str(int(row["n_seeds"]))]
+        if not gaps.empty:
+            gap = gaps.loc[row["method"]] if row["method"] in gaps.index else None
+            cells.insert(3, "–" if gap is None else format_interval(gap["estimate"], gap["ci_low"], gap["ci_high"]))
         for baseline in baselines:
             found = None if row["method"] == baseline else difference(comparisons, shots, row["method"], baseline)
             if found is None:
@@ -72,7 +77,8 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
             text = f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]"
             cells.append(f"**{text}**" if found["low"] > 0 or found["high"] < 0 else text)
         rows.append(cells)
-    return markdown_table(["method", "setting", "avg over targets [95% interval]", "seeds",
+    gap_column = [] if gaps.empty else ["transfer gap: source − avg [95% interval]"]
+    return markdown_table(["method", "setting", "avg over targets [95% interval]", *gap_column, "seeds",
                            *[f"− {b} (points [95% interval])" for b in baselines]], rows)
 
 

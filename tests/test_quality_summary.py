@@ -91,7 +91,8 @@ def test_interval_summary_versus_baselines_keeps_the_settings_apart(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and "[" in line}
     assert "| zero-shot |" in rows["uniprompt"] and "zero-shot + unlabelled target text" in rows["uniprompt+calibration"]
     cells = [c.strip() for c in rows["uniprompt"].split("|")]
-    assert cells[5].startswith("**+")  # 30 points ahead of fine-tuning: bold, its interval excludes 0
-    assert rows["finetune"].split("|")[5].strip() == "–"  # no difference of a baseline to itself
+    assert cells[4].count("[") == 1  # the transfer gap: en minus the average, with its interval
+    assert cells[6].startswith("**+")  # 30 points ahead of fine-tuning: bold, its interval excludes 0
+    assert rows["finetune"].split("|")[6].strip() == "–"  # no difference of a baseline to itself
     order = [name for name in rows]
     assert order.index("uniprompt+calibration") > order.index("probe")  # target-text rows after zero-shot ones

@@ -245,3 +245,15 @@ def test_gpu_table_comes_from_the_session_folder_or_the_page_says_it_was_not_mea
     (gpu / "large.md").write_text("")  # a table the time limit cut off before it printed
     assert main([str(run), "--versus", "finetune", "--gpu", str(gpu)]) == 2
     assert "holds no machine.txt and large.md or base.md" in capsys.readouterr().err
+
+
+def test_a_run_with_transfer_gaps_shows_them_beside_each_average(tmp_path):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    spans = pd.read_csv(run / "intervals.csv")
+    gap = spans[(spans["target"] == "avg") & (spans["method"] == "uniprompt")].assign(
+        metric="transfer_gap", estimate=0.04, ci_low=0.01, ci_high=0.07)
+    pd.concat([spans, gap]).to_csv(run / "intervals.csv", index=False)
+    text = section([run], ["finetune"], None, None)
+    assert "| method | setting | avg over targets [95% interval] | transfer gap: source − avg [95% interval] | seeds |" in text
+    assert "| uniprompt | zero-shot | 75.0 [73.0, 77.0] | 4.0 [1.0, 7.0] | 3 |" in text
+    assert "| finetune | zero-shot | 70.0 [68.0, 72.0] | – | 3 |" in text
