@@ -58,7 +58,7 @@ class Goal:
     run: str
     shots: str
     setting: str
-    best: str
+    method: str  # the method under test: declared beforehand, or the best by average
     baseline: str
     difference: str
     verdict: str  # "yes", "no (ahead, by less)", "no (behind)" or "no (interval includes 0)"
@@ -73,7 +73,7 @@ class Goal:
         return "declared beforehand" if self.declared else "best on these test rows"
 
     def row(self) -> list[str]:
-        return [self.task, self.run, self.shots, self.setting, self.best, self.chosen, self.baseline,
+        return [self.task, self.run, self.shots, self.setting, self.method, self.chosen, self.baseline,
                 self.difference, self.verdict]
 
 
@@ -100,12 +100,12 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
             if candidates.empty:
                 continue
             named = [method for method in declared if method in set(candidates["method"])]
-            best = named[0] if named else candidates.loc[candidates["estimate"].idxmax(), "method"]
+            tested = named[0] if named else candidates.loc[candidates["estimate"].idxmax(), "method"]
             for baseline in baselines:
-                found = difference(comparisons, int(shots), best, baseline)
+                found = difference(comparisons, int(shots), tested, baseline)
                 if found is not None:
                     rows.append(Goal(task, run, shots_text(shots),
-                                     "zero-shot + unlabelled target text" if text else "zero-shot", best, baseline,
+                                     "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
                                      f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]",
                                      verdict(found), declared=bool(named)))
     return rows
@@ -185,7 +185,7 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     behind only where the interval excludes 0; the rest is said to show no difference."""
     def cell(goal: Goal) -> str:
         return (f"{goal.task} {size_text(goal.shots)} ({goal.run}, {goal.setting}): "
-                f"{goal.best} − {goal.baseline} {goal.difference}" + ("" if goal.declared else " (best on these test rows)"))
+                f"{goal.method} − {goal.baseline} {goal.difference}" + ("" if goal.declared else " (best on these test rows)"))
     ahead = [cell(goal) for goal in goals if goal.ahead]
     behind = [cell(goal) for goal in goals if goal.verdict == "no (behind)"]
     level = [cell(goal) for goal in goals if goal.verdict == "no (interval includes 0)"]
