@@ -7,9 +7,10 @@
 #   pkill -f benchmarks/queue.sh; pkill -f benchmarks/grid.sh; pkill -f "xprompt.cli run"
 #   bash benchmarks/session_end.sh
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
-# Steps 1-4 finished on 2026-12-04, and of step 5 SIB-200's grid, MARC's K = 16 and 64 columns and
-# XNLI's K = 16 column (their packs are committed): the next session starts with --from 5 (on a fresh
-# cache those finished steps then take minutes each: their packs hold every evaluation).
+# Steps 1-4 finished on 2026-12-04, and of step 5 SIB-200's grid, MARC's K = 16 and 64 columns,
+# XNLI's and PAWS-X's K = 16 columns (their packs are committed): the next session starts with
+# --from 5 (on a fresh cache those finished steps then take minutes each: their packs hold every
+# evaluation).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -31,13 +32,16 @@ step 5 pipelines/quality-grid-marc.yaml --set "shots=[16, 64]"
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16]"
 # PAWS-X's K = 16 column next (about 40 min here): the fourth task of the page, before the long runs
 step 5 pipelines/quality-grid-pawsx.yaml --set "shots=[16]"
+# XNLI's K = 64 column next: the cell the transfer-quality issue started from (fine-tuning ahead of
+# every prompt method at 64 shots), so it comes before the every-method grid
+step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
-#     to run it on in full: about 70 trainings and 700 evaluations, some three hours on the two cores)
+#     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
+#     on 2026-12-04)
 step 5 pipelines/methods-grid-sib200.yaml
 # 5c. the ablation's K = 16 half again (its cache was lost; the page has its interim of 569 of 583
 #     evaluations): after 5 and 5b most of its cells are theirs, so what is left is its own techniques
 step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
-step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
 step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
