@@ -26,7 +26,7 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from xprompt.errors import XPromptError
 from xprompt.pipeline.config import shots_text
-from xprompt.results.statistics import _accuracy, _draws, _item_draws, _rng, format_interval, item_key
+from xprompt.results.statistics import _accuracy, _draws, _item_draws, _item_keys, _rng, format_interval
 
 PARTS = ("source", "targets", "gap")
 
@@ -54,8 +54,7 @@ def resampled_parts(items: pd.DataFrame, methods: list[str], source: str, resamp
         ids = aligned_items(at_size, present)
         if source not in ids or len(ids) < 2:
             continue
-        keyed = {t: list(item_key(pd.Series(found, dtype=str), t, parallel)) if parallel else found
-                 for t, found in ids.items()}
+        keyed = {t: _item_keys(found, t, parallel) for t, found in ids.items()}
         draws = _item_draws(lambda name: _rng(seed, "gap", shots, name), keyed, resamples, parallel)
         per_language = {t: (at_size[at_size["target"] == t], found, np.vstack([draws[t], np.ones((1, len(found)))]))
                         for t, found in ids.items()}

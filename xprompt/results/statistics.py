@@ -107,10 +107,10 @@ def _macro_f1(labels: np.ndarray, predictions: np.ndarray, item_counts: np.ndarr
     return out
 
 
-def _per_target(items: pd.DataFrame, seeds: list[int], metric: str, classes: int, counts: np.ndarray | None) -> np.ndarray:
-    """[resamples, seeds] metric of one target on each resample given its [resamples, items] item
-    counts (items in `_matrices` order); counts None: the point estimate, every item once."""
-    labels, predictions, _ = _matrices(items, seeds)
+def _per_target(labels: np.ndarray, predictions: np.ndarray, metric: str, classes: int,
+                counts: np.ndarray | None) -> np.ndarray:
+    """[resamples, seeds] metric of one target (its `_matrices`) on each resample given its
+    [resamples, items] item counts; counts None: the point estimate, every item once."""
     counts = np.ones((1, labels.shape[1])) if counts is None else counts
     if metric == "accuracy":
         return _accuracy((labels == predictions).astype(np.float64), counts)
@@ -141,13 +141,15 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
         group = group[group["seed"].isin(seeds)]
         seed_counts = _draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
         frames = dict(list(group.groupby("target", sort=False)))
-        keyed = {target: _keys(frame, seeds, target, parallel) for target, frame in frames.items()}
+        matrices = {target: _matrices(frame, seeds) for target, frame in frames.items()}
+        keyed = {target: _item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
         for metric in metrics:
             targets, per_target = [], {}
             draws = _item_draws(lambda name: _rng(seed, key, name, metric), keyed, resamples, parallel)
             for target, frame in frames.items():
-                values = _per_target(frame, seeds, metric, classes, draws[target])
-                point = _per_target(frame, seeds, metric, classes, None)
+                labels, predictions, _ = matrices[target]
+                values = _per_target(labels, predictions, metric, classes, draws[target])
+                point = _per_target(labels, predictions, metric, classes, None)
                 stat = (values * seed_counts).sum(axis=1) / len(seeds)
                 per_target[target] = stat
                 rows.append(_row(key, target, metric, float(point.mean()), stat, len(seeds), frame["id"].nunique()))
@@ -166,9 +168,9 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
-def _keys(frame: pd.DataFrame, seeds: list[int], target: str, parallel: str | None) -> list[str]:
-    """The item keys of one target's items in `_matrices` order (its ids where not parallel)."""
-    ids = _matrices(frame, seeds)[2]
+def _item_keys(ids: list, target: str, parallel: str | None) -> list[str]:
+    """The keys `_item_draws` draws for one target's item ids, in their order: the sentence each
+    translates on a parallel data set (`item_key`), else the ids themselves."""
     return list(item_key(pd.Series(ids, dtype=str), target, parallel)) if parallel else [str(i) for i in ids]
 
 
@@ -251,8 +253,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             stats, points, differences = {}, {}, {}
             for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
                 diff, ids = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
-                keys = list(item_key(pd.Series(ids, dtype=str), target, parallel)) if parallel else ids
-                differences[target] = (diff, keys)
+                differences[target] = (diff, _item_keys(ids, target, parallel))
             draws = _item_draws(lambda name: _rng(seed, pair, name), {t: k for t, (_, k) in differences.items()},
                                 resamples, parallel)
             for target, (diff, _) in differences.items():
