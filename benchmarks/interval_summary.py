@@ -64,11 +64,10 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
                  & (spans["target"] == AVG)].set_index("method")
     rows = []
     for _, row in averages.iterrows():
+        gap = [] if gaps.empty else [format_interval(*gaps.loc[row["method"], ["estimate", "ci_low", "ci_high"]])
+                                     if row["method"] in gaps.index else "–"]
         cells = [row["method"], "zero-shot + unlabelled target text" if row["text"] else "zero-shot",
-                 format_interval(row["estimate"], row["ci_low"], row["ci_high"]), str(int(row["n_seeds"]))]
-        if not gaps.empty:
-            gap = gaps.loc[row["method"]] if row["method"] in gaps.index else None
-            cells.insert(3, "–" if gap is None else format_interval(gap["estimate"], gap["ci_low"], gap["ci_high"]))
+                 format_interval(row["estimate"], row["ci_low"], row["ci_high"]), *gap, str(int(row["n_seeds"]))]
         for baseline in baselines:
             found = None if row["method"] == baseline else difference(comparisons, shots, row["method"], baseline)
             if found is None:
