@@ -25,8 +25,15 @@ pack() {  # the new evaluations, and the ledger of every cached cell (where, whe
   python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$stamp.tar.gz" \
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
   python -m xprompt.cli cache ledger "$P" "${SET[@]}" --csv "$OUT/ledger-$stamp.csv" | tail -1
-  local last; last=$(ls "$OUT"/ledger-*.csv | grep -v "ledger-$stamp.csv" | tail -1)
-  if [ -n "$last" ] && cmp -s "$last" "$OUT/ledger-$stamp.csv"; then rm "$OUT/ledger-$stamp.csv"; fi  # nothing new
+  # nothing new: every cell in it is in an earlier ledger (a cache rebuilt from the packs holds fewer)
+  python - "$OUT/ledger-$stamp.csv" "$OUT"/ledger-*.csv <<'PY'
+import csv, pathlib, sys
+new, *all_ = map(pathlib.Path, sys.argv[1:])
+keys = lambda path: {row["key"] for row in csv.DictReader(path.open())}
+earlier = set().union(*(keys(p) for p in all_ if p != new))
+if keys(new) <= earlier:
+    new.unlink()
+PY
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # DONE (never committed) records a finished run of the same pipeline file, content and options on
