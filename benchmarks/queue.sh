@@ -35,6 +35,9 @@ step 5 pipelines/quality-grid-pawsx.yaml --set "shots=[16]"
 # XNLI's K = 64 column next: the cell the transfer-quality issue started from (fine-tuning ahead of
 # every prompt method at 64 shots), so it comes before the every-method grid
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
+# MARC's `full` column (256 reviews per star) next: with it and XNLI's K = 64 the transfer-quality
+# goal has every cell but XNLI's `full`, the longest column (about five hours here)
+step 5 pipelines/quality-grid-marc.yaml
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
 #     on 2026-12-04)
@@ -42,6 +45,6 @@ step 5 pipelines/methods-grid-sib200.yaml
 # 5c. the ablation's K = 16 half again (its cache was lost; the page has its interim of 569 of 583
 #     evaluations): after 5 and 5b most of its cells are theirs, so what is left is its own techniques
 step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
-for TASK in marc xnli; do step 5 pipelines/quality-grid-$TASK.yaml; done
+step 5 pipelines/quality-grid-xnli.yaml
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
 step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
