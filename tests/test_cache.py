@@ -377,3 +377,40 @@ def test_the_ledger_lists_cached_cells_and_merges_sessions_keeping_the_recorded_
     (tmp_path / "bad.csv").write_text("stage,cell\ntrain,a\n")
     with pytest.raises(Exception, match="has no column 'key'"):
         read_ledgers([tmp_path / "bad.csv"])
+
+
+def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path):
+    from types import SimpleNamespace as Cell
+
+    import pandas as pd
+
+    from xprompt.pipeline.cache.ledger import estimate
+
+    cache = Cache(tmp_path / "cache")
+    cache.get_or_compute("train", "t16", lambda out: (out / "m").write_text("m"), {"version": "1"})
+    trained = cache.read_manifest("train", "t16")["computed"]["seconds"]
+
+    def status(stage, key, cached=False, needed=True, **meta):
+        return Cell(cell=Cell(stage=stage, key=key, name=key, meta=meta), cached=cached, needed=needed)
+
+    u16 = {"method": "u", "shots": 16}
+    statuses = [status("train", "t16", cached=True, **u16),
+                status("evaluate", "de-13", **u16, target="de"),  # lost with its cache: the ledger has its time
+                status("evaluate", "fr-13", needed=False, **u16, target="fr"),  # not needed, but timed
+                status("evaluate", "de-21", **u16, target="de"),  # like de-13
+                status("evaluate", "fr-21", **u16, target="fr"),  # like fr-13
+                status("train", "t64", method="u", shots=64),  # only a train of another K is timed
+                status("adapt", "a1", **u16)]  # no adapt cell is timed
+    ledgers = pd.DataFrame({"key": ["de-13", "fr-13", "t16"], "seconds": [10.0, 30.0, 999.0]})
+    found = estimate(statuses, cache, ledgers)
+    assert found.seconds == pytest.approx(10 + 10 + 30 + trained)  # the cache's own record beats the ledger's
+    assert (found.timed, found.from_other_sizes, found.untimed) == (4, 1, 1)
+    without = estimate(statuses, cache)  # no evaluation is timed: only the train of another K is
+    assert (without.timed, without.from_other_sizes, without.untimed) == (1, 1, 4)
+    assert without.seconds == pytest.approx(trained)
+    # an edit changed t16's key: its namesake of the last run, still cached, times it (and t64)
+    edited = [status("train", "t16-edited", **u16), status("train", "t64", method="u", shots=64)]
+    edited[0].cell.name = "t16"
+    found = estimate(edited, cache, earlier={"t16": ("train", "t16")})
+    assert (found.timed, found.from_other_sizes, found.seconds) == (2, 1, pytest.approx(2 * trained))
+    assert estimate(edited, cache, earlier={"t16": ("train", "gone")}).timed == 0

@@ -305,16 +305,19 @@ def test_new_learning_rate_reruns_train_and_evaluate_only(warm):
 
 def test_dry_run_and_status_say_what_would_run_and_why(warm, capsys):
     assert main(["run", str(warm), "--dry-run", "--set", "train.lr=1e-4", "--set", "task.targets=[de,fr]"]) == 0
-    lines = {line.split("  ")[0].strip(): line for line in capsys.readouterr().out.splitlines() if "  " in line}
+    printed = capsys.readouterr().out
+    lines = {line.split("  ")[0].strip(): line for line in printed.splitlines() if "  " in line}
     assert "to run" in lines[TRAIN] and "train.lr" in lines[TRAIN]
     assert all("to run" in lines[name] and "input model changed" in lines[name] for name in EVALUATIONS)
     assert "to run" in lines["prepare fr test"] and "new cell" in lines["prepare fr test"]
     assert all(lines[name].endswith("cached") for name in UPSTREAM)
+    estimate = next(line for line in printed.splitlines() if line.startswith("estimated time left"))
+    assert f"for {sum('to run' in line for line in lines.values())} cells" in estimate  # each timed by a like cell
     assert run(warm).ran == 0  # a dry run ran nothing
 
     assert main(["status", str(warm)]) == 0
     out = capsys.readouterr().out
-    assert "8 cells: 0 to run, 8 cached" in out
+    assert "8 cells: 0 to run, 8 cached" in out and "estimated time left" not in out
 
 
 def test_status_works_without_a_lock_file_or_cache(project, capsys):

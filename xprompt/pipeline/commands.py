@@ -25,6 +25,10 @@ def add_commands(commands) -> None:
             command.add_argument("--quiet", action="store_true", help="no progress bars")
             command.add_argument("--keep-going", action="store_true",
                                  help="finish every cell that can be and list the failed ones at the end")
+        else:
+            command.add_argument("--ledger", type=Path, nargs="+", default=[], metavar="CSV",
+                                 help="ledgers of earlier sessions (`xprompt cache ledger --csv`) whose recorded "
+                                      "times join the cached cells' in the estimate of the time left")
         command.set_defaults(handler=handler)
 
 
@@ -43,7 +47,9 @@ def _run(args) -> int:
     if args.dry_run:
         if not distributed.is_main():
             return 0
-        _print_status(runner.status(runner._cells_for(groups)))
+        statuses = runner.status(runner._cells_for(groups))
+        _print_status(statuses)
+        _print_estimate(statuses, runner, getattr(args, "ledger", []))
         return 0
     distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
     finished = False
@@ -172,6 +178,25 @@ def _print_status(statuses) -> None:
     skipped = sum(not s.needed for s in statuses)
     print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo - skipped} cached"
           + (f", {skipped} not needed" if skipped else ""))
+
+
+def _print_estimate(statuses, runner, ledger_paths: list[Path]) -> None:
+    from xprompt.pipeline.cache.ledger import estimate, read_ledgers
+
+    earlier = {name: (record.stage, record.key) for name, record in runner.previous.items()}
+    found = estimate(statuses, runner.cache, read_ledgers(ledger_paths) if ledger_paths else None, earlier)
+    if not found.timed + found.untimed:
+        return
+    caveats = [f"{found.from_other_sizes} of them timed from cells of another method or K"] if found.from_other_sizes else []
+    caveats += [f"{found.untimed} more with no timed cell of their stage"] if found.untimed else []
+    print(f"estimated time left: {_duration(found.seconds)} of compute for {found.timed} cells, one after another "
+          f"(the median recorded time of the most like timed cells{'; ' + '; '.join(caveats) if caveats else ''}); "
+          f"N shards on N cores take about 1/N of it")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _status(args) -> int:

@@ -8,8 +8,10 @@ machines writes one ledger per session beside its packs; merged, they give its t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xprompt.errors import DataError
@@ -75,3 +77,63 @@ def summary_markdown(frame: pd.DataFrame) -> str:
         hours = f"{row.wall_hours:.2f} | {row.cpu_hours:.2f}" if row.timed else "– | –"
         lines.append(f"| {row.day} | {row.cpu} | {row.host} | {row.cells} | {row.timed} | {hours} |")
     return "\n".join(lines)
+
+
+# From the most like to the least: a cell still to run is timed as the median of the timed cells
+# that share the most of these with it: the same cell (its key, in a ledger of an earlier session
+# whose cache is gone); then the evaluation of the same model size on the same language (among
+# them the cell of the same name in the last run, before an edit changed its key); ...; and last
+# the same stage at any size.
+LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "shots"),
+            ("stage",))
+OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
+
+
+@dataclass
+class Estimate:
+    seconds: float  # compute the cells to run should take, one after another
+    timed: int  # cells to run given a time
+    from_other_sizes: int  # of those, timed from cells of another method or another K
+    untimed: int  # cells to run with no timed cell of their stage
+
+
+def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict | None = None) -> Estimate:
+    """How long the cells still to run should take, from the recorded wall seconds of the plan's
+    cells: those cached; those in `ledgers` (read_ledgers of earlier sessions, matched to the plan by
+    key, so a cell computed before and lost with its cache counts with its own time); and, for a
+    cell whose key an edit changed, its namesake of the last run (`earlier`: cell name -> (stage,
+    key) of the last run's lock file) where that is still cached. Each cell to run takes the median
+    of its most like timed cells (LIKENESS). A guess, not a measurement: it assumes cells cost what
+    their likes cost, on a machine as busy as theirs was."""
+    def like(cell, fields):
+        where = {"stage": cell.stage, "key": cell.key, **cell.meta}
+        return tuple(str(where.get(name)) for name in fields)
+
+    def recorded_seconds(stage, key):
+        if cache.lookup(stage, key, verify="quick", repair=False) is None:
+            return None
+        return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
+
+    in_ledgers = {} if ledgers is None else dict(zip(ledgers["key"], ledgers["seconds"]))
+    recorded: dict[tuple, list[float]] = {}
+    for status in statuses:
+        cell, levels = status.cell, range(len(LIKENESS))
+        spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
+        if (spent is None or pd.isna(spent)) and (earlier or {}).get(cell.name, (None, cell.key))[1] != cell.key:
+            spent, levels = recorded_seconds(*earlier[cell.name]), range(1, len(LIKENESS))  # like it, not it
+        if spent is None or pd.isna(spent):
+            continue
+        for level in levels:
+            recorded.setdefault((level, like(cell, LIKENESS[level])), []).append(float(spent))
+    total, timed, other, untimed = 0.0, 0, 0, 0
+    for status in statuses:
+        if status.cached or not status.needed:
+            continue
+        for level, fields in enumerate(LIKENESS):
+            times = recorded.get((level, like(status.cell, fields)))
+            if times:
+                total, timed, other = total + float(np.median(times)), timed + 1, other + (level >= OTHER_SIZES)
+                break
+        else:
+            untimed += 1
+    return Estimate(total, timed, other, untimed)
