@@ -385,6 +385,7 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
     import pandas as pd
 
     from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.config import FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
     cache.get_or_compute("train", "t16", lambda out: (out / "m").write_text("m"), {"version": "1"})
@@ -403,14 +404,16 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
                 status("adapt", "a1", **u16)]  # no adapt cell is timed
     ledgers = pd.DataFrame({"key": ["de-13", "fr-13", "t16"], "seconds": [10.0, 30.0, 999.0]})
     found = estimate(statuses, cache, ledgers)
-    assert found.seconds == pytest.approx(10 + 10 + 30 + trained)  # the cache's own record beats the ledger's
+    assert found.seconds == pytest.approx(10 + 10 + 30 + 4 * trained)  # the cache's own record beats the ledger's
     assert (found.timed, found.from_other_sizes, found.untimed) == (4, 1, 1)
     without = estimate(statuses, cache)  # no evaluation is timed: only the train of another K is
     assert (without.timed, without.from_other_sizes, without.untimed) == (1, 1, 4)
-    assert without.seconds == pytest.approx(trained)
-    # an edit changed t16's key: its namesake of the last run, still cached, times it (and t64)
-    edited = [status("train", "t16-edited", **u16), status("train", "t64", method="u", shots=64)]
+    assert without.seconds == pytest.approx(4 * trained)
+    # an edit changed t16's key: its namesake of the last run, still cached, times it; and t64, a
+    # training of the same method with four times its rows, takes four times as long
+    edited = [status("train", "t16-edited", **u16), status("train", "t64", method="u", shots=64),
+              status("train", "t-full", method="u", shots=FULL_SHOTS)]  # not scaled: any train of any method
     edited[0].cell.name = "t16"
     found = estimate(edited, cache, earlier={"t16": ("train", "t16")})
-    assert (found.timed, found.from_other_sizes, found.seconds) == (2, 1, pytest.approx(2 * trained))
+    assert (found.timed, found.from_other_sizes, found.seconds) == (3, 2, pytest.approx(6 * trained))
     assert estimate(edited, cache, earlier={"t16": ("train", "gone")}).timed == 0

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xprompt.errors import DataError
+from xprompt.pipeline.config import FULL_SHOTS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 NOT_RECORDED = "not recorded"
@@ -82,11 +83,13 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # From the most like to the least: a cell still to run is timed as the median of the timed cells
 # that share the most of these with it: the same cell (its key, in a ledger of an earlier session
 # whose cache is gone); then the evaluation of the same model size on the same language (among
-# them the cell of the same name in the last run, before an edit changed its key); ...; and last
-# the same stage at any size.
-LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "shots"),
-            ("stage",))
+# them the cell of the same name in the last run, before an edit changed its key); ...; the same
+# method at another K (a training scaled by the ratio of the two Ks, since its steps grow with its
+# rows); and last the same stage at any size.
+LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
+            ("stage", "shots"), ("stage",))
 OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
+SCALED = "train"  # the stage whose time grows with K
 
 
 @dataclass
@@ -114,8 +117,17 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
             return None
         return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
 
+    def times(cell, level) -> list[float]:
+        found = recorded.get((level, like(cell, LIKENESS[level])), [])
+        if level != LIKENESS.index(("stage", "method")) or cell.stage != SCALED:
+            return [spent for spent, _ in found]
+        def per_class(shots):  # a count per class, or `full` (the whole split: not scaled, skipped)
+            return shots if isinstance(shots, int) and 0 < shots < FULL_SHOTS else None
+        shots = per_class(cell.meta.get("shots"))
+        return [spent * shots / per_class(of) for spent, of in found if shots and per_class(of)]
+
     in_ledgers = {} if ledgers is None else dict(zip(ledgers["key"], ledgers["seconds"]))
-    recorded: dict[tuple, list[float]] = {}
+    recorded: dict[tuple, list[tuple[float, object]]] = {}
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
         spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
@@ -124,15 +136,15 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         if spent is None or pd.isna(spent):
             continue
         for level in levels:
-            recorded.setdefault((level, like(cell, LIKENESS[level])), []).append(float(spent))
+            recorded.setdefault((level, like(cell, LIKENESS[level])), []).append((float(spent), cell.meta.get("shots")))
     total, timed, other, untimed = 0.0, 0, 0, 0
     for status in statuses:
         if status.cached or not status.needed:
             continue
-        for level, fields in enumerate(LIKENESS):
-            times = recorded.get((level, like(status.cell, fields)))
-            if times:
-                total, timed, other = total + float(np.median(times)), timed + 1, other + (level >= OTHER_SIZES)
+        for level in range(len(LIKENESS)):
+            found = times(status.cell, level)
+            if found:
+                total, timed, other = total + float(np.median(found)), timed + 1, other + (level >= OTHER_SIZES)
                 break
         else:
             untimed += 1
