@@ -131,8 +131,9 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
         spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
-        if (spent is None or pd.isna(spent)) and (earlier or {}).get(cell.name, (None, cell.key))[1] != cell.key:
-            spent, levels = recorded_seconds(*earlier[cell.name]), range(1, len(LIKENESS))  # like it, not it
+        namesake = (earlier or {}).get(cell.name)  # (stage, key) of the last run's cell of this name
+        if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key:
+            spent, levels = recorded_seconds(*namesake), range(1, len(LIKENESS))  # like it, not it
         if spent is None or pd.isna(spent):
             continue
         for level in levels:
