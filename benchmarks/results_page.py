@@ -199,6 +199,36 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     return out + [""]
 
 
+def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
+    """The goal check condensed to one table: per task (its first run on the page, the headline grid)
+    and baseline, the zero-shot difference of the method under test at each source data size;
+    `planned`: per run, the sizes its pipeline plans ('not run yet' where one has no result, '–'
+    where the run has no such size)."""
+    first_run: dict[str, str] = {}
+    for goal in goals:
+        first_run.setdefault(goal.task, goal.run)
+    kept = [goal for goal in goals if goal.run == first_run[goal.task] and goal.setting == "zero-shot"]
+    if not kept:
+        return []
+    sizes = sorted({size for run in set(first_run.values()) for size in planned.get(run, [])} | {g.shots for g in kept},
+                   key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
+    one_method = len({goal.method for goal in kept}) == 1
+    cells: dict[tuple, dict[str, str]] = {}
+    for goal in kept:
+        bold = "**" if goal.verdict != "no (interval includes 0)" else ""
+        cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
+            f"{bold}{goal.difference}{bold}" + ("" if one_method else f" ({goal.method})"))
+    rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
+                                     for size in sizes] for (task, run, baseline), found in cells.items()]
+    tested = f"{kept[0].method} minus each baseline" if one_method else \
+        "the method under test (in brackets) minus each baseline"
+    return ["### Across tasks", "",
+            "The goal check's zero-shot rows in one table: per task its headline grid (the first run of the task "
+            f"on this page), {tested}, points [95% CI]; **bold**: the interval excludes 0; –: a size that "
+            "task's grid does not plan (its section says why).", "",
+            markdown_table(["task", "run", "baseline"] + [size_text(size) for size in sizes], rows), ""]
+
+
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
     import numpy as np
@@ -231,12 +261,13 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
 
 def section(folders: list[Path], baselines: list[str], figures: Path | None, relative_to: Path | None,
             declared: list[str] = ()) -> str:
-    out, goals, ours, unpaired = [], [], {}, []
+    out, goals, ours, unpaired, planned = [], [], {}, [], {}
     families = {b.split("+")[0] for b in baselines}
     for folder in folders:
         spans, comparisons, info = load(folder)
         config = info.get("config", {})
         task = config.get("task", {}).get("name", folder.name)
+        planned[folder.name] = [shots_text(shots) for shots in config.get("shots", [])]
         chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
         sizes = chosen.groupby("target")["n"].max()
         average = averages(spans)
@@ -287,7 +318,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                  "Each paper's own average target accuracy beside xprompt's in the closest setting it ran; the "
                  "last column says how the settings differ (a smaller encoder here, among others), so read "
                  "these as context, not as paired comparisons.", "", published_table(ours), ""]
-    return "\n".join(head + where_ahead(goals, unpaired) + goal + published + out)
+    return "\n".join(head + where_ahead(goals, unpaired) + across_tasks(goals, planned) + goal + published + out)
 
 
 def ledger_section(folders: list[Path]) -> str:

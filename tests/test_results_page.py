@@ -70,6 +70,24 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
     assert "Adelani et al. 2023" in published and "69.10" in published and "uniprompt not run yet" in published
     assert "Not set beside a paper yet: MARC few-shot on the UniPrompt paper's own English split files" in published
     assert "figures/accuracy_by_size_grid.png" in text
+    across = text.split("### Across tasks")[1].split("### Goal check")[0]  # zero-shot rows only
+    assert ("| task | run | baseline | K = 16 | full |\n|---|---|---|---|---|\n"
+            "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | +5.0 [-1.0, +11.0] |") in across
+    assert "uniprompt minus each baseline" in across
+
+
+def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
+    from benchmarks.interval_summary import load
+    from benchmarks.results_page import across_tasks, goal_rows
+
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
+    spans, comparisons, _ = load(run)
+    goals = goal_rows(spans, comparisons, "toy", "grid", ["finetune"], {"finetune"}, ["uniprompt"])
+    table = across_tasks(goals, {"grid": ["16", "64"]})
+    assert "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | not run yet |" in table[-2]  # 64 planned, not run
+    other = goal_rows(spans, comparisons, "toy", "later", ["finetune"], {"finetune"}, ["uniprompt"])
+    assert "later" not in "\n".join(across_tasks(goals + other, {"grid": ["16"]}))  # a task's first run only
+    assert across_tasks([], {}) == []
 
 
 def test_into_replaces_only_the_marked_section(tmp_path, capsys):
