@@ -36,7 +36,11 @@ step 5 pipelines/quality-grid-pawsx.yaml --set "shots=[16]"
 # every prompt method at 64 shots), so it comes before the every-method grid
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 # MARC's `full` column (256 reviews per star) next: with it and XNLI's K = 64 the transfer-quality
-# goal has every cell but XNLI's `full`, the longest column (about five hours here)
+# goal has every cell but XNLI's `full`. The goal check's three methods first (UniPrompt and the two
+# baselines, each with checkpoint averaging; entries as in the pipeline file, so the cells are the
+# same), about two hours here; then the rest of the column (plain UniPrompt, VPT-deep,
+# self-training), about two more
+step 5 pipelines/quality-grid-marc.yaml --set "shots=[256]" --set "methods=[{name: uniprompt, label: uniprompt+checkpoint-average, train: {average: checkpoints, interpolate: [0.75]}}, {name: finetune, label: finetune+checkpoint-average, train: {average: checkpoints, lr: 1.0e-4, interpolate: [0.75]}}, {name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}]"
 step 5 pipelines/quality-grid-marc.yaml
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
