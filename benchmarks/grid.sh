@@ -36,10 +36,10 @@ if keys(new) <= earlier:
 PY
 }
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
-# DONE (never committed) records a finished run of the same pipeline file, content and options on
+# DONE (never committed) records the finished runs of the same pipeline file, content and options on
 # this machine: an edited pipeline runs again (from the cache, so only what the edit changed)
 RUN_ID="$P $* $(sha256sum < "$P" | cut -c1-16)"
-if [ "$(cat "$OUT/DONE" 2>/dev/null)" = "$RUN_ID" ]; then echo "$P $*: done already ($OUT/DONE)"; exit 0; fi
+if grep -qxF "$RUN_ID" "$OUT/DONE" 2>/dev/null; then echo "$P $*: done already ($OUT/DONE)"; exit 0; fi
 [ ${#PACKS[@]} -gt 0 ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE"
 for I in 1 2; do
   ( /usr/bin/time -v nice -n 5 python -m xprompt.cli run "$P" --quiet --keep-going "${SET[@]}" --shard $I/2 ) \
@@ -48,4 +48,4 @@ done
 wait
 python -m xprompt.cli run "$P" --quiet "${SET[@]}" > "$OUT/results.txt" 2> "$OUT/results.err"
 pack
-echo "$RUN_ID" > "$OUT/DONE"
+echo "$RUN_ID" >> "$OUT/DONE"  # one line per finished run: two option sets of one pipeline both stay done
