@@ -52,3 +52,10 @@ step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
 step 5 pipelines/quality-grid-xnli.yaml
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
 step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
+# 7. every method at every size on the other three tasks (the results page's "every method" grids;
+#    their plain UniPrompt cells are the headline grids'): the PAWS-X and XNLI few-shot columns first,
+#    then MARC with its 256 column and XNLI's whole pool (PAWS-X's 8,000-pair `full` is GPU work)
+step 7 pipelines/methods-grid-pawsx.yaml --set "shots=[16, 64]"
+step 7 pipelines/methods-grid-xnli.yaml --set "shots=[16, 64]"
+step 7 pipelines/methods-grid-marc.yaml
+step 7 pipelines/methods-grid-xnli.yaml

@@ -13,10 +13,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD
 CACHE=${XPROMPT_CACHE:-/work/cache}
-GRIDS="quality-grid-sib200 quality-grid-marc quality-grid-xnli quality-grid-pawsx methods-grid-sib200"
+GRIDS="quality-grid-sib200 quality-grid-marc quality-grid-xnli quality-grid-pawsx methods-grid-sib200
+       methods-grid-marc methods-grid-xnli methods-grid-pawsx"
 RUNS=(); LEDGERS=()
 for NAME in $GRIDS; do
   P=pipelines/$NAME.yaml OUT=benchmarks/out/$NAME
+  [ -d "$OUT" ] || { echo "$NAME: not started by benchmarks/grid.sh"; continue; }  # cells it shares may be cached
   STATUS=$(python -m xprompt.cli status "$P" --set "cache_dir=$CACHE" | tail -1)  # "N cells: A to run, B cached"
   echo "$NAME: $STATUS"
   case "$STATUS" in

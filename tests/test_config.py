@@ -71,6 +71,17 @@ def test_shipped_pipelines_load():
         load_pipeline(path)
 
 
+@pytest.mark.parametrize("task", ["marc", "xnli", "pawsx"])
+def test_an_every_method_grid_shares_its_plain_uniprompt_cells_with_the_headline_grid(task):
+    from xprompt.pipeline.cells import plan
+
+    folder = Path(__file__).resolve().parents[1] / "pipelines"
+    every, headline = (plan(load_pipeline(folder / f"{grid}-{task}.yaml")) for grid in ("methods-grid", "quality-grid"))
+    keys = [{cell.name: cell.key for cell in grid.cells if cell.meta.get("method") == "uniprompt"}
+            for grid in (every, headline)]
+    assert keys[0] and keys[0] == keys[1]  # every train, evaluation and data cell: run once for both pages
+
+
 def test_unknown_key_names_it_and_the_accepted_ones(tmp_path):
     path = write(tmp_path, "name: x\nepochs: 3\n")
     with pytest.raises(ConfigError) as error:
