@@ -19,7 +19,7 @@ RUNS=(); LEDGERS=()
 for NAME in $GRIDS; do
   P=pipelines/$NAME.yaml OUT=benchmarks/out/$NAME
   [ -d "$OUT" ] || { echo "$NAME: not started by benchmarks/grid.sh"; continue; }  # cells it shares may be cached
-  STATUS=$(python -m xprompt.cli status "$P" --set "cache_dir=$CACHE" | tail -1)  # "N cells: A to run, B cached"
+  STATUS=$(python -m xprompt.cli status "$P" --set "cache_dir=$CACHE" | grep -E "^[0-9]+ cells: ")  # "N cells: A to run, B cached"
   echo "$NAME: $STATUS"
   case "$STATUS" in
     *" 0 cached"*) ;;                               # not started
@@ -30,9 +30,11 @@ for NAME in $GRIDS; do
       fi ;;
     *)
       bash benchmarks/grid.sh "$P" --pack-only
-      rm -rf "$OUT/$NAME-interim"
-      python -m benchmarks.interim "$P" --set "cache_dir=$CACHE" -o "$OUT/$NAME-interim" \
-        && rm -f "$OUT/$NAME-interim/items.parquet" ;;
+      # the committed interim stays unless a new one is written (a cache that lost the grid holds none)
+      python -m benchmarks.interim "$P" --set "cache_dir=$CACHE" -o "$OUT/$NAME-interim.new" \
+        && rm -rf "$OUT/$NAME-interim" && mv "$OUT/$NAME-interim.new" "$OUT/$NAME-interim" \
+        && rm -f "$OUT/$NAME-interim/items.parquet"
+      rm -rf "$OUT/$NAME-interim.new" ;;
   esac
   for D in "$OUT/$NAME" "$OUT/$NAME-interim"; do [ -f "$D/intervals.csv" ] && RUNS+=("$D"); done
   ls "$OUT"/ledger-*.csv > /dev/null 2>&1 && LEDGERS+=("$OUT")
