@@ -112,9 +112,7 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         where = {"stage": cell.stage, "key": cell.key, **cell.meta}
         return tuple(str(where.get(name)) for name in fields)
 
-    def recorded_seconds(stage, key):
-        if cache.lookup(stage, key, verify="quick", repair=False) is None:
-            return None
+    def recorded_seconds(stage, key):  # of an entry status found cached (no second lookup)
         return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
 
     def times(cell, level) -> list[float]:
@@ -132,7 +130,8 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         cell, levels = status.cell, range(len(LIKENESS))
         spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
         namesake = (earlier or {}).get(cell.name)  # (stage, key) of the last run's cell of this name
-        if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key:
+        if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key \
+                and cache.lookup(*namesake, verify="quick", repair=False) is not None:
             spent, levels = recorded_seconds(*namesake), range(1, len(LIKENESS))  # like it, not it
         if spent is None or pd.isna(spent):
             continue
