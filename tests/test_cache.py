@@ -356,10 +356,11 @@ def test_the_ledger_lists_cached_cells_and_merges_sessions_keeping_the_recorded_
 
     cache = Cache(tmp_path / "cache")
     cache.get_or_compute("train", "k1", lambda out: (out / "m").write_text("m"), {"version": "1"})
-    cells = [SimpleNamespace(stage="train", name="train a", key="k1"),
-             SimpleNamespace(stage="evaluate", name="evaluate a", key="k9")]  # not cached: not listed
+    cells = [SimpleNamespace(stage="train", name="train a", key="k1", meta={"method": "u", "shots": 16}),
+             SimpleNamespace(stage="evaluate", name="evaluate a", key="k9", meta={})]  # not cached: not listed
     this_session = ledger(cache, cells)
     assert list(this_session["cell"]) == ["train a"] and this_session["seconds"].notna().all()
+    assert this_session[["method", "shots", "target", "rows"]].values.tolist() == [["u", "16", "None", None]]
     earlier = this_session.assign(host="not recorded", cpu="not recorded", seconds=None, cpu_seconds=None)
     earlier = pd.concat([earlier, pd.DataFrame([{"stage": "evaluate", "cell": "evaluate b", "key": "k8",
                                                  "created": "2026-12-03T01:00", "host": "not recorded",
@@ -417,3 +418,52 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
     found = estimate(edited, cache, earlier={"t16": ("train", "t16")})
     assert (found.timed, found.from_other_sizes, found.seconds) == (3, 2, pytest.approx(6 * trained))
     assert estimate(edited, cache, earlier={"t16": ("train", "gone")}).timed == 0
+
+
+def test_a_narrowed_plan_is_timed_from_the_ledger_rows_it_no_longer_holds_and_trainings_scale_by_rows(tmp_path):
+    from types import SimpleNamespace as Cell
+
+    import pandas as pd
+
+    from xprompt.pipeline.cache.ledger import estimate, ledger, read_ledgers
+    from xprompt.pipeline.config import FULL_SHOTS
+
+    cache = Cache(tmp_path / "cache")
+    for key, rows in (("s16", 48), ("s-full", 480)):  # a sample of 16 per class of 3, and a whole split
+        cache.get_or_compute("sample", key, lambda out, n=rows: pd.DataFrame({"text": ["x"] * n}).to_parquet(
+            out / "train.parquet"), {"version": "1"})
+    cache.get_or_compute("train", "t16", lambda out: (out / "m").write_text("m"), {"version": "1"})
+    trained = cache.read_manifest("train", "t16")["computed"]["seconds"]
+    sample16, sample_full = Cell(stage="sample", key="s16"), Cell(stage="sample", key="s-full")
+    grid = [Cell(stage="train", key="t16", name="train u k=16", meta={"method": "u", "shots": 16},
+                 inputs={"sample": sample16}),
+            Cell(stage="evaluate", key="e16", name="evaluate u k=16 on de",
+                 meta={"method": "u", "shots": 16, "target": "de"})]
+    cache.get_or_compute("evaluate", "e16", lambda out: (out / "p").write_text("p"), {"version": "1"})
+    written = ledger(cache, grid)
+    written.to_csv(tmp_path / "ledger.csv", index=False)
+    ledgers = read_ledgers([tmp_path / "ledger.csv"])
+    assert sorted(ledgers["target"]) == ["None", "de"]  # a cell without a target keeps 'None', not NaN
+    evaluated = cache.read_manifest("evaluate", "e16")["computed"]["seconds"]
+
+    def status(cell):
+        return Cell(cell=cell, cached=False, needed=True)
+
+    # the grid narrowed to its whole-split column: none of its cells ran, the ledger's 16-shot ones did
+    narrowed = [status(Cell(stage="train", key="t-full", name="train u k=full", inputs={"sample": sample_full},
+                            meta={"method": "u", "shots": FULL_SHOTS})),
+                status(Cell(stage="evaluate", key="e-full", name="evaluate u k=full on de",
+                            meta={"method": "u", "shots": FULL_SHOTS, "target": "de"})),
+                # another seed, its sample not drawn yet: it has as many rows as the first seed's
+                status(Cell(stage="train", key="t-full-2", name="train u k=full seed=2",
+                            inputs={"sample": Cell(stage="sample", key="not-drawn")},
+                            meta={"method": "u", "shots": FULL_SHOTS}))]
+    found = estimate(narrowed, cache, ledgers)
+    # the trainings have ten times the rows of the one timed; the evaluation is timed from the 16-shot one
+    assert (found.timed, found.from_other_sizes, found.untimed) == (3, 3, 0)
+    assert found.seconds == pytest.approx(2 * 10 * trained + evaluated)
+    assert estimate(narrowed, cache).timed == 0  # without the ledger nothing of the narrowed plan is timed
+    assert ledgers.set_index("key").loc["t16", "rows"] == 48
+    old_ledger = ledgers.drop(columns=["method", "shots", "target", "rows"])  # written before the description
+    old_ledger.to_csv(tmp_path / "old.csv", index=False)
+    assert estimate(narrowed, cache, read_ledgers([tmp_path / "old.csv"])).timed == 0

@@ -13,11 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from xprompt.errors import DataError
 from xprompt.pipeline.config import FULL_SHOTS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
+# what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
+# (a ledger written before 2026-12-04's eighth session lacks them: its rows then time only the cells
+# of their own key)
+DESCRIPTION = ["method", "shots", "target", "rows"]
+SCALED = "train"  # the stage whose time grows with its training rows
 NOT_RECORDED = "not recorded"
 
 
@@ -31,8 +37,19 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
         computed = manifest.get("computed", {})
         rows.append({"stage": cell.stage, "cell": cell.name, "key": cell.key, "created": manifest.get("created", ""),
                      "host": computed.get("host", NOT_RECORDED), "cpu": computed.get("cpu", NOT_RECORDED),
-                     "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds")})
-    return pd.DataFrame(rows, columns=COLUMNS)
+                     "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds"),
+                     **{name: str(cell.meta.get(name)) for name in DESCRIPTION[:-1]},
+                     "rows": training_rows(cache, cell)})
+    return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({"rows": "Int64"})
+
+
+def training_rows(cache, cell) -> int | None:
+    """The rows a training cell trains on, read from its sample where the cache holds it."""
+    sample = getattr(cell, "inputs", {}).get("sample")
+    if cell.stage != SCALED or sample is None:
+        return None
+    found = cache.lookup(sample.stage, sample.key, verify="quick", repair=False)
+    return pq.ParquetFile(found / "train.parquet").metadata.num_rows if found else None
 
 
 def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
@@ -40,15 +57,16 @@ def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
-            frame = pd.read_csv(path, dtype={"key": str, "host": str, "cpu": str})
+            frame = pd.read_csv(path, dtype={name: str for name in ["key", "host", "cpu", *DESCRIPTION[:-1]]},
+                                keep_default_na=False, na_values=[""])  # a target 'None' stays the word
         except (OSError, ValueError) as error:
             raise DataError(f"Ledger {path} cannot be read as CSV: {error}.") from error
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise DataError(f"Ledger {path} has no column {missing[0]!r}; a ledger has {', '.join(COLUMNS)}.")
-        frames.append(frame[COLUMNS])
+        frames.append(frame.reindex(columns=COLUMNS + DESCRIPTION))
     if not frames:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=COLUMNS + DESCRIPTION)
     merged = pd.concat(frames, ignore_index=True)
     merged = merged.sort_values("seconds", na_position="last", kind="stable")
     return merged.drop_duplicates(["stage", "key"]).sort_values(["created", "cell"], ignore_index=True)
@@ -84,12 +102,13 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # that share the most of these with it: the same cell (its key, in a ledger of an earlier session
 # whose cache is gone); then the evaluation of the same model size on the same language (among
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
-# method at another K (a training scaled by the ratio of the two Ks, since its steps grow with its
-# rows); and last the same stage at any size.
+# method at another size (a training scaled by its training rows over theirs, since its steps grow
+# with its rows); and last the same stage at any size. Timed cells are the plan's, and those of the
+# ledgers that describe them (DESCRIPTION), so a plan narrowed with --set is timed from the cells
+# the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
             ("stage", "shots"), ("stage",))
 OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
-SCALED = "train"  # the stage whose time grows with K
 
 
 @dataclass
@@ -100,51 +119,86 @@ class Estimate:
     untimed: int  # cells to run with no timed cell of their stage
 
 
+@dataclass(frozen=True)
+class _Timed:
+    seconds: float
+    shots: object  # a count per class, or FULL_SHOTS
+    rows: int | None  # training rows, where known
+
+
 def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict | None = None) -> Estimate:
     """How long the cells still to run should take, from the recorded wall seconds of the plan's
     cells: those cached; those in `ledgers` (read_ledgers of earlier sessions, matched to the plan by
-    key, so a cell computed before and lost with its cache counts with its own time); and, for a
-    cell whose key an edit changed, its namesake of the last run (`earlier`: cell name -> (stage,
-    key) of the last run's lock file) where that is still cached. Each cell to run takes the median
-    of its most like timed cells (LIKENESS). A guess, not a measurement: it assumes cells cost what
-    their likes cost, on a machine as busy as theirs was."""
-    def like(cell, fields):
-        where = {"stage": cell.stage, "key": cell.key, **cell.meta}
+    key, so a cell computed before and lost with its cache counts with its own time, and by what
+    they did for cells the plan does not hold); and, for a cell whose key an edit changed, its
+    namesake of the last run (`earlier`: cell name -> (stage, key) of the last run's lock file)
+    where that is still cached. Each cell to run takes the median of its most like timed cells
+    (LIKENESS). A guess, not a measurement: it assumes cells cost what their likes cost, on a
+    machine as busy as theirs was."""
+    def like(where: dict, fields):
         return tuple(str(where.get(name)) for name in fields)
+
+    def described(cell):
+        return {"stage": cell.stage, "key": cell.key, **cell.meta}
 
     def recorded_seconds(stage, key):  # of an entry status found cached (no second lookup)
         return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
 
-    def times(cell, level) -> list[float]:
-        found = recorded.get((level, like(cell, LIKENESS[level])), [])
-        if level != LIKENESS.index(("stage", "method")) or cell.stage != SCALED:
-            return [spent for spent, _ in found]
-        def per_class(shots):  # a count per class, or `full` (the whole split: not scaled, skipped)
-            return shots if isinstance(shots, int) and 0 < shots < FULL_SHOTS else None
-        shots = per_class(cell.meta.get("shots"))
-        return [spent * shots / per_class(of) for spent, of in found if shots and per_class(of)]
+    def scaled(cell, found: list[_Timed]) -> list[float]:  # a training timed from trainings of other sizes
+        rows, shots = rows_of.get(size(cell)), per_class(cell.meta.get("shots"))
+        times = []
+        for other in found:
+            if rows and other.rows and not pd.isna(other.rows):
+                times.append(other.seconds * rows / other.rows)
+            elif shots and per_class(other.shots):
+                times.append(other.seconds * shots / per_class(other.shots))
+        return times
 
+    def per_class(shots):  # a count per class, or None for `full` (the whole split) and the unknown
+        try:
+            shots = int(shots)
+        except (TypeError, ValueError):
+            return None
+        return shots if 0 < shots < FULL_SHOTS else None
+
+    def size(cell):  # what fixes a training's rows (not its seed: a sample of each seed has as many)
+        return str(cell.meta.get("shots")), str(cell.meta.get("sources"))
+
+    def record(where: dict, levels, timed: _Timed):
+        for level in levels:
+            recorded.setdefault((level, like(where, LIKENESS[level])), []).append(timed)
+
+    recorded: dict[tuple, list[_Timed]] = {}
     in_ledgers = {} if ledgers is None else dict(zip(ledgers["key"], ledgers["seconds"]))
-    recorded: dict[tuple, list[tuple[float, object]]] = {}
+    planned, rows_of = set(), {}
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
+        planned.add(cell.key)
+        rows = training_rows(cache, cell)
+        if rows:
+            rows_of[size(cell)] = rows
         spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
         namesake = (earlier or {}).get(cell.name)  # (stage, key) of the last run's cell of this name
         if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key \
                 and cache.lookup(*namesake, verify="quick", repair=False) is not None:
             spent, levels = recorded_seconds(*namesake), range(1, len(LIKENESS))  # like it, not it
-        if spent is None or pd.isna(spent):
-            continue
-        for level in levels:
-            recorded.setdefault((level, like(cell, LIKENESS[level])), []).append((float(spent), cell.meta.get("shots")))
+        if spent is not None and not pd.isna(spent):
+            record(described(cell), levels, _Timed(float(spent), cell.meta.get("shots"), rows))
+    for row in ([] if ledgers is None else ledgers.to_dict("records")):
+        if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row.get("method")):
+            record(row, range(1, len(LIKENESS)), _Timed(float(row["seconds"]), row["shots"], row["rows"]))
     total, timed, other, untimed = 0.0, 0, 0, 0
     for status in statuses:
         if status.cached or not status.needed:
             continue
         for level in range(len(LIKENESS)):
-            found = times(status.cell, level)
-            if found:
-                total, timed, other = total + float(np.median(found)), timed + 1, other + (level >= OTHER_SIZES)
+            found = recorded.get((level, like(described(status.cell), LIKENESS[level])), [])
+            if level == LIKENESS.index(("stage", "method")) and status.cell.stage == SCALED:
+                times = scaled(status.cell, found)
+            else:
+                times = [timed_cell.seconds for timed_cell in found]
+            if times:
+                total, timed, other = total + float(np.median(times)), timed + 1, other + (level >= OTHER_SIZES)
                 break
         else:
             untimed += 1
