@@ -41,6 +41,9 @@ step 5 pipelines/quality-grid-xnli.yaml --set "shots=[16, 64]"
 # same), about two hours here; then the rest of the column (plain UniPrompt, VPT-deep,
 # self-training), about two more
 step 5 pipelines/quality-grid-marc.yaml --set "shots=[256]" --set "methods=[{name: uniprompt, label: uniprompt+checkpoint-average, train: {average: checkpoints, interpolate: [0.75]}}, {name: finetune, label: finetune+checkpoint-average, train: {average: checkpoints, lr: 1.0e-4, interpolate: [0.75]}}, {name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}]"
+# XNLI's `full` column (2,001 English pairs) for the goal check's three methods next: the last cells of
+# the transfer-quality goal's grid (about 1 h 45 min here in two shards), then the rest of MARC's 256
+step 5 pipelines/quality-grid-xnli.yaml --set "shots=[full]" --set "methods=[{name: uniprompt, label: uniprompt+checkpoint-average, train: {average: checkpoints, interpolate: [0.75]}}, {name: finetune, label: finetune+checkpoint-average, train: {average: checkpoints, lr: 1.0e-4, interpolate: [0.75]}}, {name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}]"
 step 5 pipelines/quality-grid-marc.yaml
 # 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
