@@ -126,6 +126,64 @@ class _Timed:
     rows: int | None  # training rows, where known
 
 
+class _Likes:
+    """Timed cells filed under each LIKENESS level by what they share, and how a cell to run is timed
+    from the most like of them."""
+
+    def __init__(self):
+        self.filed: dict[tuple, list[_Timed]] = {}
+        self.rows_of: dict[tuple, int] = {}  # training rows by what fixes them (K and sources, not seed)
+
+    @staticmethod
+    def described(cell) -> dict:
+        return {"stage": cell.stage, "key": cell.key, **cell.meta}
+
+    @staticmethod
+    def size(cell) -> tuple:
+        return str(cell.meta.get("shots")), str(cell.meta.get("sources"))
+
+    def file(self, where: dict, levels, timed: _Timed) -> None:
+        for level in levels:
+            self.filed.setdefault((level, _like(where, LIKENESS[level])), []).append(timed)
+
+    def time(self, cell) -> tuple[float, int] | None:
+        """The median time of the most like timed cells, and at which level they were found."""
+        for level in range(len(LIKENESS)):
+            found = self.filed.get((level, _like(self.described(cell), LIKENESS[level])), [])
+            if level == LIKENESS.index(("stage", "method")) and cell.stage == SCALED:
+                times = self.scaled(cell, found)
+            else:
+                times = [timed.seconds for timed in found]
+            if times:
+                return float(np.median(times)), level
+        return None
+
+    def scaled(self, cell, found: list[_Timed]) -> list[float]:
+        """A training timed from trainings of other sizes: by their rows where both are known,
+        else by their K (a count per class; `full` has none)."""
+        rows, shots = self.rows_of.get(self.size(cell)), _per_class(cell.meta.get("shots"))
+        times = []
+        for other in found:
+            if rows and other.rows and not pd.isna(other.rows):
+                times.append(other.seconds * rows / other.rows)
+            elif shots and _per_class(other.shots):
+                times.append(other.seconds * shots / _per_class(other.shots))
+        return times
+
+
+def _like(where: dict, fields) -> tuple:
+    return tuple(str(where.get(name)) for name in fields)
+
+
+def _per_class(shots) -> int | None:
+    """A count per class, or None for `full` (the whole split) and the unknown."""
+    try:
+        shots = int(shots)
+    except (TypeError, ValueError):
+        return None
+    return shots if 0 < shots < FULL_SHOTS else None
+
+
 def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict | None = None) -> Estimate:
     """How long the cells still to run should take, from the recorded wall seconds of the plan's
     cells: those cached; those in `ledgers` (read_ledgers of earlier sessions, matched to the plan by
@@ -135,71 +193,37 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     where that is still cached. Each cell to run takes the median of its most like timed cells
     (LIKENESS). A guess, not a measurement: it assumes cells cost what their likes cost, on a
     machine as busy as theirs was."""
-    def like(where: dict, fields):
-        return tuple(str(where.get(name)) for name in fields)
-
-    def described(cell):
-        return {"stage": cell.stage, "key": cell.key, **cell.meta}
-
     def recorded_seconds(stage, key):  # of an entry status found cached (no second lookup)
         return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
 
-    def scaled(cell, found: list[_Timed]) -> list[float]:  # a training timed from trainings of other sizes
-        rows, shots = rows_of.get(size(cell)), per_class(cell.meta.get("shots"))
-        times = []
-        for other in found:
-            if rows and other.rows and not pd.isna(other.rows):
-                times.append(other.seconds * rows / other.rows)
-            elif shots and per_class(other.shots):
-                times.append(other.seconds * shots / per_class(other.shots))
-        return times
-
-    def per_class(shots):  # a count per class, or None for `full` (the whole split) and the unknown
-        try:
-            shots = int(shots)
-        except (TypeError, ValueError):
-            return None
-        return shots if 0 < shots < FULL_SHOTS else None
-
-    def size(cell):  # what fixes a training's rows (not its seed: a sample of each seed has as many)
-        return str(cell.meta.get("shots")), str(cell.meta.get("sources"))
-
-    def record(where: dict, levels, timed: _Timed):
-        for level in levels:
-            recorded.setdefault((level, like(where, LIKENESS[level])), []).append(timed)
-
-    recorded: dict[tuple, list[_Timed]] = {}
-    in_ledgers = {} if ledgers is None else dict(zip(ledgers["key"], ledgers["seconds"]))
-    planned, rows_of = set(), {}
+    ledgers = pd.DataFrame(columns=COLUMNS + DESCRIPTION) if ledgers is None else \
+        ledgers.reindex(columns=COLUMNS + DESCRIPTION)
+    in_ledgers = ledgers.set_index("key")[["seconds", "rows"]].to_dict("index")
+    likes, planned = _Likes(), set()
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
         planned.add(cell.key)
-        rows = training_rows(cache, cell)
+        listed = in_ledgers.get(cell.key, {})
+        rows = training_rows(cache, cell) or (None if pd.isna(listed.get("rows")) else int(listed["rows"]))
         if rows:
-            rows_of[size(cell)] = rows
-        spent = recorded_seconds(cell.stage, cell.key) if status.cached else in_ledgers.get(cell.key)
+            likes.rows_of[likes.size(cell)] = rows
+        spent = recorded_seconds(cell.stage, cell.key) if status.cached else listed.get("seconds")
         namesake = (earlier or {}).get(cell.name)  # (stage, key) of the last run's cell of this name
         if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key \
                 and cache.lookup(*namesake, verify="quick", repair=False) is not None:
             spent, levels = recorded_seconds(*namesake), range(1, len(LIKENESS))  # like it, not it
         if spent is not None and not pd.isna(spent):
-            record(described(cell), levels, _Timed(float(spent), cell.meta.get("shots"), rows))
-    for row in ([] if ledgers is None else ledgers.to_dict("records")):
-        if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row.get("method")):
-            record(row, range(1, len(LIKENESS)), _Timed(float(row["seconds"]), row["shots"], row["rows"]))
+            likes.file(likes.described(cell), levels, _Timed(float(spent), cell.meta.get("shots"), rows))
+    for row in ledgers.to_dict("records"):
+        if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row["method"]):
+            likes.file(row, range(1, len(LIKENESS)), _Timed(float(row["seconds"]), row["shots"], row["rows"]))
     total, timed, other, untimed = 0.0, 0, 0, 0
     for status in statuses:
         if status.cached or not status.needed:
             continue
-        for level in range(len(LIKENESS)):
-            found = recorded.get((level, like(described(status.cell), LIKENESS[level])), [])
-            if level == LIKENESS.index(("stage", "method")) and status.cell.stage == SCALED:
-                times = scaled(status.cell, found)
-            else:
-                times = [timed_cell.seconds for timed_cell in found]
-            if times:
-                total, timed, other = total + float(np.median(times)), timed + 1, other + (level >= OTHER_SIZES)
-                break
-        else:
+        found = likes.time(status.cell)
+        if found is None:
             untimed += 1
+            continue
+        total, timed, other = total + found[0], timed + 1, other + (found[1] >= OTHER_SIZES)
     return Estimate(total, timed, other, untimed)
