@@ -1,10 +1,13 @@
-"""How often two seeds of the same method disagree on a target-language test item: the diversity a
-seed ensemble can draw on. Read from the cached predictions of a pipeline; nothing is computed.
+"""How often two seeds of the same method disagree on a target-language test item (the diversity a
+seed ensemble can draw on), and which seeds collapsed: predict one class for nearly every target
+item (a training that never left the majority class). Read from the cached predictions of a
+pipeline; nothing is computed.
 
     HF_HUB_OFFLINE=1 python -m benchmarks.seed_agreement pipelines/quality-grid-sib200.yaml --set cache_dir=...
 
 Prints, per source data size and method, the share of (target, item) pairs on which two seeds
-predict different classes, averaged over every pair of seeds (the source language is left out)."""
+predict different classes, averaged over every pair of seeds, and the seeds that predict one class
+for at least 99% of the target items (the source language is left out)."""
 
 from __future__ import annotations
 
@@ -35,6 +38,17 @@ def pairwise_disagreement(items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "shots", "seeds", "items", "disagreement"])
 
 
+COLLAPSED = 0.99  # a seed predicting one class for at least this share of the target items
+
+
+def collapsed_seeds(items: pd.DataFrame) -> pd.DataFrame:
+    """items as for pairwise_disagreement. Returns method, shots, seed, majority (the share of the
+    target items given the seed's most predicted class, 0-1) for the seeds at or above COLLAPSED."""
+    share = items.groupby(["method", "shots", "seed"], sort=True)["prediction"].agg(
+        lambda predicted: predicted.value_counts(normalize=True).iloc[0]).rename("majority").reset_index()
+    return share[share["majority"] >= COLLAPSED].reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from xprompt.pipeline.cells import plan
     from xprompt.pipeline.config import load_pipeline, shots_text
@@ -57,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     single = items[(items["target"] != the_plan.source) & (items["adapt_shots"] == 0)
                    & pd.to_numeric(items["seed"], errors="coerce").notna()]
     table = pairwise_disagreement(single)
-    print(markdown_table(["method", "source data", "seeds", "target items", "two seeds disagree (%)"],
-                         [[r.method, shots_text(r.shots), r.seeds, r.items, f"{100 * r.disagreement:.1f}"]
-                          for r in table.itertuples()]))
+    collapsed = collapsed_seeds(single).groupby(["method", "shots"])["seed"].apply(
+        lambda seeds: ", ".join(str(int(seed)) for seed in seeds))
+    print(markdown_table(["method", "source data", "seeds", "target items", "two seeds disagree (%)",
+                          f"seeds predicting one class (>= {COLLAPSED:.0%} of items)"],
+                         [[r.method, shots_text(r.shots), r.seeds, r.items, f"{100 * r.disagreement:.1f}",
+                           collapsed.get((r.method, r.shots), "none")] for r in table.itertuples()]))
     return 0
 
 
