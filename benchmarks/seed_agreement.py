@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmarks.common import markdown_table
 from xprompt.errors import XPromptError
+from xprompt.results.collapse import COLLAPSED, collapsed_seeds
 
 
 def pairwise_disagreement(items: pd.DataFrame) -> pd.DataFrame:
@@ -36,17 +37,6 @@ def pairwise_disagreement(items: pd.DataFrame) -> pd.DataFrame:
         rows.append({"method": method, "shots": shots, "seeds": len(wide.columns), "items": len(shared),
                      "disagreement": share})
     return pd.DataFrame(rows, columns=["method", "shots", "seeds", "items", "disagreement"])
-
-
-COLLAPSED = 0.99  # a seed predicting one class for at least this share of the target items
-
-
-def collapsed_seeds(items: pd.DataFrame) -> pd.DataFrame:
-    """items as for pairwise_disagreement. Returns method, shots, seed, majority (the share of the
-    target items given the seed's most predicted class, 0-1) for the seeds at or above COLLAPSED."""
-    share = items.groupby(["method", "shots", "seed"], sort=True)["prediction"].agg(
-        lambda predicted: predicted.value_counts(normalize=True).iloc[0]).rename("majority").reset_index()
-    return share[share["majority"] >= COLLAPSED].reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,18 +162,3 @@ def test_seed_agreement_averages_disagreement_over_pairs_of_seeds():
     assert list(table["method"]) == ["m"] and int(table["items"].iloc[0]) == 8
     # per pair of seeds: (13, 21) disagree on item 2, (13, 42) on item 1, (21, 42) on items 1 and 2
     assert table["disagreement"].iloc[0] == pytest.approx((1 / 4 + 1 / 4 + 2 / 4) / 3)
-
-
-def test_a_seed_that_predicts_one_class_for_nearly_every_target_item_is_called_collapsed():
-    import pandas as pd
-
-    from benchmarks.seed_agreement import collapsed_seeds
-
-    rows = [("m", 16, 13, "de", f"i{i}", i % 3) for i in range(200)]  # learned something
-    rows += [("m", 16, 42, "de", f"i{i}", 1) for i in range(200)]  # one class throughout
-    rows += [("m", 16, 21, "de", f"i{i}", 2 if i < 3 else 0) for i in range(200)]  # 98.5%: not collapsed
-    rows += [("m", 64, 42, "de", f"i{i}", 0 if i else 1) for i in range(200)]  # 99.5%: collapsed
-    items = pd.DataFrame(rows, columns=["method", "shots", "seed", "target", "id", "prediction"])
-    found = collapsed_seeds(items)
-    assert found[["shots", "seed"]].values.tolist() == [[16, 42], [64, 42]]
-    assert found["majority"].tolist() == [1.0, pytest.approx(0.995)]

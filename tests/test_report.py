@@ -278,3 +278,36 @@ def test_report_shows_intervals_paired_differences_and_interval_bands(tmp_path):
     averages = aggregate_table[aggregate_table["target"] == AVG]
     assert averages[["ci_low", "ci_high"]].notna().all().all()
     assert (averages["ci_low"] < averages["mean"]).all() and (averages["mean"] < averages["ci_high"]).all()
+
+
+def test_a_seed_that_predicts_one_class_for_nearly_every_target_item_is_named_in_the_report(tmp_path):
+    from xprompt.results.collapse import collapse_lines, collapsed_seeds
+    from xprompt.results.significance import write_uncertainty
+
+    def seed_items(seed, shots, predict, target="de"):
+        return pd.DataFrame({"method": "finetune", "shots": shots, "adapt_shots": 0, "seed": seed, "target": target,
+                             "id": [f"i{i}" for i in range(200)], "label": [i % 3 for i in range(200)],
+                             "prediction": [predict(i) for i in range(200)]})
+
+    items = pd.concat([seed_items(13, 16, lambda i: i % 3),  # learned the task
+                       seed_items(42, 16, lambda i: 1),  # one class throughout
+                       seed_items(21, 16, lambda i: 2 if i < 3 else 0),  # 98.5% one class: not collapsed
+                       seed_items(21, 16, lambda i: 1, target="en"),  # the source language does not count
+                       seed_items(42, 64, lambda i: 0 if i else 1)], ignore_index=True)  # 99.5%: collapsed
+    found = collapsed_seeds(items, source="en")
+    assert found[["shots", "seed"]].values.tolist() == [[16, 42], [64, 42]]
+    assert found["majority"].tolist() == [1.0, pytest.approx(0.995)]
+    assert collapsed_seeds(items)[["shots", "seed"]].values.tolist() == [[16, 42], [64, 42]]  # en: 21 is 50/50
+    lines = collapse_lines(items, "en")
+    assert lines[0].startswith("collapsed: finetune, 16 source shots per class, seed 42 predicts one class for 100.0%")
+    write_uncertainty(items, tmp_path, "en", 3)
+    rows = [{"method": "finetune", "model": "m", "task": "t", "source": "en", "target": t, "shots": k,
+             "adapt_shots": 0, "seed": seed, "metric": "accuracy", "value": 0.5}
+            for t in ("en", "de") for k, seeds in ((16, (13, 21, 42)), (64, (42,))) for seed in seeds]
+    report = build_report(pd.DataFrame(rows), tmp_path).read_text()
+    assert "## Seeds that collapsed" in report and "finetune, 64 source shots per class, seed 42 predicts one class for 99.5%" in report
+    healthy = tmp_path / "healthy"
+    healthy.mkdir()
+    write_uncertainty(items[items["seed"] == 13], healthy, "en", 3)
+    assert "collapsed" not in build_report(pd.DataFrame(rows), healthy).read_text()
+

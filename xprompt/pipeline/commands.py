@@ -83,7 +83,9 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     from xprompt.results.aggregate import summary_table
     from xprompt.files import atomic_write_text
     from xprompt.results.table import write_results
-    from xprompt.results.significance import best_method_lines, interval_table, read_uncertainty, write_uncertainty
+    from xprompt.results.collapse import collapse_lines
+    from xprompt.results.significance import (best_method_lines, interval_table, read_items, read_uncertainty,
+                                              write_uncertainty)
 
     run_dir = runner.run_dir
     notes = [] if runner.card.parallel else [
@@ -120,6 +122,9 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         if not unchanged:
             atomic_write_text(run_dir / f"table_k{shots_text(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
+    collapsed = collapse_lines(read_items(run_dir), runner.plan.source)
+    if collapsed:
+        print("", *collapsed, sep="\n")
     if unchanged:
         report = run_dir / "report.md"
     else:

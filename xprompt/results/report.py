@@ -88,6 +88,21 @@ def _with_intervals(ctx: Context) -> pd.DataFrame:
     return table.merge(spans, on=keys, how="left")
 
 
+def _collapse_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
+    """The seeds that predict one class for nearly every target item, when the run has any."""
+    from xprompt.results.collapse import COLLAPSED, collapse_lines
+    from xprompt.results.significance import read_items
+
+    sources = pd.unique(ctx.rows["source"])
+    lines = collapse_lines(read_items(out_dir), sources[0] if len(sources) == 1 else None)
+    if not lines:
+        return []
+    return [("h2", "Seeds that collapsed"),
+            ("p", f"A seed that predicts one class for at least {COLLAPSED:.0%} of its target items has not "
+                  "learned the task; the tables and intervals below include it."),
+            *(("p", line.removeprefix("collapsed: ")) for line in lines)]
+
+
 def _uncertainty_blocks(ctx: Context, out_dir: Path) -> list[tuple]:
     """Accuracy with 95% intervals and the best method's paired comparisons, when the run wrote them."""
     from xprompt.results.significance import best_method_lines, interval_table, read_uncertainty
@@ -236,7 +251,8 @@ def build_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
     ctx.spans = read_uncertainty(out_dir)[0]
     atomic_write_text(out_dir / "aggregate.csv", shots_as_words(_with_intervals(ctx)).to_csv(index=False))
     plots = [draw(ctx, out_dir) for draw in FIGURES]
-    blocks = _header(ctx, run_info, note) + _figure_blocks(plots) + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx)
+    blocks = (_header(ctx, run_info, note) + _collapse_blocks(ctx, out_dir) + _figure_blocks(plots)
+              + _uncertainty_blocks(ctx, out_dir) + _table_blocks(ctx))
     atomic_write_text(out_dir / "report.md", _render(blocks, markdown=True))
     page = HTML_PAGE.format(title=html.escape(blocks[0][1]), body=_render(blocks, markdown=False))
     atomic_write_text(out_dir / "report.html", page)

@@ -31,6 +31,12 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
     return spans, comparisons
 
 
+def read_items(run_dir: Path) -> pd.DataFrame:
+    """The run's per-item predictions (empty when the run wrote none)."""
+    return pd.read_parquet(run_dir / ITEMS) if (run_dir / ITEMS).is_file() else pd.DataFrame(
+        columns=["method", "shots", "adapt_shots", "seed", "target", "id", "label", "prediction"])
+
+
 def read_uncertainty(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     from xprompt.results.table import shots_from_words
 
