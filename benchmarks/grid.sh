@@ -48,4 +48,10 @@ done
 wait
 python -m xprompt.cli run "$P" --quiet "${SET[@]}" > "$OUT/results.txt" 2> "$OUT/results.err"
 pack
-echo "$RUN_ID" >> "$OUT/DONE"  # one line per finished run: two option sets of one pipeline both stay done
+# done only when nothing of the plan is left to run: a shard that was killed or a cell that failed
+# (--keep-going) leaves the run to be resumed, not recorded as finished
+if python -m xprompt.cli status "$P" "${SET[@]}" | grep -qE '^[0-9]+ cells: 0 to run'; then
+  echo "$RUN_ID" >> "$OUT/DONE"  # one line per finished run: two option sets of one pipeline both stay done
+else
+  echo "$P $*: cells are left to run; not recorded as done"
+fi
