@@ -107,8 +107,10 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
     rows = _frame(outcome.rows)
     if unchanged:  # same results, same configuration: the files on disk already say all of it
         spans, comparisons = read_uncertainty(run_dir)
+        items = read_items(run_dir)
     else:
-        spans, comparisons = write_uncertainty(runner.items(), run_dir, runner.plan.source, len(runner.card.labels),
+        items = runner.items()
+        spans, comparisons = write_uncertainty(items, run_dir, runner.plan.source, len(runner.card.labels),
                                                runner.card.parallel)
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):
@@ -122,7 +124,7 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         if not unchanged:
             atomic_write_text(run_dir / f"table_k{shots_text(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
-    collapsed = collapse_lines(read_items(run_dir), runner.plan.source)
+    collapsed = collapse_lines(items, runner.plan.source)
     if collapsed:
         print("", *collapsed, sep="\n")
     if unchanged:

@@ -22,8 +22,8 @@ def collapsed_seeds(items: pd.DataFrame, source: str | None = None) -> pd.DataFr
     keys = ["method", "shots", "adapt_shots", "seed"]
     if targets.empty:
         return pd.DataFrame(columns=keys + ["majority"])
-    share = targets.groupby(keys, sort=True)["prediction"].agg(
-        lambda predicted: predicted.value_counts(normalize=True).iloc[0]).rename("majority").reset_index()
+    per_class = targets.groupby(keys + ["prediction"], sort=True).size().groupby(level=keys)
+    share = (per_class.max() / per_class.sum()).rename("majority").reset_index()
     return share[share["majority"] >= COLLAPSED].reset_index(drop=True)
 
 

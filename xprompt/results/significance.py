@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.results.statistics import AVG, TRANSFER_GAP, format_interval, intervals, paired
+from xprompt.results.statistics import AVG, ITEM_COLUMNS, TRANSFER_GAP, format_interval, intervals, paired
 
 ITEMS, INTERVALS, COMPARISONS = "items.parquet", "intervals.csv", "comparisons.csv"
 GAP_ROW = "transfer gap"  # the table row under avg: source accuracy minus avg, in points
@@ -33,8 +33,7 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
 
 def read_items(run_dir: Path) -> pd.DataFrame:
     """The run's per-item predictions (empty when the run wrote none)."""
-    return pd.read_parquet(run_dir / ITEMS) if (run_dir / ITEMS).is_file() else pd.DataFrame(
-        columns=["method", "shots", "adapt_shots", "seed", "target", "id", "label", "prediction"])
+    return pd.read_parquet(run_dir / ITEMS) if (run_dir / ITEMS).is_file() else pd.DataFrame(columns=ITEM_COLUMNS)
 
 
 def read_uncertainty(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

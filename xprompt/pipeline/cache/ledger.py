@@ -22,7 +22,8 @@ COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_sec
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
 # (a ledger written before 2026-12-04's eighth session lacks them: its rows then time only the cells
 # of their own key)
-DESCRIPTION = ["method", "shots", "target", "rows"]
+DESCRIBED_AS_TEXT = ["method", "shots", "target"]
+DESCRIPTION = DESCRIBED_AS_TEXT + ["rows"]
 SCALED = "train"  # the stage whose time grows with its training rows
 NOT_RECORDED = "not recorded"
 
@@ -38,7 +39,7 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
         rows.append({"stage": cell.stage, "cell": cell.name, "key": cell.key, "created": manifest.get("created", ""),
                      "host": computed.get("host", NOT_RECORDED), "cpu": computed.get("cpu", NOT_RECORDED),
                      "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds"),
-                     **{name: str(cell.meta.get(name)) for name in DESCRIPTION[:-1]},
+                     **{name: str(cell.meta.get(name)) for name in DESCRIBED_AS_TEXT},
                      "rows": training_rows(cache, cell)})
     return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({"rows": "Int64"})
 
@@ -57,7 +58,7 @@ def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
-            frame = pd.read_csv(path, dtype={name: str for name in ["key", "host", "cpu", *DESCRIPTION[:-1]]},
+            frame = pd.read_csv(path, dtype={name: str for name in ["key", "host", "cpu", *DESCRIBED_AS_TEXT]},
                                 keep_default_na=False, na_values=[""])  # a target 'None' stays the word
         except (OSError, ValueError) as error:
             raise DataError(f"Ledger {path} cannot be read as CSV: {error}.") from error
@@ -198,7 +199,7 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
 
     ledgers = pd.DataFrame(columns=COLUMNS + DESCRIPTION) if ledgers is None else \
         ledgers.reindex(columns=COLUMNS + DESCRIPTION)
-    in_ledgers = ledgers.set_index("key")[["seconds", "rows"]].to_dict("index")
+    in_ledgers = dict(zip(ledgers["key"], ledgers[["seconds", "rows"]].to_dict("records")))
     likes, planned = _Likes(), set()
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
