@@ -46,14 +46,17 @@ step 5 pipelines/quality-grid-marc.yaml --set "shots=[256]" --set "methods=[{nam
 # the transfer-quality goal's grid (about 1 h 45 min here in two shards), then the rest of MARC's 256
 step 5 pipelines/quality-grid-xnli.yaml --set "shots=[full]" --set "methods=[{name: uniprompt, label: uniprompt+checkpoint-average, train: {average: checkpoints, interpolate: [0.75]}}, {name: finetune, label: finetune+checkpoint-average, train: {average: checkpoints, lr: 1.0e-4, interpolate: [0.75]}}, {name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}]"
 step 5 pipelines/quality-grid-marc.yaml
-# 5b. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
+# the rest of XNLI's `full` column (plain UniPrompt, VPT-deep, self-training; about 1 h of compute
+# by the ledgers' estimate on 2026-12-04): with it XNLI's headline grid is complete
+step 5 pipelines/quality-grid-xnli.yaml
+# 5b. the ablation's K = 16 half again (its cache was lost and its earlier packs hold cells of older
+#     cache keys; the page has its interim of 569 of 583 evaluations): 88 of its 732 cells are the
+#     headline grid's, the rest about 1 h 30 min of compute by the ledgers' estimate
+step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
+# 5c. every method at every size on SIB-200 (the results page's "every method" grid; the cheapest task
 #     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
 #     on 2026-12-04)
 step 5 pipelines/methods-grid-sib200.yaml
-# 5c. the ablation's K = 16 half again (its cache was lost; the page has its interim of 569 of 583
-#     evaluations): after 5 and 5b most of its cells are theirs, so what is left is its own techniques
-step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
-step 5 pipelines/quality-grid-xnli.yaml
 # 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
 step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 # 7. every method at every size on the other three tasks (the results page's "every method" grids;

@@ -21,6 +21,7 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from xprompt.errors import XPromptError
 from xprompt.results.collapse import COLLAPSED, collapsed_seeds
+from xprompt.results.settings import SINGLE_MODEL_SEED
 
 
 def pairwise_disagreement(items: pd.DataFrame) -> pd.DataFrame:
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if items.empty:
         print("no evaluation of the plan is cached yet", file=sys.stderr)
         return 1
+    seed = pd.to_numeric(items["seed"], errors="coerce")
     single = items[(items["target"] != the_plan.source) & (items["adapt_shots"] == 0)
-                   & pd.to_numeric(items["seed"], errors="coerce").notna()]
+                   & seed.notna() & (seed != SINGLE_MODEL_SEED)]
     table = pairwise_disagreement(single)
     collapsed = collapsed_seeds(single).groupby(["method", "shots"])["seed"].apply(
         lambda seeds: ", ".join(str(int(seed)) for seed in seeds))
