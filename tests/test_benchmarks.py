@@ -162,3 +162,22 @@ def test_seed_agreement_averages_disagreement_over_pairs_of_seeds():
     assert list(table["method"]) == ["m"] and int(table["items"].iloc[0]) == 8
     # per pair of seeds: (13, 21) disagree on item 2, (13, 42) on item 1, (21, 42) on items 1 and 2
     assert table["disagreement"].iloc[0] == pytest.approx((1 / 4 + 1 / 4 + 2 / 4) / 3)
+
+
+def test_ablation_table_gives_each_variant_minus_the_reference_at_every_size():
+    import pandas as pd
+
+    from benchmarks.ablation_table import technique_rows
+
+    def comparison(shots, method, versus, difference, low, high):
+        return {"shots": shots, "adapt_shots": 0, "method": method, "versus": versus, "target": "avg",
+                "metric": "accuracy", "difference": difference, "ci_low": low, "ci_high": high, "p_value": 0.5}
+
+    small = pd.DataFrame([comparison(16, "uniprompt", "uniprompt+ensemble", -0.02, -0.03, -0.01),  # stored reversed
+                          comparison(16, "uniprompt+self-training", "uniprompt", 0.01, -0.01, 0.03),
+                          comparison(16, "finetune", "uniprompt", -0.05, -0.07, -0.03)])
+    large = pd.DataFrame([comparison(1000, "uniprompt+ensemble", "uniprompt", 0.005, -0.002, 0.012)])
+    header, rows = technique_rows([small, large], "uniprompt")
+    assert header == ["technique", "setting", "16 − uniprompt", "1000 − uniprompt"]
+    assert rows == [["ensemble", "zero-shot", "**+2.0 [+1.0, +3.0]**", "+0.5 [-0.2, +1.2]"],
+                    ["self-training", "zero-shot + unlabelled target text", "+1.0 [-1.0, +3.0]", "not run"]]
