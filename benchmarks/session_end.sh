@@ -39,8 +39,10 @@ for NAME in $GRIDS; do
   for D in "$OUT/$NAME" "$OUT/$NAME-interim"; do [ -f "$D/intervals.csv" ] && RUNS+=("$D"); done
   ls "$OUT"/ledger-*.csv > /dev/null 2>&1 && LEDGERS+=("$OUT")
 done
-# the page's other run folders: the ablation's full half, XNLI's whole pool, SIB-200's 204 targets
-python -m benchmarks.results_page "${RUNS[@]}" benchmarks/out/quality-sib200/quality-sib200-full \
+ls benchmarks/out/quality-sib200/ledger-*.csv > /dev/null 2>&1 && LEDGERS+=(benchmarks/out/quality-sib200)  # the ablation
+# the page's other run folders: the ablation's two halves, XNLI's whole pool, SIB-200's 204 targets
+python -m benchmarks.results_page "${RUNS[@]}" benchmarks/out/quality-sib200/quality-sib200-16 \
+  benchmarks/out/quality-sib200/quality-sib200-full \
   benchmarks/out/xnli-full/xnli-full benchmarks/out/sib200-all-languages/sib200-all-languages-full \
   --versus finetune+checkpoint-average+ensemble,finetune+checkpoint-average+wise-0.75+ensemble,probe+checkpoint-average+ensemble,finetune,probe \
   --declared uniprompt+checkpoint-average+ensemble,uniprompt+checkpoint-average+self-training+ensemble,uniprompt \
