@@ -7,11 +7,10 @@
 #   pkill -f benchmarks/queue.sh; pkill -f benchmarks/grid.sh; pkill -f "xprompt.cli run"
 #   bash benchmarks/session_end.sh
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
-# Steps 1-4 finished on 2026-12-04, and of step 5 SIB-200's and MARC's grids, XNLI's K = 16 and 64
-# columns and its `full` column for the goal check's three methods, and PAWS-X's K = 16 column
-# (their packs are committed): the next session starts with --from 5 (on a fresh cache those
-# finished steps then take minutes each: their packs hold every evaluation), which resumes with the
-# every-method SIB-200 grid and the ablation's K = 16 half (both stopped part-way earlier).
+# Steps 1-4 finished on 2026-12-04, and all of step 5: the headline grids of SIB-200, MARC and XNLI,
+# PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
+# are committed). The next session starts with --from 6 (PAWS-X's K = 64 column, then the
+# every-method grids of the other three tasks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
