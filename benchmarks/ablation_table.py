@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import difference, load
+from benchmarks.interval_summary import difference, difference_text, load
 from xprompt.errors import XPromptError
 from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
@@ -41,8 +41,7 @@ def technique_rows(comparisons: list[pd.DataFrame], reference: str) -> tuple[lis
             if found is None:
                 cells.append("not run")
                 continue
-            text = f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]"
-            cells.append(f"**{text}**" if found["low"] > 0 or found["high"] < 0 else text)
+            cells.append(difference_text(found))
         setting = "zero-shot + unlabelled target text" if uses_target_text(variant) else "zero-shot"
         rows.append([variant.removeprefix(reference + "+"), setting, *cells])
     header = ["technique", "setting", *[f"{shots_text(s)} − {reference}" for s in sizes]]

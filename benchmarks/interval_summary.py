@@ -49,6 +49,13 @@ def difference(comparisons: pd.DataFrame, shots: int, method: str, other: str) -
     return {"points": sign * row["difference"] * 100, "low": low, "high": high, "p": row["p_value"]}
 
 
+def difference_text(found: dict, mark: bool = True) -> str:
+    """A difference from `difference` as '+1.2 [-0.3, +2.4]' (points); with `mark`, bold when its
+    interval excludes 0."""
+    text = f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]"
+    return f"**{text}**" if mark and (found["low"] > 0 or found["high"] < 0) else text
+
+
 def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str]) -> str:
     """Every method's average over targets with its paired difference to each baseline; a
     difference is bold only when its interval excludes 0. The setting column keeps zero-shot and
@@ -73,8 +80,7 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
             if found is None:
                 cells.append("–")
                 continue
-            text = f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]"
-            cells.append(f"**{text}**" if found["low"] > 0 or found["high"] < 0 else text)
+            cells.append(difference_text(found))
         rows.append(cells)
     gap_column = [] if gaps.empty else ["transfer gap: source − avg [95% interval]"]
     return markdown_table(["method", "setting", "avg over targets [95% interval]", *gap_column, "seeds",

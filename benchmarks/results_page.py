@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import difference, load, versus_table
+from benchmarks.interval_summary import difference, difference_text, load, versus_table
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError, XPromptError
@@ -106,7 +106,7 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
                 if found is not None:
                     rows.append(Goal(task, run, shots_text(shots),
                                      "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
-                                     f"{found['points']:+.1f} [{found['low']:+.1f}, {found['high']:+.1f}]",
+                                     difference_text(found, mark=False),
                                      verdict(found), declared=bool(named)))
     return rows
 
