@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import markdown_table
+from benchmarks.interval_summary import difference_text
 from xprompt.errors import XPromptError
 from xprompt.pipeline.config import shots_text
 from xprompt.results.statistics import _accuracy, _draws, _item_draws, _item_keys, _rng, format_interval
@@ -90,8 +91,7 @@ def rows(parts: dict, versus: str | None) -> list[list[str]]:
         else:
             for part in PARTS:
                 point, low, high = interval(mine[part] - other[part])
-                text = f"{100 * point:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-                row.append(f"**{text}**" if low > 0 or high < 0 else text)
+                row.append(difference_text({"points": 100 * point, "low": 100 * low, "high": 100 * high}))
         out.append(row)
     return out
 
