@@ -4,7 +4,7 @@
 # process with two threads); the final unsharded run finds every cell cached
 # and writes runs/<name>/report.md, aggregate.csv and the figures.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 tasks=("$@")
 [ ${#tasks[@]} -eq 0 ] && tasks=(marc sib200 xnli pawsx)
