@@ -271,7 +271,11 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
         sizes = chosen.groupby("target")["n"].max()
         average = averages(spans)
+        unfinished = {(shots, gap.split(" (")[0]) for shots in average["shots"].unique()
+                      for gap in incomplete(chosen, shots, len(config.get("seeds", [])))} if info.get("interim") else set()
         for _, row in average.iterrows():
+            if (row["shots"], row["method"]) in unfinished:
+                continue  # a paper's number is set beside complete cells only
             ours.setdefault((task, shots_text(row["shots"]), row["method"], len(sizes) - 1),
                             format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
         out += [f"### {task} ({folder.name})", "",

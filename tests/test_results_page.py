@@ -122,6 +122,23 @@ def test_published_table_sets_a_runs_own_average_beside_the_paper(tmp_path):
     assert "probe not run yet" in row
 
 
+def test_an_interim_runs_unfinished_method_is_not_set_beside_a_paper(tmp_path):
+    pairs = {("full", "uniprompt", "finetune"): (0.05, 0.031, 0.07)}
+    run = write_run(tmp_path / "every", pairs, targets=tuple(f"l{i}" for i in range(204)))
+    spans = pd.read_csv(run / "intervals.csv", dtype={"shots": str})
+    spans.loc[(spans["method"] == "finetune") & (spans["shots"] == "full"), "n_seeds"] = 2  # a seed still to run
+    spans.to_csv(run / "intervals.csv", index=False)
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["task"]["name"] = "sib200"
+    (run / "run.json").write_text(json.dumps({**info, "interim": True, "evaluations": [10, 12]}))
+    row = next(line for line in section([run], ["finetune"], None, None).splitlines() if "Adelani et al. 2023" in line)
+    assert "uniprompt 80.0 [78.0, 82.0]" in row and "finetune not run yet" in row
+    info["config"]["task"]["name"] = "sib200"
+    (run / "run.json").write_text(json.dumps(info))  # the same cells in a finished run are quoted
+    row = next(line for line in section([run], ["finetune"], None, None).splitlines() if "Adelani et al. 2023" in line)
+    assert "finetune 75.0 [73.0, 77.0]" in row
+
+
 def test_speed_tables_come_from_the_suite_folder_under_their_commands(tmp_path, capsys):
     run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
     suite = tmp_path / "quiet"
