@@ -11,7 +11,7 @@
    = before training), zero-shot accuracy on 49 stratified test rows of eng_Latn, deu_Latn and
    zho_Hans. `--rank-only` stops after the rankings.
 
-    HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/spot_curves.png]
+    HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/figures/spot_curves.png]
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-spot"), help="cache, runs, prompts, json")
     parser.add_argument("--data-root", default=DATA)
-    parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("spot_curves.png"))
+    parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("figures") / "spot_curves.png")
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--library-epochs", type=int, default=3)
