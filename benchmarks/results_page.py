@@ -111,19 +111,19 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
     return rows
 
 
-def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> list[str]:
+def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> dict[str, str]:
     """The methods of an interim run that, at this data size, still lack seeds or languages that
-    the run's other methods have (a seed ensemble counts as one seed). `per_language`: the run's
-    zero-shot accuracy rows of single languages (no average)."""
+    the run's other methods have (a seed ensemble counts as one seed), each with what it lacks.
+    `per_language`: the run's zero-shot accuracy rows of single languages (no average)."""
     languages = per_language["target"].nunique()
     here = per_language[per_language["shots"] == shots].groupby("method").agg(found=("target", "nunique"), seeds=("n_seeds", "min"))
-    out = []
+    out = {}
     for method, row in here.iterrows():
         planned = 1 if method.endswith("+ensemble") else seeds
         missing = ([f"{int(row['seeds'])} of {planned} seeds"] if row["seeds"] < planned else []) + (
             [f"{int(row['found'])} of {languages} languages"] if row["found"] < languages else [])
         if missing:
-            out.append(f"{method} ({', '.join(missing)})")
+            out[method] = ", ".join(missing)
     return out
 
 
@@ -271,10 +271,10 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
         sizes = chosen.groupby("target")["n"].max()
         average = averages(spans)
-        unfinished = {(shots, gap.split(" (")[0]) for shots in average["shots"].unique()
-                      for gap in incomplete(chosen, shots, len(config.get("seeds", [])))} if info.get("interim") else set()
+        gaps = {shots: incomplete(chosen, shots, len(config.get("seeds", [])))
+                for shots in average["shots"].unique()} if info.get("interim") else {}
         for _, row in average.iterrows():
-            if (row["shots"], row["method"]) in unfinished:
+            if row["method"] in gaps.get(row["shots"], {}):
                 continue  # a paper's number is set beside complete cells only
             ours.setdefault((task, shots_text(row["shots"]), row["method"], len(sizes) - 1),
                             format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
@@ -290,7 +290,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
             out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present), ""]
-            missing = incomplete(chosen, shots, len(config.get("seeds", []))) if info.get("interim") else []
+            missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
             if missing:
                 out += ["Still incomplete at this size (its average and differences cover only what ran): "
                         + "; ".join(missing) + ".", ""]
