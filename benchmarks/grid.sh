@@ -41,8 +41,9 @@ if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 RUN_ID="$P $* $(sha256sum < "$P" | cut -c1-16)"
 if grep -qxF "$RUN_ID" "$OUT/DONE" 2>/dev/null; then echo "$P $*: done already ($OUT/DONE)"; exit 0; fi
 [ ${#PACKS[@]} -gt 0 ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE"
+# --then-help: a shard whose part is cached (a grid resumed from an interim) works on the other's cells
 for I in 1 2; do
-  ( /usr/bin/time -v nice -n 5 python -m xprompt.cli run "$P" --quiet --keep-going "${SET[@]}" --shard $I/2 ) \
+  ( /usr/bin/time -v nice -n 5 python -m xprompt.cli run "$P" --quiet --keep-going "${SET[@]}" --shard $I/2 --then-help ) \
     > "$OUT/shard-$I.log" 2>&1 &
 done
 wait

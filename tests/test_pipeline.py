@@ -522,6 +522,36 @@ def test_a_cell_another_process_computes_is_put_off_while_other_cells_run(projec
     other.close()
 
 
+def test_a_shard_that_finishes_first_then_helps_with_the_others_cells_last_ones_first(project, monkeypatch, capsys):
+    three_seeds = ["--set", "seeds=[13, 21, 42]"]
+    order, compute = [], Runner._compute
+
+    def spy(self, cell, out):
+        order.append(cell.name)
+        compute(self, cell, out)
+
+    monkeypatch.setattr(Runner, "_compute", spy)
+    assert main(["run", str(project), "--quiet", *three_seeds, "--shard", "1/3", "--then-help"]) == 0
+    assert "then helped the other shards: " in capsys.readouterr().out
+    trained = [name for name in order if name.startswith("train ")]
+    # its own group first (seed 13), then the others' from the end of the list (42, then 21)
+    assert trained == ["train soft k=2 seed=13", "train soft k=2 seed=42", "train soft k=2 seed=21"]
+    assert len(order) == len(set(order)) == len(keys(project, three_seeds[1]))  # every cell, once
+    run_dir = project.parent / "runs" / "toy"
+    helped = statuses_in(run_dir / "xprompt.shard-1-of-3-helped.lock")
+    assert {name for name, status in helped.items() if status == "ran"} >= {"train soft k=2 seed=42",
+                                                                             "evaluate soft k=2 seed=21 on de"}
+    capsys.readouterr()
+    assert main(["run", str(project), "--quiet", *three_seeds]) == 0
+    assert f"{len(order)} cells: 0 ran, {len(order)} cached" in capsys.readouterr().out  # only aggregates
+    assert not list(run_dir.glob("xprompt.shard*.lock"))
+
+
+def test_then_help_needs_a_shard(project, capsys):
+    assert main(["run", str(project), "--then-help"]) == 2
+    assert "--then-help works with --shard" in capsys.readouterr().err
+
+
 def test_shard_index_must_be_in_range(project, capsys):
     assert main(["run", str(project), "--dry-run", "--shard", "3/2"]) == 2
     assert "--shard 3/2" in capsys.readouterr().err

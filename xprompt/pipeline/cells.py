@@ -131,11 +131,18 @@ def _check_unique_methods(config: PipelineConfig) -> None:
         raise ConfigError(f"methods: display name '{duplicated[0]}' is used twice; give each a distinct `label`")
 
 
-def shard_of(plan_: Plan, index: int, count: int) -> set[str]:
+def shard_of(plan_: Plan, index: int, count: int) -> list[str]:
     """Groups (method x shots x seed) of shard `index` of `count`: round-robin over sorted names."""
     if not 1 <= index <= count:
         raise ConfigError(f"--shard {index}/{count}: the index must be between 1 and {count}")
-    return {g for i, g in enumerate(plan_.groups()) if i % count == index - 1}
+    return [g for i, g in enumerate(plan_.groups()) if i % count == index - 1]
+
+
+def other_shards(plan_: Plan, index: int, count: int) -> list[str]:
+    """The groups of the other shards, last first: a shard that finished its own part takes them
+    from the end, where their owners get last, so the two meet once in the middle."""
+    own = set(shard_of(plan_, index, count))
+    return [g for g in reversed(plan_.groups()) if g not in own]
 
 
 def cache_for(config: PipelineConfig) -> Cache:

@@ -22,6 +22,9 @@ def add_commands(commands) -> None:
         if name == "run":
             command.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
             command.add_argument("--shard", help="I/N: run the I-th of N parts of the grid")
+            command.add_argument("--then-help", action="store_true",
+                                 help="with --shard, on a cache the shards share: after its own part, compute "
+                                      "the other parts' cells that no process has started, last ones first")
             command.add_argument("--quiet", action="store_true", help="no progress bars")
             command.add_argument("--keep-going", action="store_true",
                                  help="finish every cell that can be and list the failed ones at the end")
@@ -35,7 +38,7 @@ def add_commands(commands) -> None:
 def _run(args) -> int:
     from xprompt.training import distributed
     from xprompt.pipeline.config import load_pipeline, to_dict
-    from xprompt.pipeline.cells import plan, shard_of
+    from xprompt.pipeline.cells import other_shards, plan, shard_of
     from xprompt.pipeline.runner import Runner
 
     config = load_pipeline(args.pipeline, args.set)
@@ -43,6 +46,9 @@ def _run(args) -> int:
     runner = Runner(the_plan, progress=not args.quiet, keep_going=getattr(args, "keep_going", False),
                     every_cell=args.every_cell)
     shard = _parse_shard(args.shard) if args.shard else None
+    then_help = getattr(args, "then_help", False)  # `status` has no such option
+    if then_help and not shard:
+        raise XPromptError("--then-help works with --shard I/N only; a run without --shard does every cell already")
     groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
         if not distributed.is_main():
@@ -54,29 +60,43 @@ def _run(args) -> int:
     distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
     finished = False
     try:
-        outcome = runner.run(groups, lock_name=f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None)
+        lock_name = f"xprompt.shard-{shard[0]}-of-{shard[1]}.lock" if shard else None
+        outcome = runner.run(groups, lock_name=lock_name)
         if distributed.is_main():  # rank 0 reports and writes the outputs
-            failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
-            skipped = f", {outcome.skipped} not needed" if outcome.skipped else ""
-            cached = len(outcome.statuses) - outcome.ran - outcome.skipped - len(outcome.failed)
-            print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {cached} cached{skipped}{failed} "
-                  f"({outcome.seconds:.1f} s)")
-            if outcome.stage_seconds:
-                print("time per stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds
-                                                     in outcome.stage_seconds.items())
-                      + (f"; {outcome.evaluated_rows} test rows evaluated, "
-                         f"{outcome.evaluated_rows / outcome.stage_seconds['evaluate']:.1f} rows/s"
-                         if outcome.evaluated_rows else ""))
+            _print_outcome(outcome)
             if groups is not None:
                 print(f"shard {args.shard} done; run without --shard to aggregate the whole grid")
             elif outcome.rows:
                 _write_outputs(runner, outcome, to_dict(config))
-            for name, why in outcome.failed.items():
+        failed = dict(outcome.failed)
+        if then_help:
+            # the other parts' cells nobody holds; one another process is computing is waited for
+            helped = runner.run(other_shards(the_plan, *shard), lock_name=lock_name.replace(".lock", "-helped.lock"))
+            failed |= helped.failed
+            if distributed.is_main():
+                print("then helped the other shards: ", end="")
+                _print_outcome(helped)
+        if distributed.is_main():
+            for name, why in failed.items():
                 print(f"failed: {name}: {why}")
         finished = True
     finally:
         distributed.teardown(finished)
-    return 1 if outcome.failed else 0
+    return 1 if failed else 0
+
+
+def _print_outcome(outcome) -> None:
+    failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
+    skipped = f", {outcome.skipped} not needed" if outcome.skipped else ""
+    cached = len(outcome.statuses) - outcome.ran - outcome.skipped - len(outcome.failed)
+    print(f"{len(outcome.statuses)} cells: {outcome.ran} ran, {cached} cached{skipped}{failed} "
+          f"({outcome.seconds:.1f} s)")
+    if outcome.stage_seconds:
+        print("time per stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds
+                                             in outcome.stage_seconds.items())
+              + (f"; {outcome.evaluated_rows} test rows evaluated, "
+                 f"{outcome.evaluated_rows / outcome.stage_seconds['evaluate']:.1f} rows/s"
+                 if outcome.evaluated_rows else ""))
 
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:

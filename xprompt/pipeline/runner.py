@@ -121,7 +121,7 @@ class Runner(StageComputation):
                                old_version=old.version, new_version=VERSIONS[cell.stage])
 
     # -- running ------------------------------------------------------------
-    def run(self, groups: set[str] | None = None, lock_name: str | None = None) -> RunOutcome:
+    def run(self, groups: list[str] | None = None, lock_name: str | None = None) -> RunOutcome:
         """Compute what is missing. A shard (`groups`) records its cells in `lock_name`, one
         file per shard, so N shards sharing a run folder do not overwrite each other's record."""
         started = time.perf_counter()
@@ -229,10 +229,13 @@ class Runner(StageComputation):
                 self._compute(cell, None)
         return RunOutcome()
 
-    def _cells_for(self, groups: set[str] | None) -> list[Cell]:
+    def _cells_for(self, groups: list[str] | None) -> list[Cell]:
+        """The cells of `groups` with what they need, group by group in the list's order."""
         if groups is None:
             return self.plan.cells
-        return with_dependencies([c for c in self.plan.cells if c.group in groups])
+        rank = {group: i for i, group in enumerate(groups)}
+        chosen = [c for c in self.plan.cells if c.group in rank]
+        return with_dependencies(sorted(chosen, key=lambda c: rank[c.group]))  # stable within a group
 
     def entry(self, cell: Cell) -> Path:
         path = self.cache.lookup(cell.stage, cell.key, verify="quick")
