@@ -61,12 +61,15 @@ step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 # 7. every method at every size on the other three tasks (the results page's "every method" grids;
 #    their plain UniPrompt cells are the headline grids'): XNLI's K = 16 column first (about 1 h 20 min
 #    of compute by the ledgers' estimate): it is the published papers' setting (16 pairs per class), so
-#    it sets plain fine-tuning and soft prompts beside theirs; then XNLI's K = 64 column, MARC with its
-#    256 column and XNLI's whole pool. PAWS-X's few-shot columns come last: on 2026-12-05 its headline
-#    grid at K = 64 left every method at chance in English too (49-52%), so its every-method grid there
-#    says least per hour (its 8,000-pair `full` is GPU work)
+#    it sets plain fine-tuning and soft prompts beside theirs; then XNLI's K = 64 column and its whole
+#    pool (about 3 h of compute by the estimate on 2026-12-05: with it XNLI's grid is complete), then
+#    MARC's few-shot columns (about 2 h 30 min) and its 256 column (about 15 h). PAWS-X's few-shot
+#    columns come last: on 2026-12-05 its headline grid at K = 64 left every method at chance in
+#    English too (49-52%), so its every-method grid there says least per hour (its 8,000-pair `full`
+#    is GPU work)
 step 7 pipelines/methods-grid-xnli.yaml --set "shots=[16]"
 step 7 pipelines/methods-grid-xnli.yaml --set "shots=[16, 64]"
-step 7 pipelines/methods-grid-marc.yaml
 step 7 pipelines/methods-grid-xnli.yaml
+step 7 pipelines/methods-grid-marc.yaml --set "shots=[16, 64]"
+step 7 pipelines/methods-grid-marc.yaml
 step 7 pipelines/methods-grid-pawsx.yaml --set "shots=[16, 64]"
