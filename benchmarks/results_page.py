@@ -61,8 +61,9 @@ class Goal:
     method: str  # the method under test: declared beforehand, or the best by average
     baseline: str
     difference: str
-    verdict: str  # "yes", "no (ahead, by less)", "no (behind)" or "no (interval includes 0)"
+    verdict: str  # "yes", "no (ahead, by less)", "no (behind)", "no (interval includes 0)" or CARRIED
     declared: bool = False  # the method was named beforehand (--declared), not picked on these test rows
+    without: str = ""  # where a side has a collapsed seed: the difference again without it
 
     @property
     def ahead(self) -> bool:
@@ -74,23 +75,33 @@ class Goal:
 
     def row(self) -> list[str]:
         return [self.task, self.run, self.shots, self.setting, self.method, self.chosen, self.baseline,
-                self.difference, self.verdict]
+                self.difference + (f" ({self.without})" if self.without else ""), self.verdict]
 
 
-def verdict(found: dict) -> str:
-    """Whether a paired difference meets the goal, and if not, which way its interval points."""
+CARRIED = "no (only with a collapsed seed)"
+
+
+def verdict(found: dict, without: dict | None = None) -> str:
+    """Whether a paired difference meets the goal, and if not, which way its interval points;
+    `without`: the same difference without the seeds that collapsed, where a side has one. A
+    difference whose interval excludes 0 only with such a seed in is CARRIED, never a win or a loss."""
+    if without is not None and (found["low"] > 0 or found["high"] < 0) and without["low"] <= 0 <= without["high"]:
+        return CARRIED
     if found["low"] > 0:
         return "yes" if found["points"] >= GOAL_POINTS else "no (ahead, by less)"
     return "no (behind)" if found["high"] < 0 else "no (interval includes 0)"
 
 
 def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: str, baselines: list[str],
-              families: set[str], declared: list[str] = ()) -> list[Goal]:
+              families: set[str], declared: list[str] = (), collapsed: pd.DataFrame | None = None,
+              without: pd.DataFrame | None = None) -> list[Goal]:
     """Per data size and setting: the method under test and its paired difference to each baseline,
     with whether it meets the goal. The method under test is the first of `declared` (the
     configurations fixed before the runs, in order of preference) that this size and setting has;
     failing that, the best by average, leaving out every variant of the baselines' methods
-    (`families`: finetune+checkpoint-average is fine-tuning, never "the best")."""
+    (`families`: finetune+checkpoint-average is fine-tuning, never "the best"). `collapsed` and
+    `without`: the run's collapsed seeds and its comparisons again without them (collapsed.csv and
+    comparisons_without_collapsed.csv), where the run wrote them."""
     rows = []
     table = averages(spans)
     for shots in sorted(table["shots"].unique()):
@@ -104,11 +115,39 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
             for baseline in baselines:
                 found = difference(comparisons, int(shots), tested, baseline)
                 if found is not None:
+                    again = difference(without, int(shots), tested, baseline) if without is not None else None
                     rows.append(Goal(task, run, shots_text(shots),
                                      "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
                                      difference_text(found, mark=False),
-                                     verdict(found), declared=bool(named)))
+                                     verdict(found, again), declared=bool(named),
+                                     without="" if again is None else
+                                     f"without {who_collapsed(collapsed, shots, (tested, baseline))}: "
+                                     f"{difference_text(again, mark=False)}"))
     return rows
+
+
+def who_collapsed(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> str:
+    """'finetune's collapsed seed 42' (or seeds 13, 21) for these methods at this size."""
+    if collapsed is None or collapsed.empty:
+        return "the collapsed seeds"
+    here = collapsed[(collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0) & collapsed["method"].isin(methods)]
+    parts = []
+    for method, rows in here.groupby("method", sort=False):
+        seeds = [str(int(seed)) for seed in rows["seed"]]
+        parts.append(f"{method}'s collapsed seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
+    return " and ".join(parts) or "the collapsed seeds"
+
+
+def collapse_note(collapsed: pd.DataFrame | None) -> str:
+    """One sentence naming a run's collapsed seeds (empty when none did, or the run predates the file)."""
+    if collapsed is None or collapsed.empty:
+        return ""
+    named = "; ".join(f"{row.method} {size_text(shots_text(row.shots))}"
+                      + (f" adapted with {int(row.adapt_shots)} per class" if row.adapt_shots else "")
+                      + f" seed {int(row.seed)} ({100 * row.majority:.1f}%)" for row in collapsed.itertuples(index=False))
+    return ("Seeds that collapsed (one class predicted for at least 99% of the target items; they never learned "
+            f"the task, and averages over seeds include them): {named}. The summary gives each difference with "
+            "one of them on a side again without it.")
 
 
 def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> dict[str, str]:
@@ -185,16 +224,20 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     behind only where the interval excludes 0; the rest is said to show no difference."""
     def cell(goal: Goal) -> str:
         return (f"{goal.task} {size_text(goal.shots)} ({goal.run}, {goal.setting}): "
-                f"{goal.method} − {goal.baseline} {goal.difference}" + ("" if goal.declared else " (best on these test rows)"))
+                f"{goal.method} − {goal.baseline} {goal.difference}" + ("" if goal.declared else " (best on these test rows)")
+                + (f"; {goal.without}" if goal.without else ""))
     ahead = [cell(goal) for goal in goals if goal.ahead]
     behind = [cell(goal) for goal in goals if goal.verdict == "no (behind)"]
     level = [cell(goal) for goal in goals if goal.verdict == "no (interval includes 0)"]
+    carried = [cell(goal) for goal in goals if goal.verdict == CARRIED]
     out = ["### Where xprompt is ahead, and where it is not", "",
            "From the goal check below (read its note on picking the best): a difference is called ahead or "
            "behind only when its 95% interval excludes 0.", ""]
-    for title, rows in (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level),
-                        ("No baseline run yet", unpaired)):
-        if rows or title != "No baseline run yet":
+    always = (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level))
+    when_any = (("Apart only through a seed that collapsed (without it the interval includes 0)", carried),
+                ("No baseline run yet", unpaired))
+    for title, rows in always + when_any:
+        if rows or (title, rows) in always:
             out += [f"- **{title}**:" + ("" if rows else " none.")] + [f"  - {row}" for row in rows]
     return out + [""]
 
@@ -215,7 +258,7 @@ def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
     one_method = len({goal.method for goal in kept}) == 1
     cells: dict[tuple, dict[str, str]] = {}
     for goal in kept:
-        bold = "**" if goal.verdict != "no (interval includes 0)" else ""
+        bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
         cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
             f"{bold}{goal.difference}{bold}" + ("" if one_method else f" ({goal.method})"))
     rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
@@ -265,6 +308,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
     families = {b.split("+")[0] for b in baselines}
     for folder in folders:
         spans, comparisons, info = load(folder)
+        collapsed, without = load_collapse(folder)
         config = info.get("config", {})
         task = config.get("task", {}).get("name", folder.name)
         planned[folder.name] = [shots_text(shots) for shots in config.get("shots", [])]
@@ -286,6 +330,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                    "targets both methods have)" if info.get("interim") else "") + ".", ""]
         out += [width_note(average, int(sizes.median()), len(sizes) - 1,
                            config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
+        out += [collapse_note(collapsed), ""] if collapse_note(collapsed) else []
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
@@ -302,7 +347,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
             plot_against_size(spans, task, path)
             link = path.relative_to(relative_to) if relative_to else path
             out += [f"![{task}: accuracy against source data size]({link.as_posix()})", ""]
-        goals += goal_rows(spans, comparisons, task, folder.name, present, families, declared)
+        goals += goal_rows(spans, comparisons, task, folder.name, present, families, declared, collapsed, without)
     head = ["## Headline grid: the best configuration against fine-tuning and the probe", "",
             "Regenerated by `python -m benchmarks.results_page " + " ".join(str(f) for f in folders)
             + f" --versus {','.join(baselines)}" + (f" --declared {','.join(declared)}" if declared else "")
@@ -323,6 +368,15 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                  "last column says how the settings differ (a smaller encoder here, among others), so read "
                  "these as context, not as paired comparisons.", "", published_table(ours), ""]
     return "\n".join(head + where_ahead(goals, unpaired) + across_tasks(goals, planned) + goal + published + out)
+
+
+def load_collapse(folder: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """A run folder's collapsed.csv and comparisons_without_collapsed.csv (None where it has none)."""
+    from xprompt.results.collapse import COLLAPSED_FILE, WITHOUT_FILE
+    from xprompt.results.table import shots_from_words
+
+    return tuple(shots_from_words(pd.read_csv(folder / name)) if (folder / name).is_file() else None
+                 for name in (COLLAPSED_FILE, WITHOUT_FILE))
 
 
 def ledger_section(folders: list[Path]) -> str:

@@ -26,6 +26,9 @@ for NAME in $GRIDS; do
     *" 0 to run"*)          # finished: grid.sh packed it, and its final run wrote runs/$NAME
       if [ -f "runs/$NAME/intervals.csv" ]; then
         mkdir -p "$OUT/$NAME" && cp "runs/$NAME"/{run.json,intervals.csv,comparisons.csv} "$OUT/$NAME/"
+        for F in collapsed.csv comparisons_without_collapsed.csv; do  # written since 2026-12-05
+          [ -f "runs/$NAME/$F" ] && cp "runs/$NAME/$F" "$OUT/$NAME/"
+        done
         rm -rf "$OUT/$NAME-interim"
       fi ;;
     *)

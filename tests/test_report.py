@@ -310,4 +310,35 @@ def test_a_seed_that_predicts_one_class_for_nearly_every_target_item_is_named_in
     healthy.mkdir()
     write_uncertainty(items[items["seed"] == 13], healthy, "en", 3)
     assert "collapsed" not in build_report(pd.DataFrame(rows), healthy).read_text()
+    assert pd.read_csv(tmp_path / "collapsed.csv")[["shots", "seed"]].values.tolist() == [[16, 42], [64, 42]]
+    assert pd.read_csv(healthy / "collapsed.csv").empty and pd.read_csv(healthy / "comparisons_without_collapsed.csv").empty
+
+
+def test_comparisons_are_given_again_without_the_seeds_that_collapsed():
+    from xprompt.results.collapse import paired_without_collapsed
+    from xprompt.results.statistics import paired
+
+    def seed_items(method, seed, predict, shots=16):
+        return pd.DataFrame({"method": method, "shots": shots, "adapt_shots": 0, "seed": seed, "target": "de",
+                             "id": [f"i{i}" for i in range(300)], "label": [i % 3 for i in range(300)],
+                             "prediction": [predict(i) for i in range(300)]})
+
+    right_but = lambda every: (lambda i: i % 3 if i % every else (i + 1) % 3)  # wrong on every `every`-th item
+    items = pd.concat([*(seed_items("uniprompt", seed, right_but(4)) for seed in (13, 21, 42)),
+                       seed_items("finetune", 13, right_but(5)), seed_items("finetune", 21, right_but(5)),
+                       seed_items("finetune", 42, lambda i: 0),  # collapsed
+                       *(seed_items("probe", seed, right_but(2)) for seed in (13, 21, 42)),
+                       *(seed_items(m, 42, right_but(3), shots=64) for m in ("uniprompt", "finetune"))],
+                      ignore_index=True)
+    everything = paired(items, "en")
+    again = paired_without_collapsed(items, "en")
+    assert set(zip(again["method"], again["versus"])) == {("uniprompt", "finetune"), ("finetune", "probe")}
+    assert set(again["shots"]) == {16} and set(again["n_seeds"]) == {2}  # 64: nothing collapsed there
+    def at_16(table, method, versus):
+        return table[(table["shots"] == 16) & (table["method"] == method) & (table["versus"] == versus)
+                     & (table["target"] == "de")]["difference"].item()
+    # with the collapsed seed fine-tuning averages (0.8 + 0.8 + 1/3) / 3; without it 0.8 against 0.75
+    assert at_16(everything, "uniprompt", "finetune") == pytest.approx(0.75 - (1.6 + 1 / 3) / 3)
+    assert at_16(again, "uniprompt", "finetune") == pytest.approx(0.75 - 0.8)
+    assert paired_without_collapsed(items[items["seed"] != 42], "en").empty
 

@@ -76,6 +76,29 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
     assert "uniprompt minus each baseline" in across
 
 
+def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_path):
+    run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07),
+                                        ("full", "uniprompt", "finetune"): (0.098, 0.0004, 0.26)})
+    (run / "collapsed.csv").write_text("method,shots,adapt_shots,seed,majority\nfinetune,full,0,42,1.0\n")
+    pd.DataFrame([("full", 0, "uniprompt", "finetune", "avg", "accuracy", 0.010, -0.005, 0.024, 0.17, False, 2)],
+                 columns=PAIR_COLUMNS).to_csv(run / "comparisons_without_collapsed.csv", index=False)
+    text = section([run], ["finetune"], None, None, ["uniprompt"])
+    summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Across tasks")[0]
+    ahead = summary.split("- **Ahead**:")[1].split("- **Behind**")[0]
+    assert "K = 16" in ahead and "full" not in ahead  # the K = 16 lead has no collapsed seed on either side
+    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0)**:\n"
+            "  - toy full (grid, zero-shot): uniprompt − finetune +9.8 [+0.0, +26.0]; without finetune's collapsed "
+            "seed 42: +1.0 [-0.5, +2.4]") in summary
+    assert ("| toy | grid | full | zero-shot | uniprompt | declared beforehand | finetune | +9.8 [+0.0, +26.0] "
+            "(without finetune's collapsed seed 42: +1.0 [-0.5, +2.4]) | no (only with a collapsed seed) |") in text
+    assert "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | +9.8 [+0.0, +26.0] |" in text  # not bold
+    assert "Seeds that collapsed (one class predicted for at least 99% of the target items" in text
+    assert "finetune full seed 42 (100.0%)" in text
+    healthy = section([write_run(tmp_path / "healthy", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})],
+                      ["finetune"], None, None, ["uniprompt"])
+    assert "collapsed" not in healthy
+
+
 def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
     from benchmarks.interval_summary import load
     from benchmarks.results_page import across_tasks, goal_rows

@@ -11,6 +11,9 @@ from xprompt.pipeline.config import shots_phrase
 from xprompt.results.settings import SINGLE_MODEL_SEED
 
 COLLAPSED = 0.99  # a seed predicting one class for at least this share of its target items
+COLLAPSED_FILE = "collapsed.csv"  # a run folder's collapsed seeds (collapsed_seeds)
+WITHOUT_FILE = "comparisons_without_collapsed.csv"  # its comparisons again without them (paired_without_collapsed)
+KEYS = ["method", "shots", "adapt_shots", "seed"]
 
 
 def collapsed_seeds(items: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
@@ -19,10 +22,9 @@ def collapsed_seeds(items: pd.DataFrame, source: str | None = None) -> pd.DataFr
     left out, given the seed's most predicted class, 0-1) for the seeds at or above COLLAPSED."""
     items = items if "adapt_shots" in items else items.assign(adapt_shots=0)
     targets = items if source is None else items[items["target"] != source]
-    keys = ["method", "shots", "adapt_shots", "seed"]
     if targets.empty:
-        return pd.DataFrame(columns=keys + ["majority"])
-    per_class = targets.groupby(keys + ["prediction"], sort=True).size().groupby(level=keys)
+        return pd.DataFrame(columns=KEYS + ["majority"])
+    per_class = targets.groupby(KEYS + ["prediction"], sort=True).size().groupby(level=KEYS)
     share = (per_class.max() / per_class.sum()).rename("majority").reset_index()
     return share[share["majority"] >= COLLAPSED].reset_index(drop=True)
 
@@ -37,3 +39,23 @@ def collapse_lines(items: pd.DataFrame, source: str | None = None) -> list[str]:
                      f"for {100 * row.majority:.1f}% of the target items; it has not learned the task, and "
                      f"averages over seeds include it")
     return lines
+
+
+def paired_without_collapsed(items: pd.DataFrame, source: str, parallel: str | None = None) -> pd.DataFrame:
+    """The paired comparisons (statistics.paired) again with every collapsed seed left out, only for
+    the pairs where one side had one. A difference that excludes 0 with the collapsed seed in and
+    includes it without is carried by a model that never learned the task, not by the other method."""
+    from xprompt.results.statistics import PAIRED_COLUMNS, paired
+
+    items = items if "adapt_shots" in items else items.assign(adapt_shots=0)
+    gone = collapsed_seeds(items, source)
+    if gone.empty:
+        return pd.DataFrame(columns=PAIRED_COLUMNS)
+    marked = items[KEYS].merge(gone[KEYS].assign(collapsed=True), on=KEYS, how="left")
+    sizes = gone[["shots", "adapt_shots"]].drop_duplicates()
+    kept = items[marked["collapsed"].isna().to_numpy()].merge(sizes, on=["shots", "adapt_shots"])
+    found = paired(kept, source, parallel=parallel)
+    touched = set(gone[["shots", "adapt_shots", "method"]].itertuples(index=False, name=None))
+    side = [(s, a, m) in touched or (s, a, v) in touched for s, a, m, v in
+            found[["shots", "adapt_shots", "method", "versus"]].itertuples(index=False, name=None)]
+    return found[side].reset_index(drop=True)

@@ -17,8 +17,10 @@ GAP_ROW = "transfer gap"  # the table row under avg: source accuracy minus avg, 
 
 def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: int,
                       parallel: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir."""
+    """items.parquet, intervals.csv, comparisons.csv and comparisons.jsonl into run_dir, with the
+    seeds that collapsed and the comparisons again without them (results/collapse.py)."""
     from xprompt.files import atomic_write_text
+    from xprompt.results.collapse import COLLAPSED_FILE, WITHOUT_FILE, collapsed_seeds, paired_without_collapsed
     from xprompt.results.table import shots_as_words
 
     spans = intervals(items, source, classes, parallel=parallel)
@@ -28,6 +30,9 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
     atomic_write_text(run_dir / COMPARISONS, shots_as_words(comparisons).to_csv(index=False))
     lines = [json.dumps(row, sort_keys=True) for row in shots_as_words(comparisons).to_dict(orient="records")]
     atomic_write_text(run_dir / "comparisons.jsonl", "".join(line + "\n" for line in lines))
+    atomic_write_text(run_dir / COLLAPSED_FILE, shots_as_words(collapsed_seeds(items, source)).to_csv(index=False))
+    atomic_write_text(run_dir / WITHOUT_FILE, shots_as_words(paired_without_collapsed(items, source, parallel))
+                      .to_csv(index=False))
     return spans, comparisons
 
 
