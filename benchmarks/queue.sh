@@ -9,8 +9,8 @@
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
 # Steps 1-4 finished on 2026-12-04, and all of step 5: the headline grids of SIB-200, MARC and XNLI,
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
-# are committed); PAWS-X's K = 64 column on 2026-12-05. The next session starts with --from 7 (the
-# every-method grids of the other three tasks).
+# are committed); PAWS-X's K = 64 column and the every-method XNLI grid (all three sizes) on
+# 2026-12-05. The next session starts with --from 7 (MARC's and PAWS-X's every-method grids).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -63,13 +63,13 @@ step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 #    of compute by the ledgers' estimate): it is the published papers' setting (16 pairs per class), so
 #    it sets plain fine-tuning and soft prompts beside theirs; then XNLI's K = 64 column and its whole
 #    pool (about 3 h of compute by the estimate on 2026-12-05: with it XNLI's grid is complete), then
-#    MARC's few-shot columns (about 2 h 30 min) and its 256 column (about 15 h). PAWS-X's few-shot
-#    columns come last: on 2026-12-05 its headline grid at K = 64 left every method at chance in
-#    English too (49-52%), so its every-method grid there says least per hour (its 8,000-pair `full`
-#    is GPU work)
+#    MARC's few-shot columns (about 2 h 30 min), PAWS-X's few-shot columns, and MARC's 256 column
+#    last (about 15 h): the results page's issue asks every task at K = 16 and 64, and a whole-pool
+#    column only where the task has a source training pool (SIB-200, XNLI, PAWS-X), so MARC's 256,
+#    its largest split, is the one column beyond it; PAWS-X's 8,000-pair `full` is GPU work
 step 7 pipelines/methods-grid-xnli.yaml --set "shots=[16]"
 step 7 pipelines/methods-grid-xnli.yaml --set "shots=[16, 64]"
 step 7 pipelines/methods-grid-xnli.yaml
 step 7 pipelines/methods-grid-marc.yaml --set "shots=[16, 64]"
-step 7 pipelines/methods-grid-marc.yaml
 step 7 pipelines/methods-grid-pawsx.yaml --set "shots=[16, 64]"
+step 7 pipelines/methods-grid-marc.yaml
