@@ -56,10 +56,13 @@ def difference_text(found: dict, mark: bool = True) -> str:
     return f"**{text}**" if mark and (found["low"] > 0 or found["high"] < 0) else text
 
 
-def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str]) -> str:
+def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str],
+                 without: pd.DataFrame | None = None) -> str:
     """Every method's average over targets with its paired difference to each baseline; a
     difference is bold only when its interval excludes 0. The setting column keeps zero-shot and
-    zero-shot + unlabelled target text apart."""
+    zero-shot + unlabelled target text apart. `without`: the run's comparisons again without its
+    collapsed seeds; where a difference has such a seed on a side, that one follows it, and the
+    difference is bold only when both exclude 0."""
     from xprompt.results.settings import uses_target_text
     from xprompt.results.statistics import TRANSFER_GAP, format_interval
 
@@ -80,7 +83,14 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
             if found is None:
                 cells.append("–")
                 continue
-            cells.append(difference_text(found))
+            again = None if without is None else difference(without, shots, row["method"], baseline)
+            if again is None:
+                cells.append(difference_text(found))
+                continue
+            apart = all(value["low"] > 0 or value["high"] < 0 for value in (found, again))
+            text = difference_text(found, mark=False)
+            cells.append(f"{f'**{text}**' if apart else text} (without the collapsed seeds: "
+                         f"{difference_text(again)})")
         rows.append(cells)
     gap_column = [] if gaps.empty else ["transfer gap: source − avg [95% interval]"]
     return markdown_table(["method", "setting", "avg over targets [95% interval]", *gap_column, "seeds",

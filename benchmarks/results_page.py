@@ -146,8 +146,9 @@ def collapse_note(collapsed: pd.DataFrame | None) -> str:
                       + (f" adapted with {int(row.adapt_shots)} per class" if row.adapt_shots else "")
                       + f" seed {int(row.seed)} ({100 * row.majority:.1f}%)" for row in collapsed.itertuples(index=False))
     return ("Seeds that collapsed (one class predicted for at least 99% of the target items; they never learned "
-            f"the task, and averages over seeds include them): {named}. The summary gives each difference with "
-            "one of them on a side again without it.")
+            f"the task, and averages over seeds include them): {named}. Each difference with one of them on a "
+            "side is given again without it (the run's comparisons_without_collapsed.csv), in the tables below "
+            "and in the summary and goal check above.")
 
 
 def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> dict[str, str]:
@@ -334,7 +335,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
-            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present), ""]
+            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present, without), ""]
             missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
             if missing:
                 out += ["Still incomplete at this size (its average and differences cover only what ran): "

@@ -94,6 +94,8 @@ def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_p
     assert "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | +9.8 [+0.0, +26.0] |" in text  # not bold
     assert "Seeds that collapsed (one class predicted for at least 99% of the target items" in text
     assert "finetune full seed 42 (100.0%)" in text
+    table = text.split("Source data: the whole training set")[1]
+    assert "| +9.8 [+0.0, +26.0] (without the collapsed seeds: +1.0 [-0.5, +2.4]) |" in table  # not bold
     healthy = section([write_run(tmp_path / "healthy", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})],
                       ["finetune"], None, None, ["uniprompt"])
     assert "collapsed" not in healthy
