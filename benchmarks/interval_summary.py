@@ -36,6 +36,15 @@ def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return spans, comparisons, json.loads(paths[2].read_text())
 
 
+def load_collapse(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """A run folder's collapsed.csv and comparisons_without_collapsed.csv (None where it has none)."""
+    from xprompt.results.collapse import COLLAPSED_FILE, WITHOUT_FILE
+    from xprompt.results.table import shots_from_words
+
+    return tuple(shots_from_words(pd.read_csv(run_dir / name)) if (run_dir / name).is_file() else None
+                 for name in (COLLAPSED_FILE, WITHOUT_FILE))
+
+
 def difference(comparisons: pd.DataFrame, shots: int, method: str, other: str) -> dict | None:
     """method − other on the average over targets: points, interval and p (None if not compared)."""
     rows = comparisons[(comparisons["shots"] == shots) & (comparisons["adapt_shots"] == 0)
@@ -164,7 +173,7 @@ def summary(run_dir: Path, versus: list[str] | None = None) -> str:
         out += [f"#### {source}: {task}, K = {shots_text(shots)}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
                 "", language_table(spans, int(shots), order), "", before_after(run_dir, spans, int(shots)), "",
-                versus_table(spans, comparisons, int(shots), versus) if versus
+                versus_table(spans, comparisons, int(shots), versus, load_collapse(run_dir)[1]) if versus
                 else comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 

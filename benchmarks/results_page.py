@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import difference, difference_text, load, versus_table
+from benchmarks.interval_summary import difference, difference_text, load, load_collapse, versus_table
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError, XPromptError
@@ -369,15 +369,6 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                  "last column says how the settings differ (a smaller encoder here, among others), so read "
                  "these as context, not as paired comparisons.", "", published_table(ours), ""]
     return "\n".join(head + where_ahead(goals, unpaired) + across_tasks(goals, planned) + goal + published + out)
-
-
-def load_collapse(folder: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """A run folder's collapsed.csv and comparisons_without_collapsed.csv (None where it has none)."""
-    from xprompt.results.collapse import COLLAPSED_FILE, WITHOUT_FILE
-    from xprompt.results.table import shots_from_words
-
-    return tuple(shots_from_words(pd.read_csv(folder / name)) if (folder / name).is_file() else None
-                 for name in (COLLAPSED_FILE, WITHOUT_FILE))
 
 
 def ledger_section(folders: list[Path]) -> str:
