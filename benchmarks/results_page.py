@@ -120,22 +120,33 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
                                      "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
                                      difference_text(found, mark=False),
                                      verdict(found, again), declared=bool(named),
-                                     without="" if again is None else
-                                     f"without {who_collapsed(collapsed, shots, (tested, baseline))}: "
-                                     f"{difference_text(again, mark=False)}"))
+                                     without=collapse_remark(collapsed, shots, (tested, baseline), again)))
     return rows
 
 
-def who_collapsed(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> str:
-    """'finetune's collapsed seed 42' (or seeds 13, 21) for these methods at this size."""
+def collapse_remark(collapsed: pd.DataFrame | None, shots, pair: tuple[str, str], again: dict | None) -> str:
+    """What a goal row says about collapsed seeds: the difference again without them where a side
+    has one; where a side is a seed ensemble with a collapsed member, that it includes it (the
+    ensemble is one model, so no comparison without the member exists); else nothing."""
+    if again is not None:
+        return f"without {who_collapsed(collapsed, shots, pair)}: {difference_text(again, mark=False)}"
+    members = who_collapsed(collapsed, shots, tuple(m.removesuffix("+ensemble") for m in pair
+                                                    if m.endswith("+ensemble")), fallback="")
+    return f"an ensemble here includes {members}" if members else ""
+
+
+def who_collapsed(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...],
+                  fallback: str = "the collapsed seeds") -> str:
+    """'finetune's collapsed seed 42' (or seeds 13, 21) for these methods at this size; `fallback`
+    where none of them has one."""
     if collapsed is None or collapsed.empty:
-        return "the collapsed seeds"
+        return fallback
     here = collapsed[(collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0) & collapsed["method"].isin(methods)]
     parts = []
     for method, rows in here.groupby("method", sort=False):
         seeds = [str(int(seed)) for seed in rows["seed"]]
         parts.append(f"{method}'s collapsed seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
-    return " and ".join(parts) or "the collapsed seeds"
+    return " and ".join(parts) or fallback
 
 
 def collapse_note(collapsed: pd.DataFrame | None) -> str:

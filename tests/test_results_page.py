@@ -96,6 +96,14 @@ def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_p
     assert "finetune full seed 42 (100.0%)" in text
     table = text.split("Source data: the whole training set")[1]
     assert "| +9.8 [+0.0, +26.0] (without the collapsed seeds: +1.0 [-0.5, +2.4]) |" in table  # not bold
+    ensembles = write_run(tmp_path / "ensembles", {("full", "uniprompt", "finetune+ensemble"): (0.023, 0.008, 0.037)})
+    (ensembles / "collapsed.csv").write_text("method,shots,adapt_shots,seed,majority\nfinetune,full,0,42,1.0\n")
+    spans = pd.read_csv(ensembles / "intervals.csv")
+    extra = spans[spans["method"] == "finetune"].assign(method="finetune+ensemble", n_seeds=1)
+    pd.concat([spans, extra]).to_csv(ensembles / "intervals.csv", index=False)
+    member = section([ensembles], ["finetune+ensemble"], None, None, ["uniprompt"])
+    assert ("uniprompt − finetune+ensemble +2.3 [+0.8, +3.7]; an ensemble here includes finetune's collapsed "
+            "seed 42") in member.split("- **Ahead**:")[1].split("- **Behind**")[0]  # noted, still ahead
     healthy = section([write_run(tmp_path / "healthy", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})],
                       ["finetune"], None, None, ["uniprompt"])
     assert "collapsed" not in healthy
