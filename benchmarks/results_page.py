@@ -63,7 +63,7 @@ class Goal:
     difference: str
     verdict: str  # "yes", "no (ahead, by less)", "no (behind)", "no (interval includes 0)" or CARRIED
     declared: bool = False  # the method was named beforehand (--declared), not picked on these test rows
-    without: str = ""  # where a side has a collapsed seed: the difference again without it
+    without: str = ""  # what the row says about collapsed seeds (collapse_remark), if anything
 
     @property
     def ahead(self) -> bool:
@@ -249,7 +249,7 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     when_any = (("Apart only through a seed that collapsed (without it the interval includes 0)", carried),
                 ("No baseline run yet", unpaired))
     for title, rows in always + when_any:
-        if rows or (title, rows) in always:
+        if rows or title in dict(always):
             out += [f"- **{title}**:" + ("" if rows else " none.")] + [f"  - {row}" for row in rows]
     return out + [""]
 
@@ -342,7 +342,8 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
                    "targets both methods have)" if info.get("interim") else "") + ".", ""]
         out += [width_note(average, int(sizes.median()), len(sizes) - 1,
                            config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
-        out += [collapse_note(collapsed), ""] if collapse_note(collapsed) else []
+        note = collapse_note(collapsed)
+        out += [note, ""] if note else []
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
