@@ -41,21 +41,21 @@ def collapse_lines(items: pd.DataFrame, source: str | None = None) -> list[str]:
     return lines
 
 
-def paired_without_collapsed(items: pd.DataFrame, source: str, parallel: str | None = None) -> pd.DataFrame:
+def paired_without_collapsed(items: pd.DataFrame, source: str, parallel: str | None = None,
+                             gone: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paired comparisons (statistics.paired) again with every collapsed seed left out, only for
     the pairs where one side had one. A difference that excludes 0 with the collapsed seed in and
-    includes it without is carried by a model that never learned the task, not by the other method."""
+    includes it without is carried by a model that never learned the task, not by the other method.
+    `gone`: collapsed_seeds(items, source), where the caller has it already."""
     from xprompt.results.statistics import PAIRED_COLUMNS, paired
 
     items = items if "adapt_shots" in items else items.assign(adapt_shots=0)
-    gone = collapsed_seeds(items, source)
+    gone = collapsed_seeds(items, source) if gone is None else gone
     if gone.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     marked = items[KEYS].merge(gone[KEYS].assign(collapsed=True), on=KEYS, how="left")
     sizes = gone[["shots", "adapt_shots"]].drop_duplicates()
     kept = items[marked["collapsed"].isna().to_numpy()].merge(sizes, on=["shots", "adapt_shots"])
-    found = paired(kept, source, parallel=parallel)
     touched = set(gone[["shots", "adapt_shots", "method"]].itertuples(index=False, name=None))
-    side = [(s, a, m) in touched or (s, a, v) in touched for s, a, m, v in
-            found[["shots", "adapt_shots", "method", "versus"]].itertuples(index=False, name=None)]
-    return found[side].reset_index(drop=True)
+    return paired(kept, source, parallel=parallel,
+                  wanted=lambda shots, adapt, a, b: (shots, adapt, a) in touched or (shots, adapt, b) in touched)

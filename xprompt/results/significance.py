@@ -30,8 +30,9 @@ def write_uncertainty(items: pd.DataFrame, run_dir: Path, source: str, classes: 
     atomic_write_text(run_dir / COMPARISONS, shots_as_words(comparisons).to_csv(index=False))
     lines = [json.dumps(row, sort_keys=True) for row in shots_as_words(comparisons).to_dict(orient="records")]
     atomic_write_text(run_dir / "comparisons.jsonl", "".join(line + "\n" for line in lines))
-    atomic_write_text(run_dir / COLLAPSED_FILE, shots_as_words(collapsed_seeds(items, source)).to_csv(index=False))
-    atomic_write_text(run_dir / WITHOUT_FILE, shots_as_words(paired_without_collapsed(items, source, parallel))
+    gone = collapsed_seeds(items, source)
+    atomic_write_text(run_dir / COLLAPSED_FILE, shots_as_words(gone).to_csv(index=False))
+    atomic_write_text(run_dir / WITHOUT_FILE, shots_as_words(paired_without_collapsed(items, source, parallel, gone))
                       .to_csv(index=False))
     return spans, comparisons
 

@@ -234,15 +234,18 @@ def _row(key, target, metric, point, stat, seeds, n) -> dict:
 
 
 def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 0,
-           parallel: str | None = None) -> pd.DataFrame:
+           parallel: str | None = None, wanted=None) -> pd.DataFrame:
     """Accuracy difference A - B of every pair of methods at the same shots and adapt_shots, per
     target and on the average over targets: estimate, 95% interval, two-sided p-value (on a
-    `parallel` data set one draw of sentences serves every language, see the module's note)."""
+    `parallel` data set one draw of sentences serves every language, see the module's note).
+    `wanted(shots, adapt_shots, a, b)`: compare only the pairs it accepts (default: every pair)."""
     rows = []
     if items.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     for (shots, adapt), group in items.groupby(["shots", "adapt_shots"], sort=False):
         for first, second in itertools.combinations(list(pd.unique(group["method"])), 2):
+            if wanted is not None and not wanted(shots, adapt, first, second):
+                continue
             a, b = _single_model_beside(group[group["method"] == first], group[group["method"] == second])
             seeds = sorted(set(complete_seeds(a)) & set(complete_seeds(b)))
             if not seeds:
