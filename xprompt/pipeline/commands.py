@@ -177,7 +177,9 @@ def _outputs_fingerprint(rows, config_dict: dict, notes: list[str]) -> str:
 
 def _unchanged_outputs(run_dir: Path, fingerprint: str) -> bool:
     """True when the run folder's outputs were written from exactly these results and settings."""
-    needed = [OUTPUTS_FINGERPRINT, "results.csv", "intervals.csv", "comparisons.csv", "collapsed.csv", "report.md"]
+    from xprompt.results.collapse import COLLAPSED_FILE
+
+    needed = [OUTPUTS_FINGERPRINT, "results.csv", "intervals.csv", "comparisons.csv", COLLAPSED_FILE, "report.md"]
     if not all((run_dir / name).is_file() for name in needed):
         return False
     return (run_dir / OUTPUTS_FINGERPRINT).read_text().strip() == fingerprint
