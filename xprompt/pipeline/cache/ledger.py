@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from xprompt.errors import DataError
-from xprompt.pipeline.config import FULL_SHOTS
+from xprompt.pipeline.config import FULL, FULL_SHOTS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
@@ -45,12 +45,20 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
 
 
 def training_rows(cache, cell) -> int | None:
-    """The rows a training cell trains on, read from its sample where the cache holds it."""
+    """The rows a training cell trains on, read from its sample where the cache holds it; for a
+    whole-split sample not drawn yet, from the prepared split it takes whole (a few rows more where
+    it drops dev rows)."""
     sample = getattr(cell, "inputs", {}).get("sample")
     if cell.stage != SCALED or sample is None:
         return None
     found = cache.lookup(sample.stage, sample.key, verify="quick", repair=False)
-    return pq.ParquetFile(found / "train.parquet").metadata.num_rows if found else None
+    if found:
+        return pq.ParquetFile(found / "train.parquet").metadata.num_rows
+    split = getattr(sample, "inputs", {}).get("train")
+    if split is None or getattr(sample, "params", {}).get("shots") != FULL:
+        return None
+    found = cache.lookup(split.stage, split.key, verify="quick", repair=False)
+    return pq.ParquetFile(found / "table.parquet").metadata.num_rows if found else None
 
 
 def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
@@ -104,7 +112,8 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # whose cache is gone); then the evaluation of the same model size on the same language (among
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
 # method at another size (a training scaled by its training rows over theirs, since its steps grow
-# with its rows); and last the same stage at any size. Timed cells are the plan's, and those of the
+# with its rows; so is one of the same method and size where both rows are known, as on another
+# task); and last the same stage at any size. Timed cells are the plan's, and those of the
 # ledgers that describe them (DESCRIPTION), so a plan narrowed with --set is timed from the cells
 # the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
@@ -153,20 +162,24 @@ class _Likes:
             found = self.filed.get((level, _like(self.described(cell), LIKENESS[level])), [])
             if level == LIKENESS.index(("stage", "method")) and cell.stage == SCALED:
                 times = self.scaled(cell, found)
+            elif 0 < level < LIKENESS.index(("stage", "method")) and cell.stage == SCALED:
+                times = self.scaled(cell, found, same_size=True)
             else:
                 times = [timed.seconds for timed in found]
             if times:
                 return float(np.median(times)), level
         return None
 
-    def scaled(self, cell, found: list[_Timed]) -> list[float]:
-        """A training timed from trainings of other sizes: by their rows where both are known,
-        else by their K (a count per class; `full` has none)."""
+    def scaled(self, cell, found: list[_Timed], same_size: bool = False) -> list[float]:
+        """A training timed from other trainings: by their rows where both are known, else by
+        their K (a count per class; `full` has none); of the same K (`same_size`), else as they are."""
         rows, shots = self.rows_of.get(self.size(cell)), _per_class(cell.meta.get("shots"))
         times = []
         for other in found:
             if rows and other.rows and not pd.isna(other.rows):
                 times.append(other.seconds * rows / other.rows)
+            elif same_size:
+                times.append(other.seconds)
             elif shots and _per_class(other.shots):
                 times.append(other.seconds * shots / _per_class(other.shots))
         return times
