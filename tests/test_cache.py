@@ -498,3 +498,7 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_rows_fr
                                           inputs={"train": Cell(stage="prepare", key="not-prepared")})})
     other_size = estimate([Cell(cell=unknown, cached=False, needed=True)], cache, ledgers)
     assert other_size.seconds == pytest.approx(100.0)  # rows unknown: the like's time as it is
+    # a training of a fixed number of steps lasts as long as its like, whatever the rows
+    fixed = Cell(stage="train", key="t-steps", name="train u k=full steps", inputs={"sample": whole},
+                 meta={"method": "u", "shots": FULL_SHOTS}, params={"train": {"max_steps": 1000}})
+    assert estimate([Cell(cell=fixed, cached=False, needed=True)], cache, ledgers).seconds == pytest.approx(100.0)

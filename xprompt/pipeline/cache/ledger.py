@@ -113,7 +113,7 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
 # method at another size (a training scaled by its training rows over theirs, since its steps grow
 # with its rows; so is one of the same method and size where both rows are known, as on another
-# task); and last the same stage at any size. Timed cells are the plan's, and those of the
+# task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are the plan's, and those of the
 # ledgers that describe them (DESCRIPTION), so a plan narrowed with --set is timed from the cells
 # the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
@@ -172,7 +172,10 @@ class _Likes:
 
     def scaled(self, cell, found: list[_Timed], same_size: bool = False) -> list[float]:
         """A training timed from other trainings: by their rows where both are known, else by
-        their K (a count per class; `full` has none); of the same K (`same_size`), else as they are."""
+        their K (a count per class; `full` has none); of the same K (`same_size`), else as they are.
+        One of a fixed number of steps (train.max_steps) takes their times as they are."""
+        if (getattr(cell, "params", {}).get("train") or {}).get("max_steps"):
+            return [other.seconds for other in found]  # its length is its steps, whatever its rows
         rows, shots = self.rows_of.get(self.size(cell)), _per_class(cell.meta.get("shots"))
         times = []
         for other in found:
