@@ -7,6 +7,10 @@
 # a time limit, so the session's budget is never overrun; nothing needs the Hugging Face cache (the
 # benchmark builds a word-level stand-in tokenizer when the offline model's files are not there).
 #   bash benchmarks/gpu_session.sh
+# The tree that travels may hold 64 MiB; with the grids' evaluation packs and .git this one is more
+# (73 MB tracked on 2026-12-05). Send a lean copy, 16 MB then, and copy its benchmarks/out/gpu back:
+#   rm -rf /work/lean && git clone -q --depth 1 file:///work/main /work/lean
+#   rm -rf /work/lean/.git /work/lean/benchmarks/out/*/evaluations*.tar.gz
 # Then, on this machine: python -m benchmarks.results_page ... --gpu benchmarks/out/gpu/<stamp>
 set -uo pipefail
 cd "$(dirname "$0")/.."
