@@ -9,8 +9,9 @@
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
 # Steps 1-4 finished on 2026-12-04, and all of step 5: the headline grids of SIB-200, MARC and XNLI,
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
-# are committed); PAWS-X's K = 64 column and the every-method XNLI grid (all three sizes) on
-# 2026-12-05. The next session starts with --from 7 (MARC's and PAWS-X's every-method grids).
+# are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
+# every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
+# The next session starts with --from 8 (PAWS-X's whole pool, then MARC's 256 column).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
