@@ -113,9 +113,9 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
 # method at another size (a training scaled by its training rows over theirs, since its steps grow
 # with its rows; so is one of the same method and size where both rows are known, as on another
-# task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are the plan's, and those of the
-# ledgers that describe them (DESCRIPTION), so a plan narrowed with --set is timed from the cells
-# the whole grid ran before.
+# task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are
+# the plan's, and those of the ledgers that describe them (DESCRIPTION), so a plan narrowed with
+# --set is timed from the cells the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
             ("stage", "shots"), ("stage",))
 OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
