@@ -13,8 +13,9 @@ that excludes 0), kept apart for the two settings
         --figures benchmarks/figures --speed benchmarks/out/quiet-20261204 --into benchmarks/RESULTS.md
 
 Each folder holds intervals.csv, comparisons.csv and run.json (written by `xprompt run` or by
-benchmarks.interim), and where the run wrote them collapsed.csv and comparisons_without_collapsed.csv
-(its collapsed seeds, and the comparisons with one on a side again without it). With --into, the text between the lines `<!-- results_page start -->` and
+benchmarks.interim), and where the run wrote them collapsed.csv and
+comparisons_without_collapsed.csv (its collapsed seeds, and the comparisons with one on a side
+again without it). With --into, the text between the lines `<!-- results_page start -->` and
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
 --speed adds the cost and speed tables of one run of benchmarks.speed_suite (see
 benchmarks.speed_tables) and the GPU table of one run of benchmarks/gpu_session.sh named by --gpu

@@ -160,10 +160,9 @@ class _Likes:
         """The median time of the most like timed cells, and at which level they were found."""
         for level in range(len(LIKENESS)):
             found = self.filed.get((level, _like(self.described(cell), LIKENESS[level])), [])
-            if level == LIKENESS.index(("stage", "method")) and cell.stage == SCALED:
-                times = self.scaled(cell, found)
-            elif 0 < level < LIKENESS.index(("stage", "method")) and cell.stage == SCALED:
-                times = self.scaled(cell, found, same_size=True)
+            other_size = LIKENESS.index(("stage", "method"))
+            if cell.stage == SCALED and 0 < level <= other_size:
+                times = self.scaled(cell, found, same_size=level < other_size)
             else:
                 times = [timed.seconds for timed in found]
             if times:
