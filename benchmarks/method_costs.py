@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import markdown_table
 from xprompt.pipeline.cache import Cache, read_lockfile
+from xprompt.pipeline.entry_files import TRAIN_INFO
 
 
 def costs(run_dir: Path, cache_dir: Path) -> list[list]:
@@ -23,7 +24,7 @@ def costs(run_dir: Path, cache_dir: Path) -> list[list]:
         entry = cache.lookup("train", record.key, verify="quick")
         if entry is None:
             continue
-        info = json.loads((entry / "train.json").read_text())
+        info = json.loads((entry / TRAIN_INFO).read_text())
         method = name.removeprefix("train ").rsplit(" k=", 1)[0]
         per_method.setdefault(method, []).append(info)
     rows = []

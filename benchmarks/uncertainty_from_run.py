@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from xprompt.pipeline.cache import Cache, read_lockfile
+from xprompt.pipeline.entry_files import PREDICTIONS
 from xprompt.data import load_card
 from xprompt.results.significance import write_uncertainty
 
@@ -35,7 +36,7 @@ def items_from_run(run_dir: Path, cache_dir: Path) -> pd.DataFrame:
         entry = cache.lookup("evaluate", record.key, verify="quick")
         if entry is None:
             raise SystemExit(f"{name} (key {record.key}) is not in {cache_dir}")
-        table = pd.read_parquet(entry / "predictions.parquet", columns=["id", "label", "prediction"])
+        table = pd.read_parquet(entry / PREDICTIONS, columns=["id", "label", "prediction"])
         frames.append(table.assign(method=found["method"], shots=int(found["shots"]),
                                    adapt_shots=int(found["adapt"] or 0), seed=int(found["seed"]),
                                    target=found["target"]))

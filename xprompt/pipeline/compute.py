@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from xprompt.errors import XPromptError
+from xprompt.pipeline.entry_files import (CALIBRATION, DEV_ROWS, METRICS, PREDICTIONS, PSEUDO_INFO, PSEUDO_ROWS, STATE,
+                                         TABLE, TRAIN_INFO, TRAIN_ROWS)
 from xprompt.pipeline.graph import Cell, method_of
 from xprompt.results.statistics import item_key
 
@@ -42,7 +44,7 @@ class StageComputation:
 
         p = cell.params
         table = stages.prepare(self.card, p["lang"], p["split"], self.config.task.data_root, p["test_size"])
-        table.to_parquet(out / "table.parquet", index=False)
+        table.to_parquet(out / TABLE, index=False)
 
     def _compute_sample(self, cell: Cell, out: Path) -> None:
         from xprompt.pipeline import stages
@@ -57,12 +59,12 @@ class StageComputation:
             exclude = set()
             if "exclude" in cell.inputs:
                 source = cell.inputs["exclude"]
-                shots = pd.read_parquet(self.entry(source) / "train.parquet")
+                shots = pd.read_parquet(self.entry(source) / TRAIN_ROWS)
                 exclude = set(item_key(shots["id"], source.params["lang"], self.card.parallel))
             train_rows, dev_rows = stages.sample(self.card, p["lang"], p["shots"], p["seed"], p.get("dev_shots"),
                                                  self.config.task.data_root, pools, exclude, p.get("dev_size"))
-        train_rows.to_parquet(out / "train.parquet", index=False)
-        dev_rows.to_parquet(out / "dev.parquet", index=False)
+        train_rows.to_parquet(out / TRAIN_ROWS, index=False)
+        dev_rows.to_parquet(out / DEV_ROWS, index=False)
 
     def _sources_sample(self, cell: Cell):
         from xprompt.data import sample_k_shot
@@ -70,7 +72,7 @@ class StageComputation:
 
         p = cell.params
         first = self.entry(cell.inputs["first"])
-        first_tables = (pd.read_parquet(first / "train.parquet"), pd.read_parquet(first / "dev.parquet"))
+        first_tables = (pd.read_parquet(first / TRAIN_ROWS), pd.read_parquet(first / DEV_ROWS))
         pools = {lang: self.table(cell.inputs[f"train {lang}"]) for lang in p["sources"][1:]}
 
         def draw(pool, k, seed, excluded):
@@ -80,7 +82,7 @@ class StageComputation:
 
     def table(self, cell: Cell) -> pd.DataFrame:
         """The table a prepare cell stored."""
-        return pd.read_parquet(self.entry(cell) / "table.parquet")
+        return pd.read_parquet(self.entry(cell) / TABLE)
 
     def _compute_train(self, cell: Cell, out: Path, start_state=None) -> None:
         from safetensors.torch import save_file
@@ -92,38 +94,38 @@ class StageComputation:
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
         method_name, settings = method_of(cell)
-        train_rows = pd.read_parquet(sample_dir / "train.parquet")
+        train_rows = pd.read_parquet(sample_dir / TRAIN_ROWS)
         if "pseudo" in cell.inputs:  # self-training: the source rows and the confident pseudo-labelled target rows
-            pseudo = pd.read_parquet(self.entry(cell.inputs["pseudo"]) / "rows.parquet")
+            pseudo = pd.read_parquet(self.entry(cell.inputs["pseudo"]) / PSEUDO_ROWS)
             if len(pseudo):
                 train_rows = pd.concat([train_rows, pseudo[train_rows.columns]], ignore_index=True)
         trained = stages.fit(self.backbone(), self.card, method_name, settings, self.train_config_of(cell),
                              cell.params["seed"], train_rows,
-                             pd.read_parquet(sample_dir / "dev.parquet"),
+                             pd.read_parquet(sample_dir / DEV_ROWS),
                              checkpoint, start_state, self.progress, self.dtype)
         if out is None:  # a rank other than 0 in data-parallel training: rank 0 writes the entry
             return
-        save_file(trained.state, str(out / "state.safetensors"))
-        (out / "train.json").write_text(json.dumps(trained.info, indent=2, sort_keys=True))
+        save_file(trained.state, str(out / STATE))
+        (out / TRAIN_INFO).write_text(json.dumps(trained.info, indent=2, sort_keys=True))
         checkpoint.unlink(missing_ok=True)
 
     def _compute_adapt(self, cell: Cell, out: Path) -> None:
         from safetensors.torch import load_file
 
-        start = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
+        start = load_file(str(self.entry(cell.inputs["model"]) / STATE))
         self._compute_train(cell, out, start_state=start)
 
     def _compute_average(self, cell: Cell, out: Path) -> None:
         """The uniform mean of the seeds' trained tensors (all seeds train the same tensors)."""
         from safetensors.torch import load_file, save_file
 
-        states = [load_file(str(self.entry(cell.inputs[name]) / "state.safetensors")) for name in sorted(cell.inputs)]
+        states = [load_file(str(self.entry(cell.inputs[name]) / STATE)) for name in sorted(cell.inputs)]
         if any(set(state) != set(states[0]) for state in states):
             raise XPromptError(f"{cell.name}: the seeds trained different tensors; they cannot be averaged")
         average = {name: (sum(state[name].double() for state in states) / len(states)).to(states[0][name].dtype)
                    for name in states[0]}
-        save_file(average, str(out / "state.safetensors"))
-        (out / "train.json").write_text(json.dumps({"averaged_seeds": cell.params["seeds"]}, indent=2))
+        save_file(average, str(out / STATE))
+        (out / TRAIN_INFO).write_text(json.dumps({"averaged_seeds": cell.params["seeds"]}, indent=2))
 
     def _compute_interpolate(self, cell: Cell, out: Path) -> None:
         """The model's pretrained weights at w x trained + (1 - w) x pretrained; the tensors the
@@ -133,7 +135,7 @@ class StageComputation:
         from xprompt.methods import build_method
         from xprompt.training.interpolation import interpolated
 
-        trained = load_file(str(self.entry(cell.inputs["model"]) / "state.safetensors"))
+        trained = load_file(str(self.entry(cell.inputs["model"]) / STATE))
         method_name, settings = method_of(cell)
         fresh = build_method(method_name, settings, self.backbone(), self.card)
         new = {id(p) for p in fresh.new_parameters()}
@@ -143,20 +145,20 @@ class StageComputation:
             raise XPromptError(f"{cell.name}: {method_name} trains no pretrained weight (only tensors it adds), so "
                                f"interpolating toward the pretrained model changes nothing; remove train.interpolate "
                                f"from this method")
-        save_file(state, str(out / "state.safetensors"))
-        (out / "train.json").write_text(json.dumps({"interpolated": cell.params["weight"], "tensors_moved": moved},
+        save_file(state, str(out / STATE))
+        (out / TRAIN_INFO).write_text(json.dumps({"interpolated": cell.params["weight"], "tensors_moved": moved},
                                                    indent=2))
 
     def _compute_ensemble(self, cell: Cell, out: Path) -> None:
         """Mean class probabilities of the seeds' predictions on the same test rows, scored again."""
         from xprompt.training.evaluate import probabilities_of, scored
 
-        tables = [pd.read_parquet(self.entry(cell.inputs[name]) / "predictions.parquet") for name in sorted(cell.inputs)]
+        tables = [pd.read_parquet(self.entry(cell.inputs[name]) / PREDICTIONS) for name in sorted(cell.inputs)]
         if any(not t["id"].equals(tables[0]["id"]) for t in tables):
             raise XPromptError(f"{cell.name}: the seeds were evaluated on different rows")
         metrics, table = scored(tables[0], sum(probabilities_of(t) for t in tables) / len(tables))
-        table.to_parquet(out / "predictions.parquet", index=False)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        table.to_parquet(out / PREDICTIONS, index=False)
+        (out / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
     def _compute_evaluate(self, cell: Cell, out: Path) -> None:
         from xprompt.training.evaluate import evaluate, scored
@@ -173,16 +175,16 @@ class StageComputation:
                                    cell.params["seed"])
             prior = estimate_prior(method, rows, self.config.eval.batch_size, self.config.eval.max_tokens, self.dtype)
             metrics, predictions = scored(test, calibrate(self._probabilities(cell.inputs["plain"], test), prior))
-            (out / "calibration.json").write_text(json.dumps({"prior": [float(p) for p in prior],
+            (out / CALIBRATION).write_text(json.dumps({"prior": [float(p) for p in prior],
                                                               "rows": len(rows)}, indent=2))
-        predictions.to_parquet(out / "predictions.parquet", index=False)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        predictions.to_parquet(out / PREDICTIONS, index=False)
+        (out / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
     def _probabilities(self, evaluation: Cell, rows: pd.DataFrame):
         """The class probabilities an evaluation stored, in the order of `rows`."""
         from xprompt.training.evaluate import probabilities_of
 
-        table = pd.read_parquet(self.entry(evaluation) / "predictions.parquet")
+        table = pd.read_parquet(self.entry(evaluation) / PREDICTIONS)
         if not table["id"].astype(str).equals(rows["id"].astype(str).reset_index(drop=True)):
             raise XPromptError(f"{evaluation.name}: its predictions are not of the rows being calibrated")
         return probabilities_of(table)
@@ -207,8 +209,8 @@ class StageComputation:
                             "per_class": [int((picked["label"] == c).sum()) for c in range(len(self.card.labels))]}
             chosen.append(picked)
         table = pd.concat(chosen, ignore_index=True)  # no confident row at all: an empty table, trained on as such
-        table.to_parquet(out / "rows.parquet", index=False)
-        (out / "pseudo.json").write_text(json.dumps({"languages": counts, "rows": len(table)}, indent=2))
+        table.to_parquet(out / PSEUDO_ROWS, index=False)
+        (out / PSEUDO_INFO).write_text(json.dumps({"languages": counts, "rows": len(table)}, indent=2))
 
     def _evaluated_method(self, cell: Cell):
         """The trained model of `cell`, built once for all the languages it is evaluated on (its
@@ -223,7 +225,7 @@ class StageComputation:
 
         from xprompt.pipeline import stages
 
-        state = load_file(str(self.entry(cell) / "state.safetensors"))
+        state = load_file(str(self.entry(cell) / STATE))
         return stages.load_trained(self.backbone(), self.card, *method_of(cell), state)
 
     # -- what a cell computes is what its key says ------------------------------

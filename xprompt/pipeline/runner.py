@@ -23,6 +23,8 @@ from xprompt.pipeline.record import write_trained
 from xprompt.pipeline.cells import cache_for
 from xprompt.pipeline.graph import SCORED, VERSIONS, Cell, Plan, with_dependencies
 from xprompt.pipeline.compute import StageComputation
+from xprompt.pipeline.entry_files import METRICS, PREDICTIONS
+from xprompt.pipeline.cache.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 TRAINED = ("train", "adapt")  # the stages trained data-parallel under a launcher (distributed.py)
@@ -191,8 +193,8 @@ class Runner(StageComputation):
             stage = status.cell.stage
             outcome.stage_seconds[stage] = outcome.stage_seconds.get(stage, 0.0) + time.perf_counter() - cell_started
             if stage == "evaluate":
-                outcome.evaluated_rows += json.loads((path / "metrics.json").read_text())["n"]
-        manifest = json.loads((path / "manifest.json").read_text())
+                outcome.evaluated_rows += json.loads((path / METRICS).read_text())["n"]
+        manifest = json.loads((path / MANIFEST_NAME).read_text())
         records.append(record_from_manifest(manifest, status.cell.name, "ran" if computed else "cached",
                                             status.reason if computed else "cached"))
         return True
@@ -246,7 +248,7 @@ class Runner(StageComputation):
 
     # -- results ------------------------------------------------------------
     def result_rows(self, cell: Cell) -> list[dict]:
-        metrics = json.loads((self.entry(cell) / "metrics.json").read_text())
+        metrics = json.loads((self.entry(cell) / METRICS).read_text())
         meta, config = cell.meta, self.config
         base = {"method": meta["method"], "model": config.model.name, "task": self.card.name,
                 "source": self.plan.source, "target": meta["target"], "shots": meta["shots"],
@@ -263,7 +265,7 @@ class Runner(StageComputation):
             entry = self.cache.lookup(cell.stage, cell.key, verify="quick")
             if entry is None:  # failed under --keep-going, or another shard's
                 continue
-            path = entry / "predictions.parquet"
+            path = entry / PREDICTIONS
             table = pd.read_parquet(path, columns=["id", "label", "prediction"])
             meta = cell.meta
             frames.append(table.assign(method=meta["method"], shots=meta["shots"], adapt_shots=meta["adapt_shots"],
@@ -277,7 +279,7 @@ class Runner(StageComputation):
             entry = self.cache.lookup(cell.stage, cell.key, verify="quick")
             if entry is None or cell.meta["target"] in missing:
                 continue
-            present = json.loads((entry / "metrics.json").read_text()).get("classes")
+            present = json.loads((entry / METRICS).read_text()).get("classes")
             if present is not None and len(present) < len(self.card.labels):
                 missing[cell.meta["target"]] = [n for i, n in enumerate(self.card.labels) if i not in set(present)]
         return missing
@@ -288,6 +290,6 @@ class Runner(StageComputation):
         source = self.plan.source_evaluation(cell)
         if source is None or source is cell or not self.card.parallel:
             return {}
-        predictions = [pd.read_parquet(self.entry(c) / "predictions.parquet") for c in (source, cell)]
+        predictions = [pd.read_parquet(self.entry(c) / PREDICTIONS) for c in (source, cell)]
         pairs = aligned(*predictions, self.card.parallel)
         return consistency_metrics(pairs) if pairs is not None and len(pairs) else {}

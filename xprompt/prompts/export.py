@@ -15,6 +15,7 @@ from pathlib import Path
 from xprompt.errors import CacheError, ConfigError
 from xprompt.files import atomic_write, atomic_write_text
 from xprompt.pipeline.record import read_trained
+from xprompt.pipeline.entry_files import CALIBRATION, STATE, TRAIN_INFO
 from xprompt.prompts.predict import FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, ExportedCard, base_identity
 from xprompt.prompts.run_record import (choose_shots_seed, language_scores, method_display, results_or_none,
                                         run_config)
@@ -79,7 +80,7 @@ def _write_export(config, card, cache, entry: dict, common: dict, out_dir: Path,
                          f"(key {entry['key']}); run the pipeline again with --every-cell to train it")
     backbone = load_backbone(config.model.name, config.model.revision, config.model.device)
     method = load_trained(backbone, card, entry["method_name"], entry["settings"],
-                          load_file(str(found / "state.safetensors")))
+                          load_file(str(found / STATE)))
     identity = base_identity(backbone)
     peft_files = method_peft_files(method, entry["method_name"], identity) if peft else None  # refuse first
     languages = list(dict.fromkeys([card.source_language, *card.languages]))
@@ -131,7 +132,7 @@ def exported_tensors(method) -> tuple[dict, dict]:
 def _run_record(entry_dir: Path, entry: dict, config) -> dict:
     record = {"name": config.name, "train_cell": entry["cell"], "train_key": entry["key"]}
     try:
-        trained = json.loads((entry_dir / "train.json").read_text())
+        trained = json.loads((entry_dir / TRAIN_INFO).read_text())
     except (OSError, json.JSONDecodeError):
         return record
     keep = ("best_dev_accuracy", "best_epoch", "train_rows", "dev_rows", "parameters")
@@ -147,7 +148,7 @@ def _calibration(cache, entry: dict, config) -> dict:
         if found is None:
             raise CacheError(f"the calibrated evaluation of '{entry['cell']}' on {lang} (key {key}) is not in the "
                              f"cache {cache.root}; run the pipeline again to compute it")
-        stored = json.loads((found / "calibration.json").read_text())
+        stored = json.loads((found / CALIBRATION).read_text())
         priors[lang], rows[lang] = stored["prior"], stored["rows"]
     return {"method": "contextual calibration (Zhao et al. 2021): probabilities divided by the language's class "
                       "prior, renormalised",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xprompt.errors import ConfigError, XPromptError
+from xprompt.pipeline.entry_files import STATE
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
@@ -122,7 +123,7 @@ class PromptLibrary:
             try:
                 manifest = cache.read_manifest("train", info.key)
                 params = manifest.get("params", {})
-                state = load_file(str(info.path / "state.safetensors"))
+                state = load_file(str(info.path / STATE))
                 prompt = prompt_of(params.get("method"), params.get("settings", {}), state)
             except (XPromptError, OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
                 log.warning("library: skipping cache entry %s (%s)", info.path, error)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xprompt.errors import ConfigError, DataError
+from xprompt.pipeline.cache.manifest import MANIFEST_NAME
+from xprompt.pipeline.entry_files import STATE
 from xprompt.prompts.library import SOFT_KEY, STATE_PREFIX, prompt_of
 
 if TYPE_CHECKING:
@@ -62,8 +64,8 @@ def _read_prompt(path: Path) -> torch.Tensor | None:
     if (path / PROMPT_CONFIG).is_file():  # an export
         method = read_prompt_info(path)["method"]
         return prompt_of(method["name"], method.get("settings", {}), load_file(str(path / PROMPT_WEIGHTS)))
-    params = json.loads((path / "manifest.json").read_text())["params"]  # a cache train entry
-    return prompt_of(params["method"], params.get("settings", {}), load_file(str(path / "state.safetensors")))
+    params = json.loads((path / MANIFEST_NAME).read_text())["params"]  # a cache train entry
+    return prompt_of(params["method"], params.get("settings", {}), load_file(str(path / STATE)))
 
 
 # -- `xprompt library ls | rank` -------------------------------------------------------------------

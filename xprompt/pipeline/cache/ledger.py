@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from xprompt.errors import DataError
 from xprompt.pipeline.config import FULL, FULL_SHOTS
+from xprompt.pipeline.entry_files import TABLE, TRAIN_ROWS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
@@ -53,12 +54,12 @@ def training_rows(cache, cell) -> int | None:
         return None
     found = cache.lookup(sample.stage, sample.key, verify="quick", repair=False)
     if found:
-        return pq.ParquetFile(found / "train.parquet").metadata.num_rows
+        return pq.ParquetFile(found / TRAIN_ROWS).metadata.num_rows
     split = getattr(sample, "inputs", {}).get("train")
     if split is None or getattr(sample, "params", {}).get("shots") != FULL:
         return None
     found = cache.lookup(split.stage, split.key, verify="quick", repair=False)
-    return pq.ParquetFile(found / "table.parquet").metadata.num_rows if found else None
+    return pq.ParquetFile(found / TABLE).metadata.num_rows if found else None
 
 
 def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
