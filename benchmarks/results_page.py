@@ -257,33 +257,48 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
 
 
 def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
-    """The goal check condensed to one table: per task (its first run on the page, the headline grid)
-    and baseline, the zero-shot difference of the method under test at each source data size;
-    `planned`: per run, the sizes its pipeline plans ('not run yet' where one has no result, '–'
-    where the run has no such size)."""
-    first_run: dict[str, str] = {}
-    for goal in goals:
-        first_run.setdefault(goal.task, goal.run)
-    kept = [goal for goal in goals if goal.run == first_run[goal.task] and goal.setting == "zero-shot"]
+    """The goal check's zero-shot rows condensed to one table per method under test (each run is
+    filed under the method it tests first, so the headline grids' best configuration and the
+    every-method grids' plain UniPrompt get a table each): per task its first run of that kind on
+    the page and each baseline, the difference at each source data size; `planned`: per run, the
+    sizes its pipeline plans ('not run yet' where one has no result, '–' where the run has no such
+    size)."""
+    kept = [goal for goal in goals if goal.setting == "zero-shot"]
     if not kept:
         return []
-    sizes = sorted({size for run in set(first_run.values()) for size in planned.get(run, [])} | {g.shots for g in kept},
-                   key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
-    one_method = len({goal.method for goal in kept}) == 1
-    cells: dict[tuple, dict[str, str]] = {}
+    kind_of: dict[str, str] = {}  # run -> the method it tests first
     for goal in kept:
-        bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
-        cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
-            f"{bold}{goal.difference}{bold}" + ("" if one_method else f" ({goal.method})"))
-    rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
-                                     for size in sizes] for (task, run, baseline), found in cells.items()]
-    tested = f"{kept[0].method} minus each baseline" if one_method else \
-        "the method under test (in brackets) minus each baseline"
+        kind_of.setdefault(goal.run, goal.method)
+    tables = []
+    for kind in dict.fromkeys(kind_of.values()):
+        first_run: dict[str, str] = {}
+        for goal in kept:
+            if kind_of[goal.run] == kind:
+                first_run.setdefault(goal.task, goal.run)
+        mine = [goal for goal in kept if goal.run == first_run.get(goal.task)]
+        runs = set(first_run.values())
+        sizes = sorted({size for run in runs for size in planned.get(run, [])} | {g.shots for g in mine},
+                       key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
+        one_method = len({goal.method for goal in mine}) == 1
+        cells: dict[tuple, dict[str, str]] = {}
+        for goal in mine:
+            bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
+            cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
+                f"{bold}{goal.difference}{bold}" + ("†" if goal.verdict == CARRIED else "")
+                + ("" if one_method else f" ({goal.method})"))
+        rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
+                                         for size in sizes] for (task, run, baseline), found in cells.items()]
+        tested = f"{kind} minus each baseline" if one_method else \
+            "the method under test (in brackets) minus each baseline"
+        tables += [f"{tested}:", "", markdown_table(["task", "run", "baseline"] + [size_text(size) for size in sizes],
+                                                    rows), ""]
+    marked = any("†" in line for line in tables)
     return ["### Across tasks", "",
-            "The goal check's zero-shot rows in one table: per task its headline grid (the first run of the task "
-            f"on this page), {tested}, points [95% CI]; **bold**: the interval excludes 0; –: a size that "
-            "task's grid does not plan (its section says why).", "",
-            markdown_table(["task", "run", "baseline"] + [size_text(size) for size in sizes], rows), ""]
+            "The goal check's zero-shot rows in one table per method under test: per task the first run of the "
+            "page that tests it, the method minus each baseline, points [95% CI]; **bold**: the interval "
+            "excludes 0; " + ("†: apart only through a seed that collapsed (without it the interval includes "
+                              "0); " if marked else "")
+            + "–: a size that run does not plan (its section says why).", ""] + tables
 
 
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:

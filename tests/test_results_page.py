@@ -91,7 +91,7 @@ def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_p
             "seed 42: +1.0 [-0.5, +2.4]") in summary
     assert ("| toy | grid | full | zero-shot | uniprompt | declared beforehand | finetune | +9.8 [+0.0, +26.0] "
             "(without finetune's collapsed seed 42: +1.0 [-0.5, +2.4]) | no (only with a collapsed seed) |") in text
-    assert "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | +9.8 [+0.0, +26.0] |" in text  # not bold
+    assert "| toy | grid | finetune | **+5.0 [+3.1, +7.0]** | +9.8 [+0.0, +26.0]† |" in text  # not bold, marked
     assert "Seeds that collapsed (one class predicted for at least 99% of the target items" in text
     assert "finetune full seed 42 (100.0%)" in text
     table = text.split("Source data: the whole training set")[1]
@@ -121,6 +121,23 @@ def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
     other = goal_rows(spans, comparisons, "toy", "later", ["finetune"], {"finetune"}, ["uniprompt"])
     assert "later" not in "\n".join(across_tasks(goals + other, {"grid": ["16"]}))  # a task's first run only
     assert across_tasks([], {}) == []
+
+
+def test_across_tasks_gives_each_method_under_test_its_own_table():
+    """A headline grid (its best configuration) and an every-method grid (plain UniPrompt) of the same
+    task each get a table; the every-method grid is not hidden behind the task's first run."""
+    from benchmarks.results_page import CARRIED, Goal, across_tasks
+
+    def goal(run, method, shots, difference, verdict):
+        return Goal("toy", run, shots, "zero-shot", method, "finetune", difference, verdict, declared=True)
+    goals = [goal("headline", "uniprompt+ensemble", "16", "+1.0 [-1.0, +3.0]", "no (interval includes 0)"),
+             goal("methods", "uniprompt", "16", "+5.0 [+3.1, +7.0]", "yes"),
+             goal("methods", "uniprompt", "full", "+9.8 [+0.0, +26.0]", CARRIED)]
+    text = "\n".join(across_tasks(goals, {"headline": ["16"], "methods": ["16", "64", "full"]}))
+    first, second = text.split("uniprompt+ensemble minus each baseline:")[1].split("uniprompt minus each baseline:")
+    assert "| toy | headline | finetune | +1.0 [-1.0, +3.0] |" in first and "methods" not in first
+    assert ("| toy | methods | finetune | **+5.0 [+3.1, +7.0]** | not run yet | +9.8 [+0.0, +26.0]† |" in second
+            and "headline" not in second)
 
 
 def test_into_replaces_only_the_marked_section(tmp_path, capsys):
