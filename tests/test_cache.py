@@ -470,29 +470,33 @@ def test_a_narrowed_plan_is_timed_from_the_ledger_rows_it_no_longer_holds_and_tr
     assert estimate(narrowed, cache, read_ledgers([tmp_path / "old.csv"])).timed == 0
 
 
-def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_rows_from_another_tasks_like(tmp_path):
+def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_from_another_tasks_like(tmp_path):
     from types import SimpleNamespace as Cell
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate, training_rows
+    from xprompt.pipeline.cache.ledger import estimate, training_size
     from xprompt.pipeline.config import FULL, FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
-    cache.get_or_compute("prepare", "p-train", lambda out: pd.DataFrame({"text": ["x"] * 800}).to_parquet(
+    cache.get_or_compute("prepare", "p-train", lambda out: pd.DataFrame(
+        {"text": ["xx"] * 800, "text_pair": ["y"] * 799 + [None], "label": [0] * 800}).to_parquet(
         out / "table.parquet"), {"version": "1"})
     prepared = Cell(stage="prepare", key="p-train")
     whole = Cell(stage="sample", key="s-full", params={"shots": FULL}, inputs={"train": prepared, "dev": prepared})
     few = Cell(stage="sample", key="s-16", params={"shots": 16}, inputs={"train": prepared, "dev": prepared})
     train_full = Cell(stage="train", key="t-full", name="train u k=full", inputs={"sample": whole},
                       meta={"method": "u", "shots": FULL_SHOTS})
-    assert training_rows(cache, train_full) == 800  # the split it takes whole, before it is drawn
-    assert training_rows(cache, Cell(stage="train", inputs={"sample": few})) is None  # a draw: unknown until drawn
-    # another task's whole-split training of the same method: 200 rows in 100 s
+    # the split it takes whole, before it is drawn: its rows, and the characters of both texts
+    assert training_size(cache, train_full) == (800, 800 * 2 + 799)
+    assert training_size(cache, Cell(stage="train", inputs={"sample": few})) is None  # a draw: unknown until drawn
+    # another task's whole-split training of the same method: 200 rows of 4 characters in 100 s
     ledgers = pd.DataFrame({"key": ["other-task"], "stage": ["train"], "seconds": [100.0], "method": ["u"],
-                            "shots": [str(FULL_SHOTS)], "target": ["None"], "rows": [200]})
+                            "shots": [str(FULL_SHOTS)], "target": ["None"], "rows": [200], "chars": [800]})
     found = estimate([Cell(cell=train_full, cached=False, needed=True)], cache, ledgers)
-    assert (found.timed, found.seconds) == (1, pytest.approx(400.0))  # four times its rows
+    assert (found.timed, found.seconds) == (1, pytest.approx(100.0 * 2399 / 800))  # by the characters read
+    older = estimate([Cell(cell=train_full, cached=False, needed=True)], cache, ledgers.drop(columns="chars"))
+    assert older.seconds == pytest.approx(400.0)  # a ledger without characters: four times its rows
     unknown = Cell(stage="train", key="t-other", name="train u k=full 2", meta={"method": "u", "shots": FULL_SHOTS},
                    inputs={"sample": Cell(stage="sample", key="s2", params={"shots": FULL},
                                           inputs={"train": Cell(stage="prepare", key="not-prepared")})})

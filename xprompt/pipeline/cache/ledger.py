@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,13 @@ from xprompt.pipeline.entry_files import TABLE, TRAIN_ROWS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
-# (a ledger written before 2026-12-04's eighth session lacks them: its rows then time only the cells
-# of their own key)
+# and the characters of their texts (a ledger written before 2026-12-04's eighth session lacks them:
+# its rows then time only the cells of their own key; one of before the fourteenth lacks `chars`)
 DESCRIBED_AS_TEXT = ["method", "shots", "target"]
-DESCRIPTION = DESCRIBED_AS_TEXT + ["rows"]
-SCALED = "train"  # the stage whose time grows with its training rows
+SIZE = ["rows", "chars"]
+DESCRIPTION = DESCRIBED_AS_TEXT + SIZE
+SCALED = "train"  # the stage whose time grows with its training rows and their length
+TEXTS = ("text", "text_pair")  # the columns whose characters a training reads
 NOT_RECORDED = "not recorded"
 
 
@@ -41,25 +44,33 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
                      "host": computed.get("host", NOT_RECORDED), "cpu": computed.get("cpu", NOT_RECORDED),
                      "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds"),
                      **{name: str(cell.meta.get(name)) for name in DESCRIBED_AS_TEXT},
-                     "rows": training_rows(cache, cell)})
-    return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({"rows": "Int64"})
+                     **dict(zip(SIZE, training_size(cache, cell) or (None, None)))})
+    return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({name: "Int64" for name in SIZE})
 
 
-def training_rows(cache, cell) -> int | None:
-    """The rows a training cell trains on, read from its sample where the cache holds it; for a
-    whole-split sample not drawn yet, from the prepared split it takes whole (a few rows more where
-    it drops dev rows)."""
+def training_size(cache, cell) -> tuple[int, int] | None:
+    """The rows a training cell trains on and the characters of their texts, read from its sample
+    where the cache holds it; for a whole-split sample not drawn yet, from the prepared split it
+    takes whole (a few rows more where it drops dev rows)."""
     sample = getattr(cell, "inputs", {}).get("sample")
     if cell.stage != SCALED or sample is None:
         return None
     found = cache.lookup(sample.stage, sample.key, verify="quick", repair=False)
     if found:
-        return pq.ParquetFile(found / TRAIN_ROWS).metadata.num_rows
+        return _table_size(found / TRAIN_ROWS)
     split = getattr(sample, "inputs", {}).get("train")
     if split is None or getattr(sample, "params", {}).get("shots") != FULL:
         return None
     found = cache.lookup(split.stage, split.key, verify="quick", repair=False)
-    return pq.ParquetFile(found / TABLE).metadata.num_rows if found else None
+    return _table_size(found / TABLE) if found else None
+
+
+@lru_cache(maxsize=None)
+def _table_size(path: Path) -> tuple[int, int]:
+    """Rows and characters of TEXTS in a table of the cache (its entries never change once written)."""
+    names = [name for name in TEXTS if name in pq.ParquetFile(path).schema_arrow.names]
+    table = pd.read_parquet(path, columns=names)
+    return len(table), int(sum(table[name].fillna("").astype(str).str.len().sum() for name in names))
 
 
 def read_ledgers(paths: Iterable[Path]) -> pd.DataFrame:
@@ -112,9 +123,10 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # that share the most of these with it: the same cell (its key, in a ledger of an earlier session
 # whose cache is gone); then the evaluation of the same model size on the same language (among
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
-# method at another size (a training scaled by its training rows over theirs, since its steps grow
-# with its rows; so is one of the same method and size where both rows are known, as on another
-# task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are
+# method at another size (a training scaled by the characters of its training texts over theirs,
+# since its steps grow with its rows and a step with the length of its rows; by rows alone where a
+# ledger lacks the characters; so is one of the same method and size where both are known, as on
+# another task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are
 # the plan's, and those of the ledgers that describe them (DESCRIPTION), so a plan narrowed with
 # --set is timed from the cells the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
@@ -135,6 +147,7 @@ class _Timed:
     seconds: float
     shots: object  # a count per class, or FULL_SHOTS
     rows: int | None  # training rows, where known
+    chars: int | None = None  # the characters of their texts, where known
 
 
 class _Likes:
@@ -143,7 +156,8 @@ class _Likes:
 
     def __init__(self):
         self.filed: dict[tuple, list[_Timed]] = {}
-        self.rows_of: dict[tuple, int] = {}  # training rows by what fixes them (K and sources, not seed)
+        self.size_of: dict[tuple, tuple[int, int | None]] = {}  # training rows and characters by what fixes
+        # them (K and sources, not seed)
 
     @staticmethod
     def described(cell) -> dict:
@@ -171,21 +185,28 @@ class _Likes:
         return None
 
     def scaled(self, cell, found: list[_Timed], same_size: bool = False) -> list[float]:
-        """A training timed from other trainings: by their rows where both are known, else by
-        their K (a count per class; `full` has none); of the same K (`same_size`), else as they are.
-        One of a fixed number of steps (train.max_steps) takes their times as they are."""
+        """A training timed from other trainings: by the characters of their training texts where
+        both are known, else by their rows, else by their K (a count per class; `full` has none);
+        of the same K (`same_size`), else as they are. One of a fixed number of steps
+        (train.max_steps) takes their times as they are."""
         if (getattr(cell, "params", {}).get("train") or {}).get("max_steps"):
             return [other.seconds for other in found]  # its length is its steps, whatever its rows
-        rows, shots = self.rows_of.get(self.size(cell)), _per_class(cell.meta.get("shots"))
+        (rows, chars), shots = self.size_of.get(self.size(cell), (None, None)), _per_class(cell.meta.get("shots"))
         times = []
         for other in found:
-            if rows and other.rows and not pd.isna(other.rows):
+            if chars and _known(other.chars):
+                times.append(other.seconds * chars / other.chars)
+            elif rows and _known(other.rows):
                 times.append(other.seconds * rows / other.rows)
             elif same_size:
                 times.append(other.seconds)
             elif shots and _per_class(other.shots):
                 times.append(other.seconds * shots / _per_class(other.shots))
         return times
+
+
+def _known(count) -> bool:
+    return bool(count) and not pd.isna(count)
 
 
 def _like(where: dict, fields) -> tuple:
@@ -215,25 +236,27 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
 
     ledgers = pd.DataFrame(columns=COLUMNS + DESCRIPTION) if ledgers is None else \
         ledgers.reindex(columns=COLUMNS + DESCRIPTION)
-    in_ledgers = dict(zip(ledgers["key"], ledgers[["seconds", "rows"]].to_dict("records")))
+    in_ledgers = dict(zip(ledgers["key"], ledgers[["seconds", *SIZE]].to_dict("records")))
     likes, planned = _Likes(), set()
     for status in statuses:
         cell, levels = status.cell, range(len(LIKENESS))
         planned.add(cell.key)
         listed = in_ledgers.get(cell.key, {})
-        rows = training_rows(cache, cell) or (None if pd.isna(listed.get("rows")) else int(listed["rows"]))
+        rows, chars = training_size(cache, cell) or tuple(None if pd.isna(listed.get(name)) else int(listed[name])
+                                                          for name in SIZE)
         if rows:
-            likes.rows_of[likes.size(cell)] = rows
+            likes.size_of[likes.size(cell)] = (rows, chars)
         spent = recorded_seconds(cell.stage, cell.key) if status.cached else listed.get("seconds")
         namesake = (earlier or {}).get(cell.name)  # (stage, key) of the last run's cell of this name
         if (spent is None or pd.isna(spent)) and namesake and namesake[1] != cell.key \
                 and cache.lookup(*namesake, verify="quick", repair=False) is not None:
             spent, levels = recorded_seconds(*namesake), range(1, len(LIKENESS))  # like it, not it
         if spent is not None and not pd.isna(spent):
-            likes.file(likes.described(cell), levels, _Timed(float(spent), cell.meta.get("shots"), rows))
+            likes.file(likes.described(cell), levels, _Timed(float(spent), cell.meta.get("shots"), rows, chars))
     for row in ledgers.to_dict("records"):
         if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row["method"]):
-            likes.file(row, range(1, len(LIKENESS)), _Timed(float(row["seconds"]), row["shots"], row["rows"]))
+            likes.file(row, range(1, len(LIKENESS)),
+                       _Timed(float(row["seconds"]), row["shots"], row["rows"], row["chars"]))
     total, timed, other, untimed = 0.0, 0, 0, 0
     for status in statuses:
         if status.cached or not status.needed:
