@@ -126,9 +126,9 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # method at another size (a training scaled by the characters of its training texts over theirs,
 # since its steps grow with its rows and a step with the length of its rows; by rows alone where a
 # ledger lacks the characters; so is one of the same method and size where both are known, as on
-# another task; never one of a fixed number of steps); and last the same stage at any size. Timed cells are
-# the plan's, and those of the ledgers that describe them (DESCRIPTION), so a plan narrowed with
-# --set is timed from the cells the whole grid ran before.
+# another task; never one of a fixed number of steps); and last the same stage at any size. Timed
+# cells are the plan's, and those of the ledgers that describe them (DESCRIPTION), so a plan
+# narrowed with --set is timed from the cells the whole grid ran before.
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
             ("stage", "shots"), ("stage",))
 OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
@@ -206,7 +206,8 @@ class _Likes:
 
 
 def _known(count) -> bool:
-    return bool(count) and not pd.isna(count)
+    """A positive count (not None, NaN or pandas' NA, whose truth value is an error)."""
+    return count is not None and not pd.isna(count) and count > 0
 
 
 def _like(where: dict, fields) -> tuple:
