@@ -45,6 +45,19 @@ def load_collapse(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | No
                  for name in (COLLAPSED_FILE, WITHOUT_FILE))
 
 
+NO_PAIR = "no seed left to pair"  # every seed one side shares with the other collapsed
+
+
+def collapsed_on_a_side(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> bool:
+    """Whether one of `methods` (plain names; a seed ensemble is one model) has a collapsed seed at
+    this size. A comparison with one on a side that comparisons_without_collapsed.csv lacks had no
+    seed left to pair once it was left out."""
+    if collapsed is None or collapsed.empty:
+        return False
+    return bool(((collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0)
+                 & collapsed["method"].isin(methods)).any())
+
+
 def difference(comparisons: pd.DataFrame, shots: int, method: str, other: str) -> dict | None:
     """method − other on the average over targets: points, interval and p (None if not compared)."""
     rows = comparisons[(comparisons["shots"] == shots) & (comparisons["adapt_shots"] == 0)
@@ -66,12 +79,13 @@ def difference_text(found: dict, mark: bool = True) -> str:
 
 
 def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str],
-                 without: pd.DataFrame | None = None) -> str:
+                 without: pd.DataFrame | None = None, collapsed: pd.DataFrame | None = None) -> str:
     """Every method's average over targets with its paired difference to each baseline; a
     difference is bold only when its interval excludes 0. The setting column keeps zero-shot and
     zero-shot + unlabelled target text apart. `without`: the run's comparisons again without its
     collapsed seeds; where a difference has such a seed on a side, that one follows it, and the
-    difference is bold only when both exclude 0."""
+    difference is bold only when both exclude 0; where leaving it out left no seed to pair
+    (`collapsed`: the run's collapsed seeds), it says so and is not bold."""
     from xprompt.results.settings import uses_target_text
     from xprompt.results.statistics import TRANSFER_GAP, format_interval
 
@@ -93,6 +107,10 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
                 cells.append("–")
                 continue
             again = None if without is None else difference(without, shots, row["method"], baseline)
+            if again is None and without is not None and collapsed_on_a_side(collapsed, shots,
+                                                                              (row["method"], baseline)):
+                cells.append(f"{difference_text(found, mark=False)} (without the collapsed seeds: {NO_PAIR})")
+                continue
             if again is None:
                 cells.append(difference_text(found))
                 continue
@@ -173,7 +191,7 @@ def summary(run_dir: Path, versus: list[str] | None = None) -> str:
         out += [f"#### {source}: {task}, K = {shots_text(shots)}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
                 "", language_table(spans, int(shots), order), "", before_after(run_dir, spans, int(shots)), "",
-                versus_table(spans, comparisons, int(shots), versus, load_collapse(run_dir)[1]) if versus
+                versus_table(spans, comparisons, int(shots), versus, *load_collapse(run_dir)[::-1]) if versus
                 else comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 

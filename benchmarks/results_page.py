@@ -34,7 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import difference, difference_text, load, load_collapse, versus_table
+from benchmarks.interval_summary import (NO_PAIR, collapsed_on_a_side, difference, difference_text, load, load_collapse,
+                                         versus_table)
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError, XPromptError
@@ -83,11 +84,13 @@ class Goal:
 CARRIED = "no (only with a collapsed seed)"
 
 
-def verdict(found: dict, without: dict | None = None) -> str:
+def verdict(found: dict, without: dict | None = None, unpaired: bool = False) -> str:
     """Whether a paired difference meets the goal, and if not, which way its interval points;
-    `without`: the same difference without the seeds that collapsed, where a side has one. A
-    difference whose interval excludes 0 only with such a seed in is CARRIED, never a win or a loss."""
-    if without is not None and (found["low"] > 0 or found["high"] < 0) and without["low"] <= 0 <= without["high"]:
+    `without`: the same difference without the seeds that collapsed, where a side has one;
+    `unpaired`: a side has one and without it no seed is left to pair. A difference whose interval
+    excludes 0 only with such a seed in is CARRIED, never a win or a loss."""
+    apart = found["low"] > 0 or found["high"] < 0
+    if apart and (unpaired or (without is not None and without["low"] <= 0 <= without["high"])):
         return CARRIED
     if found["low"] > 0:
         return "yes" if found["points"] >= GOAL_POINTS else "no (ahead, by less)"
@@ -118,20 +121,25 @@ def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: st
                 found = difference(comparisons, int(shots), tested, baseline)
                 if found is not None:
                     again = difference(without, int(shots), tested, baseline) if without is not None else None
+                    unpaired = again is None and without is not None and \
+                        collapsed_on_a_side(collapsed, shots, (tested, baseline))
                     rows.append(Goal(task, run, shots_text(shots),
                                      "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
                                      difference_text(found, mark=False),
-                                     verdict(found, again), declared=bool(named),
-                                     without=collapse_remark(collapsed, shots, (tested, baseline), again)))
+                                     verdict(found, again, unpaired), declared=bool(named),
+                                     without=collapse_remark(collapsed, shots, (tested, baseline), again, unpaired)))
     return rows
 
 
-def collapse_remark(collapsed: pd.DataFrame | None, shots, pair: tuple[str, str], again: dict | None) -> str:
+def collapse_remark(collapsed: pd.DataFrame | None, shots, pair: tuple[str, str], again: dict | None,
+                    unpaired: bool = False) -> str:
     """What a goal row says about collapsed seeds: the difference again without them where a side
-    has one; where a side is a seed ensemble with a collapsed member, that it includes it (the
-    ensemble is one model, so no comparison without the member exists); else nothing."""
-    if again is not None:
-        return f"without {who_collapsed(collapsed, shots, pair)}: {difference_text(again, mark=False)}"
+    has one (or that no seed is left to pair, `unpaired`); where a side is a seed ensemble with a
+    collapsed member, that it includes it (the ensemble is one model, so no comparison without the
+    member exists); else nothing."""
+    if again is not None or unpaired:
+        return f"without {who_collapsed(collapsed, shots, pair)}: " + (NO_PAIR if unpaired else
+                                                                      difference_text(again, mark=False))
     members = who_collapsed(collapsed, shots, tuple(m.removesuffix("+ensemble") for m in pair
                                                     if m.endswith("+ensemble")), fallback="")
     return f"an ensemble here includes {members}" if members else ""
@@ -364,7 +372,7 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
-            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present, without), ""]
+            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present, without, collapsed), ""]
             missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
             if missing:
                 out += ["Still incomplete at this size (its average and differences cover only what ran): "

@@ -109,6 +109,26 @@ def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_p
     assert "collapsed" not in healthy
 
 
+def test_a_lead_paired_only_on_a_collapsed_seed_is_not_called_ahead(tmp_path):
+    """An interim run where the method under test has one seed so far, and the baseline's seed of
+    that number collapsed: without it no seed is left to pair, and the lead is not a result."""
+    run = write_run(tmp_path / "grid", {("full", "uniprompt", "finetune"): (0.227, 0.205, 0.249)})
+    (run / "collapsed.csv").write_text("method,shots,adapt_shots,seed,majority\nfinetune,full,0,21,1.0\n")
+    pd.DataFrame(columns=PAIR_COLUMNS).to_csv(run / "comparisons_without_collapsed.csv", index=False)
+    text = section([run], ["finetune"], None, None, ["uniprompt"])
+    summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Across tasks")[0]
+    assert "- **Ahead**: none." in summary
+    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0)**:\n"
+            "  - toy full (grid, zero-shot): uniprompt − finetune +22.7 [+20.5, +24.9]; without finetune's "
+            "collapsed seed 21: no seed left to pair") in summary
+    assert "no (only with a collapsed seed)" in text and "**+22.7" not in text
+    table = text.split("Source data: the whole training set")[1]
+    assert "| +22.7 [+20.5, +24.9] (without the collapsed seeds: no seed left to pair) |" in table
+    before = write_run(tmp_path / "older", {("full", "uniprompt", "finetune"): (0.227, 0.205, 0.249)})
+    (before / "collapsed.csv").write_text("method,shots,adapt_shots,seed,majority\nfinetune,full,0,21,1.0\n")
+    assert "**+22.7" in section([before], ["finetune"], None, None, ["uniprompt"])  # no without-file: not judged
+
+
 def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
     from benchmarks.interval_summary import load
     from benchmarks.results_page import across_tasks, goal_rows
