@@ -256,7 +256,8 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
            "From the goal check below (read its note on picking the best): a difference is called ahead or "
            "behind only when its 95% interval excludes 0.", ""]
     always = (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level))
-    when_any = (("Apart only through a seed that collapsed (without it the interval includes 0)", carried),
+    when_any = (("Apart only through a seed that collapsed (without it the interval includes 0, or no seed is "
+                 "left to pair)", carried),
                 ("No baseline run yet", unpaired))
     for title, rows in always + when_any:
         if rows or title in dict(always):

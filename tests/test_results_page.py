@@ -86,7 +86,8 @@ def test_a_lead_that_vanishes_without_a_collapsed_seed_is_not_called_ahead(tmp_p
     summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Across tasks")[0]
     ahead = summary.split("- **Ahead**:")[1].split("- **Behind**")[0]
     assert "K = 16" in ahead and "full" not in ahead  # the K = 16 lead has no collapsed seed on either side
-    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0)**:\n"
+    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0, or no seed is left to "
+            "pair)**:\n"
             "  - toy full (grid, zero-shot): uniprompt − finetune +9.8 [+0.0, +26.0]; without finetune's collapsed "
             "seed 42: +1.0 [-0.5, +2.4]") in summary
     assert ("| toy | grid | full | zero-shot | uniprompt | declared beforehand | finetune | +9.8 [+0.0, +26.0] "
@@ -118,7 +119,8 @@ def test_a_lead_paired_only_on_a_collapsed_seed_is_not_called_ahead(tmp_path):
     text = section([run], ["finetune"], None, None, ["uniprompt"])
     summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Across tasks")[0]
     assert "- **Ahead**: none." in summary
-    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0)**:\n"
+    assert ("- **Apart only through a seed that collapsed (without it the interval includes 0, or no seed is left to "
+            "pair)**:\n"
             "  - toy full (grid, zero-shot): uniprompt − finetune +22.7 [+20.5, +24.9]; without finetune's "
             "collapsed seed 21: no seed left to pair") in summary
     assert "no (only with a collapsed seed)" in text and "**+22.7" not in text
