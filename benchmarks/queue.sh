@@ -57,7 +57,7 @@ step 5 pipelines/quality-sib200.yaml --set "shots=[16]"
 #     to run it on in full: about 70 trainings and 700 evaluations; 410 of its 994 cells were cached
 #     on 2026-12-04)
 step 5 pipelines/methods-grid-sib200.yaml
-# 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, is more than a day of this CPU: a GPU's work)
+# 6. PAWS-X's few-shot columns (its `full`, 8,000 pairs, runs over sessions: step 8)
 step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 # 7. every method at every size on the other three tasks (the results page's "every method" grids;
 #    their plain UniPrompt cells are the headline grids'): XNLI's K = 16 column first (about 1 h 20 min
@@ -68,7 +68,7 @@ step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 #    last (about 15 h): the results page's issue asks every task at K = 16 and 64, and a whole-pool
 #    column only where the task has a source training pool (SIB-200, XNLI, PAWS-X), so MARC's 256,
 #    its largest split, is the one column beyond it.
-# 8. PAWS-X's whole pool (8,000 English pairs, about 70 minutes per training on one core; 5,000 steps of
+# 8. PAWS-X's whole pool (8,000 English pairs, 75-81 minutes per training on one core; 5,000 steps of
 #    batch 8): the page's comparison first (UniPrompt, fine-tuning and the probe, entries as in the
 #    pipeline file so the cells are the same), then the other methods. Trainings write a resumable
 #    checkpoint every 250 steps (train.checkpoint_every is not part of any cache key), so a training
