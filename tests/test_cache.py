@@ -376,6 +376,13 @@ def test_the_ledger_lists_cached_cells_and_merges_sessions_keeping_the_recorded_
     shared = pd.concat([this_session, this_session.assign(cell="train a, again")])  # two cells, one entry
     assert list(summary(shared)["cells"]) == [1, 1]
     assert summary(shared)["wall_hours"].iloc[-1] == this_session["seconds"].iloc[0] / 3600
+    # a training resumed from a checkpoint: what the earlier processes spent is added to the manifest's time
+    resumed = cache.get_or_compute("train", "k4", lambda out: (out / "train.json").write_text(json.dumps(
+        {"earlier_processes": {"seconds": 100.0, "cpu_seconds": 90.0}})), {"version": "1"})[0]
+    own = json.loads((resumed / "manifest.json").read_text())["computed"]
+    both = ledger(cache, [SimpleNamespace(stage="train", name="train b", key="k4", meta={})]).iloc[0]
+    assert both["seconds"] == pytest.approx(own["seconds"] + 100.0, abs=1e-3)
+    assert both["cpu_seconds"] == pytest.approx(own["cpu_seconds"] + 90.0, abs=1e-3)
     (tmp_path / "bad.csv").write_text("stage,cell\ntrain,a\n")
     with pytest.raises(Exception, match="has no column 'key'"):
         read_ledgers([tmp_path / "bad.csv"])

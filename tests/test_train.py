@@ -196,6 +196,9 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_mlm_dir, tmp_path, monk
     assert result.steps == expected.steps == 9
     assert result.history == expected.history
     assert (result.best_epoch, result.best_dev_accuracy) == (expected.best_epoch, expected.best_dev_accuracy)
+    # what the killed process spent up to its last checkpoint is kept, for the ledger to add
+    assert not expected.earlier and result.earlier["seconds"] > 0 and result.earlier["cpu_seconds"] > 0
+    assert result.seconds >= result.earlier["seconds"] and result.cpu_seconds >= result.earlier["cpu_seconds"]
 
 
 def test_unreadable_checkpoint_restarts(tiny_mlm_dir, tmp_path):

@@ -109,6 +109,7 @@ def fit(backbone, card, method_name: str, settings: dict, train_config: TrainCon
             **({"averaged_checkpoints": result.averaged_checkpoints} if result.averaged_checkpoints else {}),
             "best_dev_accuracy": result.best_dev_accuracy,
             "train_seconds": result.seconds, "train_rows": len(train_rows), "dev_rows": len(dev_rows),
+            **({"earlier_processes": result.earlier} if result.earlier else {}),
             "train_ids": [str(i) for i in train_rows["id"]]}
     return Trained(trainable_state(method), info)
 

@@ -33,8 +33,11 @@ class TrainResult:
     best_dev_accuracy: float = float("nan")
     best_step: int = -1
     steps: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall seconds of training, across the processes a resumed run took
+    cpu_seconds: float = 0.0  # ... and CPU seconds (a checkpoint written before 2026-12-05 has none)
     averaged_checkpoints: int = 0  # with train.average: checkpoints, how many were averaged
+    earlier: dict = field(default_factory=dict)  # a resumed run: what the earlier processes spent up
+    # to the checkpoint it resumed from ({"seconds", "cpu_seconds"}), which this process did not
 
 
 def set_seed(seed: int) -> None:
@@ -95,6 +98,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         state = {"epoch": 0, "batch": 0, "result": TrainResult(), "best": None, "average": None}
     model = distributed.data_parallel(method)  # under torchrun: DistributedDataParallel, rank 0's weights
     result, started = state["result"], time.perf_counter() - state["result"].seconds
+    cpu_started = time.process_time() - result.cpu_seconds
     last_loss = state.get("loss", float("nan"))  # a run resumed at an epoch's end has taken no step yet
     bar = tqdm(total=total_steps, initial=result.steps, desc="train", unit="step", disable=not progress, leave=False)
     for epoch in range(state["epoch"], math.ceil(total_steps / steps_per_epoch)):
@@ -121,7 +125,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
                 method.train()
             if (checkpoint_path and config.checkpoint_every and result.steps % config.checkpoint_every == 0
                     and distributed.is_main()):
-                result.seconds = time.perf_counter() - started
+                result.seconds, result.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
                 _save(checkpoint_path, method, optimizer, scheduler, epoch, number + 1, result, state, last_loss)
         state["batch"] = 0
         last_epoch = result.steps >= total_steps
@@ -134,7 +138,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
         result.averaged_checkpoints = count
     elif state["best"] is not None:
         method.load_state_dict(state["best"], strict=False)
-    result.seconds = time.perf_counter() - started
+    result.seconds, result.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result
 
 
@@ -217,8 +221,10 @@ def _resume(path: Path | None, method, optimizer, scheduler) -> dict | None:
     scheduler.load_state_dict(checkpoint["scheduler"])
     _set_rng_state(checkpoint["rng"])
     log.info("resuming training from %s at epoch %d, batch %d", path, checkpoint["epoch"], checkpoint["batch"])
+    recorded = checkpoint["result"]
+    earlier = {"seconds": recorded.get("seconds", 0.0), "cpu_seconds": recorded.get("cpu_seconds")}
     return {"epoch": checkpoint["epoch"], "batch": checkpoint["batch"],
-            "result": TrainResult(**checkpoint["result"]), "best": checkpoint["best"],
+            "result": TrainResult(**{**recorded, "earlier": earlier}), "best": checkpoint["best"],
             "loss": checkpoint.get("loss", float("nan")), "average": checkpoint.get("average")}
 
 

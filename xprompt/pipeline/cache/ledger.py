@@ -7,6 +7,7 @@ machines writes one ledger per session beside its packs; merged, they give its t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 
 from xprompt.errors import DataError
 from xprompt.pipeline.config import FULL, FULL_SHOTS
-from xprompt.pipeline.entry_files import TABLE, TRAIN_ROWS
+from xprompt.pipeline.entry_files import TABLE, TRAIN_INFO, TRAIN_ROWS
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
@@ -39,13 +40,31 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
         if cache.lookup(cell.stage, cell.key, verify="quick", repair=False) is None:
             continue
         manifest = cache.read_manifest(cell.stage, cell.key)
-        computed = manifest.get("computed", {})
+        computed = entry_cost(cache, cell.stage, cell.key, manifest)
         rows.append({"stage": cell.stage, "cell": cell.name, "key": cell.key, "created": manifest.get("created", ""),
                      "host": computed.get("host", NOT_RECORDED), "cpu": computed.get("cpu", NOT_RECORDED),
                      "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds"),
                      **{name: str(cell.meta.get(name)) for name in DESCRIBED_AS_TEXT},
                      **dict(zip(SIZE, training_size(cache, cell) or (None, None)))})
     return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({name: "Int64" for name in SIZE})
+
+
+def entry_cost(cache, stage: str, key: str, manifest: dict | None = None) -> dict:
+    """What an entry's computation cost (its manifest's `computed`: wall and CPU seconds, host, CPU),
+    with what earlier processes spent on a training resumed from their checkpoint added (its
+    train.json's `earlier_processes`; the manifest times only the process that finished it)."""
+    computed = dict((manifest or cache.read_manifest(stage, key)).get("computed", {}))
+    if stage not in (SCALED, "adapt") or computed.get("seconds") is None:
+        return computed
+    found = cache.lookup(stage, key, verify="quick", repair=False)
+    try:
+        earlier = json.loads((found / TRAIN_INFO).read_text()).get("earlier_processes", {}) if found else {}
+    except (OSError, ValueError):
+        earlier = {}
+    for name in ("seconds", "cpu_seconds"):
+        if earlier.get(name) is not None and computed.get(name) is not None:
+            computed[name] = round(computed[name] + earlier[name], 3)
+    return computed
 
 
 def training_size(cache, cell) -> tuple[int, int] | None:
@@ -232,8 +251,8 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     where that is still cached. Each cell to run takes the median of its most like timed cells
     (LIKENESS). A guess, not a measurement: it assumes cells cost what their likes cost, on a
     machine as busy as theirs was."""
-    def recorded_seconds(stage, key):  # of an entry status found cached (no second lookup)
-        return cache.read_manifest(stage, key).get("computed", {}).get("seconds")
+    def recorded_seconds(stage, key):  # of an entry status found cached
+        return entry_cost(cache, stage, key).get("seconds")
 
     ledgers = pd.DataFrame(columns=COLUMNS + DESCRIPTION) if ledgers is None else \
         ledgers.reindex(columns=COLUMNS + DESCRIPTION)
