@@ -48,14 +48,20 @@ def load_collapse(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | No
 NO_PAIR = "no seed left to pair"  # every seed one side shares with the other collapsed
 
 
-def collapsed_on_a_side(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> bool:
-    """Whether one of `methods` (plain names; a seed ensemble is one model) has a collapsed seed at
-    this size. A comparison with one on a side that comparisons_without_collapsed.csv lacks had no
-    seed left to pair once it was left out."""
+def collapsed_here(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> pd.DataFrame:
+    """The collapsed seeds (rows of collapsed.csv) of `methods` (plain names; a seed ensemble is one
+    model) at this size, zero-shot; none where the run wrote no such file."""
     if collapsed is None or collapsed.empty:
-        return False
-    return bool(((collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0)
-                 & collapsed["method"].isin(methods)).any())
+        return pd.DataFrame(columns=["method", "shots", "adapt_shots", "seed", "majority"])
+    return collapsed[(collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0)
+                     & collapsed["method"].isin(methods)]
+
+
+def collapsed_on_a_side(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...]) -> bool:
+    """Whether one of `methods` has a collapsed seed at this size. A comparison with one on a side
+    that comparisons_without_collapsed.csv lacks had no seed left to pair once it was left out
+    (that file holds every pair with such a seed on a side that still has seeds to pair)."""
+    return not collapsed_here(collapsed, shots, methods).empty
 
 
 def difference(comparisons: pd.DataFrame, shots: int, method: str, other: str) -> dict | None:

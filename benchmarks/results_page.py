@@ -34,8 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import (NO_PAIR, collapsed_on_a_side, difference, difference_text, load, load_collapse,
-                                         versus_table)
+from benchmarks.interval_summary import (NO_PAIR, collapsed_here, collapsed_on_a_side, difference, difference_text,
+                                         load, load_collapse, versus_table)
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError, XPromptError
@@ -149,9 +149,7 @@ def who_collapsed(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...
                   fallback: str = "the collapsed seeds") -> str:
     """'finetune's collapsed seed 42' (or seeds 13, 21) for these methods at this size; `fallback`
     where none of them has one."""
-    if collapsed is None or collapsed.empty:
-        return fallback
-    here = collapsed[(collapsed["shots"] == shots) & (collapsed["adapt_shots"] == 0) & collapsed["method"].isin(methods)]
+    here = collapsed_here(collapsed, shots, methods)
     parts = []
     for method, rows in here.groupby("method", sort=False):
         seeds = [str(int(seed)) for seed in rows["seed"]]
