@@ -371,7 +371,8 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
         present = [b for b in baselines if b in set(average["method"])]
         for shots in sorted(average["shots"].unique()):
             label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
-            out += [f"Source data: {label}", "", versus_table(spans, comparisons, int(shots), present, without, collapsed), ""]
+            out += [f"Source data: {label}", "",
+                    versus_table(spans, comparisons, int(shots), present, without, collapsed), ""]
             missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
             if missing:
                 out += ["Still incomplete at this size (its average and differences cover only what ran): "
