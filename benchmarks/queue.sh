@@ -80,5 +80,8 @@ step 7 pipelines/methods-grid-xnli.yaml
 step 7 pipelines/methods-grid-marc.yaml --set "shots=[16, 64]"
 step 7 pipelines/methods-grid-pawsx.yaml --set "shots=[16, 64]"
 step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: uniprompt}, {name: finetune, train: {lr: 1.0e-4}}, {name: probe}]" --set train.checkpoint_every=250
+# the released UniPrompt recipe next: 1,000 steps of batch 2 whatever the pool (about 20 minutes a
+# training, its dev passes most of it), so its three seeds fit the end of a session; then the rest
+step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: uniprompt, label: uniprompt-paper, settings: {recipe: paper}, train: {max_steps: 1000, batch_size: 2, eval_every_steps: 100, lr: 1.0e-5, prompt_lr: 1.0e-5}}]" --set train.checkpoint_every=250
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 step 9 pipelines/methods-grid-marc.yaml
