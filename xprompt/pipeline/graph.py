@@ -11,6 +11,7 @@ from xprompt.pipeline.cache import stage_key
 VERSIONS = {"prepare": "1", "sample": "1", "train": "3", "adapt": "3", "evaluate": "2", "average": "1",
             "ensemble": "1", "pseudo_label": "1", "interpolate": "1"}
 SCORED = ("evaluate", "ensemble")  # the stages whose outputs are predictions and metrics (results rows)
+TRAINED = ("train", "adapt")  # the stages that train a model (data-parallel under a launcher: distributed.py)
 # Train fields that change how fast or how verbosely work is done, never its result, or that add
 # cells after the train cell (seed averaging, self-training, interpolation) without changing it.
 NOT_IN_KEYS = {"checkpoint_every", "gradient_checkpointing", "average_seeds", "self_training", "interpolate"}

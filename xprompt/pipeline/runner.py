@@ -21,13 +21,12 @@ from xprompt.pipeline.cache import (StageRecord, canonical, canonical_json, desc
 from xprompt.errors import CacheError, XPromptError
 from xprompt.pipeline.record import write_trained
 from xprompt.pipeline.cells import cache_for
-from xprompt.pipeline.graph import SCORED, VERSIONS, Cell, Plan, with_dependencies
+from xprompt.pipeline.graph import SCORED, TRAINED, VERSIONS, Cell, Plan, with_dependencies
 from xprompt.pipeline.compute import StageComputation
 from xprompt.pipeline.entry_files import METRICS, PREDICTIONS
 from xprompt.pipeline.cache.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
-TRAINED = ("train", "adapt")  # the stages trained data-parallel under a launcher (distributed.py)
 
 
 @dataclass

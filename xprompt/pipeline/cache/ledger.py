@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from xprompt.errors import DataError
 from xprompt.pipeline.config import FULL, FULL_SHOTS
 from xprompt.pipeline.entry_files import TABLE, TRAIN_INFO, TRAIN_ROWS
+from xprompt.pipeline.graph import TRAINED
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
@@ -37,10 +38,11 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
     """One row per cell whose entry is in `cache` (checked quickly, never repaired)."""
     rows = []
     for cell in cells:
-        if cache.lookup(cell.stage, cell.key, verify="quick", repair=False) is None:
+        found = cache.lookup(cell.stage, cell.key, verify="quick", repair=False)
+        if found is None:
             continue
         manifest = cache.read_manifest(cell.stage, cell.key)
-        computed = entry_cost(cache, cell.stage, cell.key, manifest)
+        computed = entry_cost(cache, cell.stage, cell.key, manifest, found)
         rows.append({"stage": cell.stage, "cell": cell.name, "key": cell.key, "created": manifest.get("created", ""),
                      "host": computed.get("host", NOT_RECORDED), "cpu": computed.get("cpu", NOT_RECORDED),
                      "seconds": computed.get("seconds"), "cpu_seconds": computed.get("cpu_seconds"),
@@ -49,14 +51,15 @@ def ledger(cache, cells: Iterable) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS + DESCRIPTION).astype({name: "Int64" for name in SIZE})
 
 
-def entry_cost(cache, stage: str, key: str, manifest: dict | None = None) -> dict:
+def entry_cost(cache, stage: str, key: str, manifest: dict | None = None, found: Path | None = None) -> dict:
     """What an entry's computation cost (its manifest's `computed`: wall and CPU seconds, host, CPU),
     with what earlier processes spent on a training resumed from their checkpoint added (its
-    train.json's `earlier_processes`; the manifest times only the process that finished it)."""
+    train.json's `earlier_processes`; the manifest times only the process that finished it). `found`
+    is the entry's folder where the caller has looked it up already."""
     computed = dict((manifest or cache.read_manifest(stage, key)).get("computed", {}))
-    if stage not in (SCALED, "adapt") or computed.get("seconds") is None:
+    if stage not in TRAINED or computed.get("seconds") is None:
         return computed
-    found = cache.lookup(stage, key, verify="quick", repair=False)
+    found = found or cache.lookup(stage, key, verify="quick", repair=False)
     try:
         earlier = json.loads((found / TRAIN_INFO).read_text()).get("earlier_processes", {}) if found else {}
     except (OSError, ValueError):
