@@ -19,23 +19,24 @@ again without it). With --into, the text between the lines `<!-- results_page st
 `<!-- results_page end -->` of that file is replaced; without it the section is printed.
 --speed adds the cost and speed tables of one run of benchmarks.speed_suite (see
 benchmarks.speed_tables) and the GPU table of one run of benchmarks/gpu_session.sh named by --gpu
-(or a line saying no GPU has been measured); --ledger adds, per grid folder (benchmarks/out/<pipeline>), where and when
-its cells ran and their wall and CPU hours, from the ledger-*.csv files benchmarks/grid.sh writes
-beside its packs. Nothing is recomputed: every number is a run's own."""
+(or a line saying no GPU has been measured); --ledger adds, per grid folder
+(benchmarks/out/<pipeline>), where and when its cells ran and their wall and CPU hours, from the
+ledger-*.csv files benchmarks/grid.sh writes beside its packs. The verdicts (goal check, where
+xprompt is ahead, across tasks) come from benchmarks.goal_check. Nothing is recomputed: every
+number is a run's own."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from benchmarks.common import markdown_table
-from benchmarks.interval_summary import (NO_PAIR, collapsed_here, collapsed_on_a_side, difference, difference_text,
-                                         load, load_collapse, versus_table)
+from benchmarks.goal_check import GOAL_POINTS, across_tasks, averages, goal_rows, size_text, where_ahead
+from benchmarks.interval_summary import load, load_collapse, versus_table
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError, XPromptError
@@ -45,116 +46,6 @@ from xprompt.results.statistics import AVG, format_interval
 
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
 WIDTH_AIM = 1.5  # the results page issue: each average's 95% interval at most this many points either side
-GOAL_POINTS = 3.0  # the transfer-quality issue's goal: this far above each baseline, interval excluding 0
-
-
-def averages(spans: pd.DataFrame) -> pd.DataFrame:
-    """Zero-shot average-over-targets accuracy rows: method, shots, estimate, ci_low, ci_high, n_seeds."""
-    return spans[(spans["metric"] == "accuracy") & (spans["adapt_shots"] == 0) & (spans["target"] == AVG)]
-
-
-@dataclass(frozen=True)
-class Goal:
-    """One line of the goal check: a run's method under test against one baseline at one data size."""
-
-    task: str
-    run: str
-    shots: str
-    setting: str
-    method: str  # the method under test: declared beforehand, or the best by average
-    baseline: str
-    difference: str
-    verdict: str  # "yes", "no (ahead, by less)", "no (behind)", "no (interval includes 0)" or CARRIED
-    declared: bool = False  # the method was named beforehand (--declared), not picked on these test rows
-    without: str = ""  # what the row says about collapsed seeds (collapse_remark), if anything
-
-    @property
-    def ahead(self) -> bool:
-        return self.verdict in ("yes", "no (ahead, by less)")
-
-    @property
-    def chosen(self) -> str:
-        return "declared beforehand" if self.declared else "best on these test rows"
-
-    def row(self) -> list[str]:
-        return [self.task, self.run, self.shots, self.setting, self.method, self.chosen, self.baseline,
-                self.difference + (f" ({self.without})" if self.without else ""), self.verdict]
-
-
-CARRIED = "no (only with a collapsed seed)"
-
-
-def verdict(found: dict, without: dict | None = None, unpaired: bool = False) -> str:
-    """Whether a paired difference meets the goal, and if not, which way its interval points;
-    `without`: the same difference without the seeds that collapsed, where a side has one;
-    `unpaired`: a side has one and without it no seed is left to pair. A difference whose interval
-    excludes 0 only with such a seed in is CARRIED, never a win or a loss."""
-    apart = found["low"] > 0 or found["high"] < 0
-    if apart and (unpaired or (without is not None and without["low"] <= 0 <= without["high"])):
-        return CARRIED
-    if found["low"] > 0:
-        return "yes" if found["points"] >= GOAL_POINTS else "no (ahead, by less)"
-    return "no (behind)" if found["high"] < 0 else "no (interval includes 0)"
-
-
-def goal_rows(spans: pd.DataFrame, comparisons: pd.DataFrame, task: str, run: str, baselines: list[str],
-              families: set[str], declared: list[str] = (), collapsed: pd.DataFrame | None = None,
-              without: pd.DataFrame | None = None) -> list[Goal]:
-    """Per data size and setting: the method under test and its paired difference to each baseline,
-    with whether it meets the goal. The method under test is the first of `declared` (the
-    configurations fixed before the runs, in order of preference) that this size and setting has;
-    failing that, the best by average, leaving out every variant of the baselines' methods
-    (`families`: finetune+checkpoint-average is fine-tuning, never "the best"). `collapsed` and
-    `without`: the run's collapsed seeds and its comparisons again without them (collapsed.csv and
-    comparisons_without_collapsed.csv), where the run wrote them."""
-    rows = []
-    table = averages(spans)
-    for shots in sorted(table["shots"].unique()):
-        here = table[(table["shots"] == shots) & ~table["method"].map(lambda m: m.split("+")[0]).isin(families)]
-        for text in (False, True):
-            candidates = here[here["method"].map(uses_target_text) == text]
-            if candidates.empty:
-                continue
-            named = [method for method in declared if method in set(candidates["method"])]
-            tested = named[0] if named else candidates.loc[candidates["estimate"].idxmax(), "method"]
-            for baseline in baselines:
-                found = difference(comparisons, int(shots), tested, baseline)
-                if found is not None:
-                    again = difference(without, int(shots), tested, baseline) if without is not None else None
-                    unpaired = again is None and without is not None and \
-                        collapsed_on_a_side(collapsed, shots, (tested, baseline))
-                    rows.append(Goal(task, run, shots_text(shots),
-                                     "zero-shot + unlabelled target text" if text else "zero-shot", tested, baseline,
-                                     difference_text(found, mark=False),
-                                     verdict(found, again, unpaired), declared=bool(named),
-                                     without=collapse_remark(collapsed, shots, (tested, baseline), again, unpaired)))
-    return rows
-
-
-def collapse_remark(collapsed: pd.DataFrame | None, shots, pair: tuple[str, str], again: dict | None,
-                    unpaired: bool = False) -> str:
-    """What a goal row says about collapsed seeds: the difference again without them where a side
-    has one (or that no seed is left to pair, `unpaired`); where a side is a seed ensemble with a
-    collapsed member, that it includes it (the ensemble is one model, so no comparison without the
-    member exists); else nothing."""
-    if again is not None or unpaired:
-        return f"without {who_collapsed(collapsed, shots, pair)}: " + (NO_PAIR if unpaired else
-                                                                      difference_text(again, mark=False))
-    members = who_collapsed(collapsed, shots, tuple(m.removesuffix("+ensemble") for m in pair
-                                                    if m.endswith("+ensemble")), fallback="")
-    return f"an ensemble here includes {members}" if members else ""
-
-
-def who_collapsed(collapsed: pd.DataFrame | None, shots, methods: tuple[str, ...],
-                  fallback: str = "the collapsed seeds") -> str:
-    """'finetune's collapsed seed 42' (or seeds 13, 21) for these methods at this size; `fallback`
-    where none of them has one."""
-    here = collapsed_here(collapsed, shots, methods)
-    parts = []
-    for method, rows in here.groupby("method", sort=False):
-        seeds = [str(int(seed)) for seed in rows["seed"]]
-        parts.append(f"{method}'s collapsed seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
-    return " and ".join(parts) or fallback
 
 
 def collapse_note(collapsed: pd.DataFrame | None) -> str:
@@ -163,7 +54,8 @@ def collapse_note(collapsed: pd.DataFrame | None) -> str:
         return ""
     named = "; ".join(f"{row.method} {size_text(shots_text(row.shots))}"
                       + (f" adapted with {int(row.adapt_shots)} per class" if row.adapt_shots else "")
-                      + f" seed {int(row.seed)} ({100 * row.majority:.1f}%)" for row in collapsed.itertuples(index=False))
+                      + f" seed {int(row.seed)} ({100 * row.majority:.1f}%)"
+                      for row in collapsed.itertuples(index=False))
     return ("Seeds that collapsed (one class predicted for at least 99% of the target items; they never learned "
             f"the task, and averages over seeds include them): {named}. Each difference with one of them on a "
             "side is given again without it (the run's comparisons_without_collapsed.csv), in the tables below "
@@ -175,7 +67,8 @@ def incomplete(per_language: pd.DataFrame, shots, seeds: int) -> dict[str, str]:
     the run's other methods have (a seed ensemble counts as one seed), each with what it lacks.
     `per_language`: the run's zero-shot accuracy rows of single languages (no average)."""
     languages = per_language["target"].nunique()
-    here = per_language[per_language["shots"] == shots].groupby("method").agg(found=("target", "nunique"), seeds=("n_seeds", "min"))
+    here = per_language[per_language["shots"] == shots].groupby("method").agg(found=("target", "nunique"),
+                                                                              seeds=("n_seeds", "min"))
     out = {}
     for method, row in here.iterrows():
         planned = 1 if method.endswith("+ensemble") else seeds
@@ -233,81 +126,6 @@ def interim_count(info: dict) -> str:
     return f"{found[0]:,} of the plan's {found[1]:,} evaluations, " if found else ""
 
 
-def size_text(shots) -> str:
-    """'full' or 'K = 16': a source data size in running text."""
-    text = shots_text(shots)
-    return text if text == "full" else f"K = {text}"
-
-
-def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
-    """The short summary: the method under test's paired differences to each baseline, named ahead or
-    behind only where the interval excludes 0; the rest is said to show no difference."""
-    def cell(goal: Goal) -> str:
-        return (f"{goal.task} {size_text(goal.shots)} ({goal.run}, {goal.setting}): "
-                f"{goal.method} − {goal.baseline} {goal.difference}" + ("" if goal.declared else " (best on these test rows)")
-                + (f"; {goal.without}" if goal.without else ""))
-    ahead = [cell(goal) for goal in goals if goal.ahead]
-    behind = [cell(goal) for goal in goals if goal.verdict == "no (behind)"]
-    level = [cell(goal) for goal in goals if goal.verdict == "no (interval includes 0)"]
-    carried = [cell(goal) for goal in goals if goal.verdict == CARRIED]
-    out = ["### Where xprompt is ahead, and where it is not", "",
-           "From the goal check below (read its note on picking the best): a difference is called ahead or "
-           "behind only when its 95% interval excludes 0.", ""]
-    always = (("Ahead", ahead), ("Behind", behind), ("No difference shown (the interval includes 0)", level))
-    when_any = (("Apart only through a seed that collapsed (without it the interval includes 0, or no seed is "
-                 "left to pair)", carried),
-                ("No baseline run yet", unpaired))
-    for title, rows in always + when_any:
-        if rows or title in dict(always):
-            out += [f"- **{title}**:" + ("" if rows else " none.")] + [f"  - {row}" for row in rows]
-    return out + [""]
-
-
-def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
-    """The goal check's zero-shot rows condensed to one table per method under test (each run is
-    filed under the method it tests first, so the headline grids' best configuration and the
-    every-method grids' plain UniPrompt get a table each): per task its first run of that kind on
-    the page and each baseline, the difference at each source data size; `planned`: per run, the
-    sizes its pipeline plans ('not run yet' where one has no result, '–' where the run has no such
-    size)."""
-    kept = [goal for goal in goals if goal.setting == "zero-shot"]
-    if not kept:
-        return []
-    kind_of: dict[str, str] = {}  # run -> the method it tests first
-    for goal in kept:
-        kind_of.setdefault(goal.run, goal.method)
-    tables = []
-    for kind in dict.fromkeys(kind_of.values()):
-        first_run: dict[str, str] = {}
-        for goal in kept:
-            if kind_of[goal.run] == kind:
-                first_run.setdefault(goal.task, goal.run)
-        mine = [goal for goal in kept if goal.run == first_run.get(goal.task)]
-        runs = set(first_run.values())
-        sizes = sorted({size for run in runs for size in planned.get(run, [])} | {g.shots for g in mine},
-                       key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
-        one_method = len({goal.method for goal in mine}) == 1
-        cells: dict[tuple, dict[str, str]] = {}
-        for goal in mine:
-            bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
-            cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
-                f"{bold}{goal.difference}{bold}" + ("†" if goal.verdict == CARRIED else "")
-                + ("" if one_method else f" ({goal.method})"))
-        rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
-                                         for size in sizes] for (task, run, baseline), found in cells.items()]
-        tested = f"{kind} minus each baseline" if one_method else \
-            "the method under test (in brackets) minus each baseline"
-        tables += [f"{tested}:", "", markdown_table(["task", "run", "baseline"] + [size_text(size) for size in sizes],
-                                                    rows), ""]
-    marked = any("†" in line for line in tables)
-    return ["### Across tasks", "",
-            "The goal check's zero-shot rows in one table per method under test: per task the first run of the "
-            "page that tests it, the method minus each baseline, points [95% CI]; **bold**: the interval "
-            "excludes 0; " + ("†: apart only through a seed that collapsed (without it the interval includes "
-                              "0); " if marked else "")
-            + "–: a size that run does not plan (its section says why).", ""] + tables
-
-
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
     import numpy as np
@@ -327,7 +145,8 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
         estimate = part["estimate"].to_numpy(float) * 100
         bars = [estimate - part["ci_low"].to_numpy(float) * 100, part["ci_high"].to_numpy(float) * 100 - estimate]
         ax.errorbar(x, estimate, yerr=bars, fmt="o", capsize=3, linewidth=1.2,
-                    markersize=4, label=method, linestyle=("--" if uses_target_text(method) else "-") if len(sizes) > 1 else "none")
+                    markersize=4, label=method,
+                    linestyle=("--" if uses_target_text(method) else "-") if len(sizes) > 1 else "none")
     ax.set_xticks(np.arange(len(sizes)), labels=[f"K = {shots_text(s)}" if shots_text(s) != "full" else "full"
                                                  for s in sizes])
     ax.set_ylabel("accuracy (%), average over targets")
@@ -400,7 +219,8 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
             "excluded, picked on the same test rows (\"best on these test rows\"), which favours it where a run "
             "holds many variants: there the difference is an upper reading.", "",
             markdown_table(["task", "run", "source data", "setting", "method under test", "chosen", "baseline",
-                            "difference, points [95% CI]", "goal met"], [goal.row() for goal in goals]) if goals else "(no comparison yet)", ""]
+                            "difference, points [95% CI]", "goal met"], [goal.row() for goal in goals])
+            if goals else "(no comparison yet)", ""]
     published = ["### Beside the published numbers", "",
                  "Each paper's own average target accuracy beside xprompt's in the closest setting it ran; the "
                  "last column says how the settings differ (a smaller encoder here, among others), so read "
@@ -444,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                         "order of preference: the goal check tests the first one a setting has instead of the "
                         "best on the test rows")
     parser.add_argument("--figures", type=Path, help="folder for the accuracy-by-size figures")
-    parser.add_argument("--speed", type=Path, help="OUT folder of `python -m benchmarks.speed_suite` (cost and speed tables)")
+    parser.add_argument("--speed", type=Path,
+                        help="OUT folder of `python -m benchmarks.speed_suite` (cost and speed tables)")
     parser.add_argument("--gpu", type=Path, help="a folder benchmarks/gpu_session.sh wrote (the GPU table); with "
                         "--speed and without --gpu the page says no GPU has been measured")
     parser.add_argument("--ledger", type=Path, nargs="+", default=[],

@@ -133,7 +133,7 @@ def test_a_lead_paired_only_on_a_collapsed_seed_is_not_called_ahead(tmp_path):
 
 def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
     from benchmarks.interval_summary import load
-    from benchmarks.results_page import across_tasks, goal_rows
+    from benchmarks.goal_check import across_tasks, goal_rows
 
     run = write_run(tmp_path / "grid", {("16", "uniprompt", "finetune"): (0.05, 0.031, 0.07)})
     spans, comparisons, _ = load(run)
@@ -148,7 +148,7 @@ def test_across_tasks_tells_a_size_not_run_yet_from_one_not_planned(tmp_path):
 def test_across_tasks_gives_each_method_under_test_its_own_table():
     """A headline grid (its best configuration) and an every-method grid (plain UniPrompt) of the same
     task each get a table; the every-method grid is not hidden behind the task's first run."""
-    from benchmarks.results_page import CARRIED, Goal, across_tasks
+    from benchmarks.goal_check import CARRIED, Goal, across_tasks
 
     def goal(run, method, shots, difference, verdict):
         return Goal("toy", run, shots, "zero-shot", method, "finetune", difference, verdict, declared=True)
