@@ -92,7 +92,8 @@ def run_train(args, out: dict, names: list[str], key: str, title: str) -> None:
     memory = {} if args.no_memory else bench_memory(names, args.model, args.train_task, args.batch,
                                                     data_root=args.data_root)
     out[key] = {"timing": r, "memory": memory}
-    _train_table(r, memory, f"{title}, {args.train_task} en test rows as training inputs, batch {len(df)}, median of {args.repeats} steps")
+    _train_table(r, memory, f"{title}, {args.train_task} en test rows as training inputs, batch {len(df)}, "
+                            f"median of {args.repeats} steps")
 
 
 def main(argv=None) -> int:
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
     if args.command in ("train-step", "all"):
         run_train(args, out, list(METHODS), "train-step", "(e) training step per method")
     if args.command in ("naive-loss", "all"):
-        run_train(args, out, ["uniprompt (all)", NAIVE], "naive-loss", "(f) UniPrompt loss path: xprompt vs released-code style")
+        run_train(args, out, ["uniprompt (all)", NAIVE], "naive-loss",
+                  "(f) UniPrompt loss path: xprompt vs released-code style")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(out, handle, indent=1, default=str)

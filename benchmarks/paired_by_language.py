@@ -46,7 +46,8 @@ def read_tables(path: Path) -> dict[str, dict[str, dict[str, float]]]:
     return tables
 
 
-def paired(first: dict[str, float], second: dict[str, float], resamples: int = 10_000) -> tuple[float, float, float, int]:
+def paired(first: dict[str, float], second: dict[str, float],
+           resamples: int = 10_000) -> tuple[float, float, float, int]:
     """(mean difference, low, high, languages) of first - second over their shared languages."""
     shared = sorted(set(first) & set(second))
     if not shared:

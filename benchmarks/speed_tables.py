@@ -21,7 +21,8 @@ def demoted(text: str) -> str:
 def speed_section(folder: Path) -> str:
     """The '## Cost and speed' section from the files of one speed-suite run in `folder`."""
     if not folder.is_dir():
-        raise ConfigError(f"--speed {folder} is not a folder; give the OUT folder of `python -m benchmarks.speed_suite`")
+        raise ConfigError(f"--speed {folder} is not a folder; "
+                          "give the OUT folder of `python -m benchmarks.speed_suite`")
     found = [step for step in SUITE if (folder / step.file).is_file()]
     if not found:
         raise ConfigError(f"--speed {folder} holds none of {', '.join(s.file for s in SUITE)}; "

@@ -51,7 +51,8 @@ def build_library(args, backbone) -> None:
         runner._backbone = backbone  # one loaded model for all four runs
         started = time.perf_counter()
         outcome = runner.run()
-        print(f"library {task} seed {seed}: {outcome.ran} cells ran ({time.perf_counter() - started:.0f} s)", flush=True)
+        seconds = time.perf_counter() - started
+        print(f"library {task} seed {seed}: {outcome.ran} cells ran ({seconds:.0f} s)", flush=True)
 
 
 def rank_library(args, backbone, card, train_df) -> dict:

@@ -98,7 +98,8 @@ def check_exported_shapes(expected: dict[str, tuple], tensors: dict[str, torch.T
         if name not in expected:
             raise ModelError(f"it holds tensor {name!r}, which this method does not have")
         if tuple(tensor.shape) != tuple(expected[name]):
-            raise ModelError(f"it holds {name} of shape {list(tensor.shape)}, but this method needs {list(expected[name])}")
+            raise ModelError(f"it holds {name} of shape {list(tensor.shape)}, "
+                             f"but this method needs {list(expected[name])}")
 
 
 def freeze(module: nn.Module) -> None:

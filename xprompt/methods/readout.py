@@ -63,6 +63,7 @@ def build_readout_method(config, backbone, card, encoder: nn.Module, method: str
     if config.readout == Readout.MASK:
         return prompting.build_prompt_method(config, backbone, card, encoder, method)
     inputs = PlainInputs(backbone.tokenizer, card, config.max_length)
-    prompt_method = prompting.PromptMethod(inputs, encoder, LinearHead(backbone, len(card.labels), config.dropout), card)
+    head = LinearHead(backbone, len(card.labels), config.dropout)
+    prompt_method = prompting.PromptMethod(inputs, encoder, head, card)
     base.train_only(prompt_method, prompt_method.new_parameters())
     return prompt_method.to(backbone.device)

@@ -216,7 +216,8 @@ def _print_estimate(statuses, runner, ledger_paths: list[Path]) -> None:
     found = estimate(statuses, runner.cache, read_ledgers(ledger_paths) if ledger_paths else None, earlier)
     if not found.timed + found.untimed:
         return
-    caveats = [f"{found.from_other_sizes} of them timed from cells of another method or K"] if found.from_other_sizes else []
+    caveats = ([f"{found.from_other_sizes} of them timed from cells of another method or K"]
+               if found.from_other_sizes else [])
     caveats += [f"{found.untimed} more with no timed cell of their stage"] if found.untimed else []
     print(f"estimated time left: {_duration(found.seconds)} of compute for {found.timed} cells, one after another "
           f"(the median recorded time of the most like timed cells{'; ' + '; '.join(caveats) if caveats else ''}); "
