@@ -642,6 +642,22 @@ def test_cache_ledger_lists_the_cells_with_their_seconds_and_machine(warm, tmp_p
     assert f"| {len(BASE_CELLS)} | {len(BASE_CELLS)} |" in total
 
 
+def test_a_training_the_cache_never_timed_is_timed_from_an_earlier_ledger(warm, tmp_path, capsys):
+    ledger_csv = tmp_path / "ledger.csv"
+    assert main(["cache", "ledger", str(warm), "--csv", str(ledger_csv)]) == 0
+    # the cache loses its trained model, as one rebuilt from evaluation packs holds none
+    shutil.rmtree(next(path for path in (tmp_path / "cache" / "train").iterdir() if path.is_dir()))
+    capsys.readouterr()
+    status = ["status", str(warm), "--set", "train.lr=1e-4"]
+    assert main(status) == 0
+    estimate = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("estimated"))
+    assert "for 2 cells" in estimate and "1 more with no timed cell of their stage: earlier sessions' ledgers" \
+        in estimate
+    assert main([*status, "--ledger", str(ledger_csv)]) == 0
+    estimate = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("estimated"))
+    assert "for 3 cells" in estimate and "no timed cell" not in estimate
+
+
 def test_cache_gc_refuses_when_it_finds_no_lock_file(warm, capsys):
     cache_dir = str(warm.parent / "cache")
     assert main(["cache", "gc", "--cache-dir", cache_dir, "--runs", str(warm.parent / "no-such-runs")]) == 2

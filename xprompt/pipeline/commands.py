@@ -218,7 +218,9 @@ def _print_estimate(statuses, runner, ledger_paths: list[Path]) -> None:
         return
     caveats = ([f"{found.from_other_sizes} of them timed from cells of another method or K"]
                if found.from_other_sizes else [])
-    caveats += [f"{found.untimed} more with no timed cell of their stage"] if found.untimed else []
+    if found.untimed:  # a cache rebuilt from evaluation packs holds no trained model to time a training by
+        caveats.append(f"{found.untimed} more with no timed cell of their stage"
+                       + ("" if ledger_paths else ": earlier sessions' ledgers (--ledger CSV ...) may time them"))
     print(f"estimated time left: {_duration(found.seconds)} of compute for {found.timed} cells, one after another "
           f"(the median recorded time of the most like timed cells{'; ' + '; '.join(caveats) if caveats else ''}); "
           f"N shards on N cores take about 1/N of it")
