@@ -94,7 +94,7 @@ def width_note(average: pd.DataFrame, rows_per_target: int, targets: int, whole:
     one_language = 196 * math.sqrt(spread / rows_per_target)
     needed = math.ceil(spread * (1.96 / (WIDTH_AIM / 100)) ** 2 / (1 if parallel else targets))
     head = (f"Interval widths: the averages' 95% intervals are ±{half.min():.1f} to ±{half.max():.1f} points; "
-            f"{within} of {len(half)} are within the ±{WIDTH_AIM} aimed at. ")
+            f"{within} of {len(half)} {'is' if within == 1 else 'are'} within the ±{WIDTH_AIM} aimed at. ")
     if parallel:
         rows = (f"The {targets} targets' test rows translate the same {rows_per_target:,} sentences, so the rows "
                 f"alone allow between about ±{items_alone:.1f} (had the languages erred on different sentences) and "
