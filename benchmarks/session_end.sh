@@ -19,6 +19,9 @@ RUNS=(); LEDGERS=()
 for NAME in $GRIDS; do
   P=pipelines/$NAME.yaml OUT=benchmarks/out/$NAME
   [ -d "$OUT" ] || { echo "$NAME: not started by benchmarks/grid.sh"; continue; }  # cells it shares may be cached
+  if [ -f "$OUT/$NAME/intervals.csv" ]; then  # finished and committed: a cache holding part of it adds nothing
+    echo "$NAME: finished ($OUT/$NAME)"; RUNS+=("$OUT/$NAME"); LEDGERS+=("$OUT"); continue
+  fi
   STATUS=$(python -m xprompt.cli status "$P" --set "cache_dir=$CACHE" | grep -E "^[0-9]+ cells: ")  # "N cells: A to run, B cached"
   echo "$NAME: $STATUS"
   case "$STATUS" in
