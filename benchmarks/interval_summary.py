@@ -189,6 +189,7 @@ def summary(run_dir: Path, versus: list[str] | None = None) -> str:
     config = info.get("config", {})
     task, source = config.get("task", {}).get("name", "?"), run_dir.name
     order = _order(config.get("task", {}))
+    collapsed, without = load_collapse(run_dir)
     out = []
     for shots in sorted(spans["shots"].unique()):
         chosen = spans[(spans["shots"] == shots) & (spans["target"] != AVG) & (spans["metric"] == "accuracy")]
@@ -197,7 +198,7 @@ def summary(run_dir: Path, versus: list[str] | None = None) -> str:
         out += [f"#### {source}: {task}, K = {shots_text(shots)}, {seeds} seeds, "
                 f"{int(sizes.min())}-{int(sizes.max())} test rows per language",
                 "", language_table(spans, int(shots), order), "", before_after(run_dir, spans, int(shots)), "",
-                versus_table(spans, comparisons, int(shots), versus, *load_collapse(run_dir)[::-1]) if versus
+                versus_table(spans, comparisons, int(shots), versus, without, collapsed) if versus
                 else comparison_table(spans, comparisons, int(shots)), ""]
     return "\n".join(out)
 
