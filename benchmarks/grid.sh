@@ -35,12 +35,16 @@ if keys(new) <= earlier:
     new.unlink()
 PY
 }
-if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # DONE (never committed) records the finished runs of the same pipeline file, content and options on
 # this machine: an edited pipeline runs again (from the cache, so only what the edit changed)
 RUN_ID="$P $* $(sha256sum < "$P" | cut -c1-16)"
-if grep -qxF "$RUN_ID" "$OUT/DONE" 2>/dev/null; then echo "$P $*: done already ($OUT/DONE)"; exit 0; fi
+if [ $PACK_ONLY = 0 ] && grep -qxF "$RUN_ID" "$OUT/DONE" 2>/dev/null; then
+  echo "$P $*: done already ($OUT/DONE)"; exit 0
+fi
+# the committed packs first, --pack-only too: a cache holding only part of the grid (cells it shares
+# with another grid run on this machine, or a cache rebuilt elsewhere) would pack and time that part
 [ ${#PACKS[@]} -gt 0 ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE"
+if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # --then-help: a shard whose part is cached (a grid resumed from an interim) works on the other's cells
 for I in 1 2; do
   ( /usr/bin/time -v nice -n 5 python -m xprompt.cli run "$P" --quiet --keep-going "${SET[@]}" --shard $I/2 --then-help ) \

@@ -35,10 +35,8 @@ for NAME in $GRIDS; do
         rm -rf "$OUT/$NAME-interim"
       fi ;;
     *)
-      # the grid's committed packs first: a cache that holds only part of the grid (cells it shares
-      # with another grid run on this machine) would otherwise write an interim of that part alone
-      PACKS=("$OUT"/evaluations*.tar.gz)
-      [ -e "${PACKS[0]}" ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE" | tail -1
+      # grid.sh unpacks the grid's committed packs before it packs, so the interim below is of the
+      # whole grid, not of the part a cache shares with another grid run on this machine
       bash benchmarks/grid.sh "$P" --pack-only
       # the committed interim stays unless a new one is written (a cache that lost the grid holds none)
       python -m benchmarks.interim "$P" --set "cache_dir=$CACHE" -o "$OUT/$NAME-interim.new" \
