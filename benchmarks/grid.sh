@@ -5,7 +5,8 @@
 # the pipeline, where and when it ran and its wall and CPU seconds (`xprompt cache ledger`; the
 # results page adds up a grid's ledgers across sessions). Packs found there first are unpacked into
 # the cache, so a run resumes across machines or after the cache was lost: cells whose results are
-# in a pack are not computed again, nor are the models that only fed them.
+# in a pack are not computed again, nor are the models that only fed them. Checkpoints of trainings
+# stopped on the way are packed too (checkpoints-<date>.tar.gz) and go on from there.
 #   bash benchmarks/grid.sh pipelines/quality-grid-sib200.yaml [--set KEY=VALUE ...]
 # XPROMPT_CACHE names the cache folder (default /work/cache). Pack what is done at any time with
 #   bash benchmarks/grid.sh PIPELINE --pack-only [--set ...]
@@ -20,10 +21,15 @@ CACHE=${XPROMPT_CACHE:-/work/cache}
 SET=(--set "cache_dir=$CACHE" "$@")
 mkdir -p "$OUT"
 PACKS=("$OUT"/evaluations*.tar.gz); [ -e "${PACKS[0]}" ] || PACKS=()
+CHECKPOINTS=("$OUT"/checkpoints*.tar.gz); [ -e "${CHECKPOINTS[0]}" ] || CHECKPOINTS=()
 pack() {  # the new evaluations, and the ledger of every cached cell (where, when, wall and CPU seconds)
   local stamp; stamp=$(date -u +%Y%m%d-%H%M%S)
   python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$stamp.tar.gz" \
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
+  # the checkpoints of trainings stopped on the way (a prompt's or adapter's; fine-tuning's are too
+  # large), so that the next session goes on from the step they reached, on this machine or another
+  python -m xprompt.cli cache pack "$P" "${SET[@]}" --checkpoints -o "$OUT/checkpoints-$stamp.tar.gz" \
+    ${CHECKPOINTS[@]:+--skip-in "${CHECKPOINTS[@]}"}
   python -m xprompt.cli cache ledger "$P" "${SET[@]}" --csv "$OUT/ledger-$stamp.csv" | tail -1
   # nothing new: every cell in it is in an earlier ledger (a cache rebuilt from the packs holds fewer)
   python - "$OUT/ledger-$stamp.csv" "$OUT"/ledger-*.csv <<'PY'
@@ -43,7 +49,8 @@ if [ $PACK_ONLY = 0 ] && grep -qxF "$RUN_ID" "$OUT/DONE" 2>/dev/null; then
 fi
 # the committed packs first, --pack-only too: a cache holding only part of the grid (cells it shares
 # with another grid run on this machine, or a cache rebuilt elsewhere) would pack and time that part
-[ ${#PACKS[@]} -gt 0 ] && python -m xprompt.cli cache unpack "${PACKS[@]}" --cache-dir "$CACHE"
+[ $(( ${#PACKS[@]} + ${#CHECKPOINTS[@]} )) -gt 0 ] \
+  && python -m xprompt.cli cache unpack "${PACKS[@]}" "${CHECKPOINTS[@]}" --cache-dir "$CACHE"
 if [ $PACK_ONLY = 1 ]; then pack; exit; fi
 # --then-help: a shard whose part is cached (a grid resumed from an interim) works on the other's cells
 for I in 1 2; do

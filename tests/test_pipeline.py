@@ -8,6 +8,7 @@ process must die or two must race."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
@@ -397,14 +398,15 @@ def test_killed_writer_leaves_nothing_trusted(warm):
 # ---------------------------------------------------------------- resume after SIGKILL
 
 
-def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tmp_path, tiny_encoder_dir, cli,
-                                                                    caplog):
-    slow = ["--set", "train.batch_size=1", "--set", "train.checkpoint_every=1"]  # 4 steps per epoch
+SLOW = ["--set", "train.batch_size=1", "--set", "train.checkpoint_every=1"]  # 4 steps per epoch
+
+
+def killed_at_step_6(project, tmp_path, tiny_encoder_dir, cli):
+    """The base pipeline's training killed (SIGKILL) after step 6 with a checkpoint every step,
+    and the same pipeline run uninterrupted in a cache of its own (tmp_path / "reference")."""
     marker = tmp_path / "paused"
-    process = cli("run", str(project), "--quiet", *slow,
-                  env={"PAUSE_AT_STEP": "6", "PAUSED_MARKER": str(marker)})
-    # the reference: the same pipeline in a cache of its own, never interrupted, no checkpoints
-    run(write_project(tmp_path / "reference", tiny_encoder_dir), "train.batch_size=1")
+    process = cli("run", str(project), "--quiet", *SLOW, env={"PAUSE_AT_STEP": "6", "PAUSED_MARKER": str(marker)})
+    run(write_project(tmp_path / "reference", tiny_encoder_dir), "train.batch_size=1")  # no checkpoints
     deadline = time.monotonic() + 240
     while not marker.exists():
         assert process.poll() is None, process.communicate()[0]
@@ -412,9 +414,13 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    config = load_pipeline(project, [SLOW[1], SLOW[3]])
+    return config, next(c for c in plan(config).cells if c.name == TRAIN)
 
-    config = load_pipeline(project, [slow[1], slow[3]])
-    train = next(c for c in plan(config).cells if c.name == TRAIN)
+
+def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tmp_path, tiny_encoder_dir, cli,
+                                                                    caplog):
+    config, train = killed_at_step_6(project, tmp_path, tiny_encoder_dir, cli)
     cache = Cache(config.cache_dir)
     checkpoint = cache.root / "checkpoints" / f"train-{train.key}.pt"
     assert checkpoint.is_file()
@@ -432,6 +438,46 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
     assert file_hash(resumed) == file_hash(uninterrupted)
     referenced = {(c.stage, c.key) for c in plan(config).cells}
     assert set(cache.gc(referenced)) == set(leftovers)  # the dead writer's leftovers go
+
+
+def test_a_packed_checkpoint_lets_another_cache_finish_the_training_bit_identically(project, tmp_path,
+                                                                                   tiny_encoder_dir, cli, capsys, caplog):
+    import tarfile
+    config, train = killed_at_step_6(project, tmp_path, tiny_encoder_dir, cli)
+    name, fresh = f"train-{train.key}.pt", tmp_path / "fresh-cache"
+    pack = ["cache", "pack", str(project), *SLOW, "--checkpoints"]
+    archive, again, large = tmp_path / "checkpoints.tar.gz", tmp_path / "again.tar.gz", tmp_path / "large.tar.gz"
+    capsys.readouterr()
+    assert main([*pack, "-o", str(archive)]) == 0
+    assert f"packed 1 checkpoints of the 1 trainings of toy ({name} at step 6)" in capsys.readouterr().out
+    assert main([*pack, "-o", str(again), "--skip-in", str(archive)]) == 0  # the same bytes: nothing new
+    assert "packed 0 checkpoints of the 1 trainings of toy, 1 left out as already packed" in capsys.readouterr().out
+    assert main([*pack, "-o", str(large), "--max-checkpoint-mb", "0.001"]) == 0
+    assert "1 left out as larger than 0.001 MB" in capsys.readouterr().out
+    assert not again.exists() and not large.exists()
+
+    assert main(["cache", "unpack", str(archive), "--cache-dir", str(fresh)]) == 0
+    assert "added 0 entries" in (out := capsys.readouterr().out) and "; 1 checkpoints of trainings under way" in out
+    caplog.set_level(logging.INFO, logger="xprompt.training.loop")
+    outcome = Runner(plan(load_pipeline(project, [SLOW[1], SLOW[3], f"cache_dir={fresh}"])), progress=False).run()
+    assert TRAIN in ran(outcome) and "resuming training" in caplog.text and "epoch 1, batch 2" in caplog.text
+    resumed = Cache(fresh).entry_dir("train", train.key) / "state.safetensors"
+    uninterrupted = Cache(tmp_path / "reference" / "cache").entry_dir("train", train.key) / "state.safetensors"
+    assert file_hash(resumed) == file_hash(uninterrupted)
+    assert main(["cache", "unpack", str(archive), "--cache-dir", str(fresh)]) == 0  # finished here: left out
+    assert "0 checkpoints of trainings under way, 1 left out" in capsys.readouterr().out
+    assert not (fresh / "checkpoints" / name).exists()
+
+    tampered, other = tmp_path / "tampered.tar.gz", tmp_path / "other-cache"
+    with tarfile.open(archive) as source, tarfile.open(tampered, "w:gz") as tar:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            data = data[:-8] + bytes(8) if member.name.endswith(".pt") else data  # its last bytes zeroed
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    assert main(["cache", "unpack", str(tampered), "--cache-dir", str(other)]) == 2
+    assert f"checkpoint {name} is damaged" in capsys.readouterr().err
+    assert not (other / "checkpoints" / name).exists()
 
 
 # ---------------------------------------------------------------- processes sharing a cache

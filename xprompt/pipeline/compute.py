@@ -90,9 +90,8 @@ class StageComputation:
         from xprompt.pipeline import stages
 
         sample_dir = self.entry(cell.inputs["sample"])
-        checkpoints = self.cache.root / "checkpoints"
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        checkpoint = checkpoints / f"{cell.stage}-{cell.key}.pt"
+        checkpoint = self.cache.checkpoint_path(cell.stage, cell.key)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
         method_name, settings = method_of(cell)
         train_rows = pd.read_parquet(sample_dir / TRAIN_ROWS)
         if "pseudo" in cell.inputs:  # self-training: the source rows and the confident pseudo-labelled target rows

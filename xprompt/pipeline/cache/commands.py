@@ -25,6 +25,12 @@ def add_commands(commands) -> None:
                          help=f"comma-separated stages to pack (default {SCORED_STAGES}: evaluations only)")
     packing.add_argument("--skip-in", nargs="+", default=[], metavar="PACK",
                          help="leave out entries these earlier packs hold (so a new pack adds only new work)")
+    packing.add_argument("--checkpoints", action="store_true",
+                         help="pack the checkpoints of the pipeline's trainings still under way instead, so that "
+                              "another cache goes on from the step they reached (train.checkpoint_every)")
+    packing.add_argument("--max-checkpoint-mb", type=float, default=64.0,
+                         help="with --checkpoints, leave out larger ones (default 64: full fine-tuning's hold the "
+                              "model and its optimiser state)")
     unpacking = verbs.add_parser("unpack", help="add packs' entries to a cache, each verified first")
     unpacking.add_argument("archives", nargs="+", help=".tar.gz files written by `xprompt cache pack`")
     unpacking.add_argument("--cache-dir", default=".xprompt-cache")
@@ -45,8 +51,12 @@ def _cache(args) -> int:
     if args.cache_command == "unpack":
         from xprompt.pipeline.cache.pack import unpack
         for archive in args.archives:
-            added, present = unpack(Path(archive), cache)
-            print(f"{archive}: added {added} entries to {cache.root} ({present} were there already)")
+            done = unpack(Path(archive), cache)
+            carried = "" if not done.checkpoints_added + done.checkpoints_kept else (
+                f"; {done.checkpoints_added} checkpoints of trainings under way, {done.checkpoints_kept} left "
+                f"out because this cache's training had finished or gone as far")
+            print(f"{archive}: added {done.added} entries to {cache.root} ({done.present} were there already)"
+                  f"{carried}")
         return 0
     if args.cache_command == "ls":
         for entry in cache.entries():
@@ -77,6 +87,8 @@ def _pack(args) -> int:
         raise XPromptError(f"--stages {args.stages!r} names no stage or an unknown one ({', '.join(unknown)}); "
                            f"use some of {', '.join(VERSIONS)}")
     config = load_pipeline(args.pipeline, args.set)
+    if args.checkpoints:
+        return _pack_checkpoints(args, config, plan(config).cells)
     cells = [c for c in plan(config).cells if c.stage in stages]
     earlier = set().union(*(packed_entries(Path(p)) for p in args.skip_in))
     wanted = [(c.stage, c.key) for c in cells if (c.stage, c.key) not in earlier]
@@ -84,6 +96,25 @@ def _pack(args) -> int:
     skipped = f", {len(cells) - len(wanted)} left out as already packed" if earlier else ""
     print(f"packed {count} of the {len(cells)} {'/'.join(stages)} cells of {config.name}{skipped} "
           f"({size / 1e6:.1f} MB before compression) into {args.output}")
+    return 0
+
+
+def _pack_checkpoints(args, config, cells) -> int:
+    from xprompt.pipeline.cache.checkpoint_pack import pack_checkpoints, packed_checkpoints
+    from xprompt.pipeline.cells import cache_for
+    from xprompt.pipeline.graph import TRAINED
+
+    earlier = {}
+    for archive in args.skip_in:
+        earlier.update(packed_checkpoints(Path(archive)))
+    trainings = [(c.stage, c.key) for c in cells if c.stage in TRAINED]
+    done = pack_checkpoints(cache_for(config), trainings, Path(args.output), int(args.max_checkpoint_mb * 1e6), earlier)
+    steps = ", ".join(f"{name} at step {count}" for name, count in done.packed.items())
+    print(f"packed {len(done.packed)} checkpoints of the {len(trainings)} trainings of {config.name}"
+          f"{f' ({steps})' if steps else ''}"
+          f"{f', {done.unchanged} left out as already packed' if done.unchanged else ''}"
+          f"{f', {len(done.too_large)} left out as larger than {args.max_checkpoint_mb:g} MB' if done.too_large else ''}"
+          f" ({done.size / 1e6:.1f} MB) into {args.output}")
     return 0
 
 

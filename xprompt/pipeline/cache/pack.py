@@ -2,19 +2,21 @@
 .tar.gz, `unpack` adds a pack's entries to another cache, verifying every file against its
 manifest before trusting it. A pack of a grid's evaluations is a few MB where its trained models
 are GBs: with the runner computing only cells whose results are missing, a run resumed on another
-machine (or after the cache was lost) trains again only what still has work to feed."""
+machine (or after the cache was lost) trains again only what still has work to feed; a pack of
+checkpoints (checkpoint_pack) carries the trainings still under way."""
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from xprompt.errors import CacheError
+from xprompt.pipeline.cache.checkpoint_pack import adopt_checkpoints, checked_member, is_checkpoint_member
 from xprompt.pipeline.cache.manifest import MANIFEST_NAME, entry_problem
-from xprompt.pipeline.cache.store import Cache
+from xprompt.pipeline.cache.store import CHECKPOINTS_DIR, Cache
 
 
 def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tuple[int, int]:
@@ -52,20 +54,33 @@ def packed_entries(archive: Path) -> set[tuple[str, str]]:
         raise CacheError(f"{archive} cannot be read as a pack of cache entries ({error})") from None
 
 
-def unpack(archive: Path, cache: Cache) -> tuple[int, int]:
-    """Add every entry of `archive` to `cache`; (added, already there). Member names must be
-    `<stage>/<key>/<file>`; an entry whose files do not match its manifest is refused whole."""
+@dataclass
+class Unpacked:
+    added: int = 0  # entries
+    present: int = 0  # entries the cache had already
+    checkpoints_added: int = 0
+    checkpoints_kept: int = 0  # the cache's own training had finished or gone as far
+
+
+def unpack(archive: Path, cache: Cache) -> Unpacked:
+    """Add every entry of `archive` to `cache`, and every checkpoint of a training in progress
+    that goes further than the cache's own (checkpoint_pack). Member names must be
+    `<stage>/<key>/<file>` or `checkpoints/<stage>-<key>.pt[.sha256]`; an entry whose files do not
+    match its manifest, or a checkpoint that does not match its sha256, is refused whole."""
     try:
         tar = tarfile.open(archive, "r:gz")
     except (OSError, tarfile.TarError) as error:
         raise CacheError(f"{archive} cannot be read as a pack of cache entries ({error}); "
                          f"make one with `xprompt cache pack`") from None
-    added = present = 0
+    done = Unpacked()
     cache.root.mkdir(parents=True, exist_ok=True)
     with tar, tempfile.TemporaryDirectory(dir=cache.root, prefix=".unpack-") as staging:
         names = set()
         for member in tar.getmembers():
             parts = PurePosixPath(member.name).parts
+            if is_checkpoint_member(member.name) and member.isfile():
+                checked_member(archive, member.name)
+                continue
             if len(parts) < 3 or not member.isfile() or ".." in parts or member.name.startswith("/"):
                 raise CacheError(f"{archive}: member '{member.name}' is not a file of a cache entry "
                                  f"(<stage>/<key>/<file>); the pack was not written by `xprompt cache pack`")
@@ -79,10 +94,13 @@ def unpack(archive: Path, cache: Cache) -> tuple[int, int]:
                 raise CacheError(f"{archive}: entry {stage}/{key} is damaged ({problem}); nothing of it was "
                                  f"added, and the entries before it were checked and added")
             if cache.adopt(stage, key, made):
-                added += 1
+                done.added += 1
             else:
-                present += 1
-    return added, present
+                done.present += 1
+        staged = Path(staging) / CHECKPOINTS_DIR
+        if staged.is_dir():
+            done.checkpoints_added, done.checkpoints_kept = adopt_checkpoints(archive, staged, cache)
+    return done
 
 
-__all__ = ["MANIFEST_NAME", "pack", "unpack"]
+__all__ = ["MANIFEST_NAME", "Unpacked", "pack", "unpack"]

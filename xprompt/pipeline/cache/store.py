@@ -41,7 +41,7 @@ RESERVED_DIRS = (LOCKS_DIR, CHECKPOINTS_DIR, LIVE_DIR)
 DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                errno.EROFS: "the file system is read-only"}
-_CHECKPOINT = re.compile(r"(?P<stage>[A-Za-z0-9_]+)-(?P<key>[A-Za-z0-9_-]+)\.pt(\.tmp-(?P<pid>\d+))?")
+CHECKPOINT_NAME = re.compile(r"(?P<stage>[A-Za-z0-9_]+)-(?P<key>[A-Za-z0-9_-]+)\.pt(\.tmp-(?P<pid>\d+))?")
 VERIFY_MODES = ("auto", "full", "quick")
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
@@ -77,6 +77,12 @@ class Cache:
         if stage in RESERVED_DIRS:
             raise CacheError(f"Cache stage name {stage!r} is reserved by the cache; choose another stage name.")
         return self.root / stage / key
+
+    def checkpoint_path(self, stage: str, key: str) -> Path:
+        """Where a training of (stage, key) keeps its checkpoint while it runs (deleted once the
+        entry is published)."""
+        self.entry_dir(stage, key)  # validates both names before they become a file name
+        return self.root / CHECKPOINTS_DIR / f"{stage}-{key}.pt"
 
     def lookup(self, stage: str, key: str, verify: str = "auto", repair: bool = True) -> Path | None:
         """The entry's directory if it is complete and intact, else None.
@@ -278,7 +284,7 @@ def _checkpoint_is_garbage(path: Path, referenced: set[tuple[str, str]]) -> bool
     """A checkpoint of a cell no lock file and no live run uses, or the temp file of a dead writer."""
     from xprompt.pipeline.cache.live import pid_alive
 
-    name = _CHECKPOINT.fullmatch(path.name)
+    name = CHECKPOINT_NAME.fullmatch(path.name)
     if name is None:
         return False
     if name["pid"] is not None:
