@@ -7,10 +7,10 @@
 #   pkill -f benchmarks/queue.sh; pkill -f benchmarks/grid.sh; pkill -f "xprompt.cli run"
 #   bash benchmarks/session_end.sh
 # `bash benchmarks/queue.sh --from N` starts at step N; a step finished on this machine is skipped.
-# A session's machine may not come back (its cache and checkpoints go with it: on 2026-12-05 the
-# fifteenth session found none), so a training that cannot finish before the session ends is lost.
-# Start step 8's long trainings (about an hour each) early in a session; in its last hour run
-# `--from 9` instead (MARC's 256 column: about 15 minutes a training with its evaluations).
+# A session's machine may not come back (its cache goes with it: on 2026-12-05 the fifteenth
+# session found none). Since the sixteenth, session_end.sh packs the checkpoints of the trainings it
+# stopped (a prompt's or adapter's, under a MB; not full fine-tuning's) and grid.sh unpacks them, so
+# those go on from their last checkpoint on any machine; a fine-tuning stopped on the way is lost.
 # Steps 1-4 finished on 2026-12-04, and all of step 5: the headline grids of SIB-200, MARC and XNLI,
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
