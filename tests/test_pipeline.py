@@ -458,6 +458,8 @@ def test_a_packed_checkpoint_lets_another_cache_finish_the_training_bit_identica
 
     assert main(["cache", "unpack", str(archive), "--cache-dir", str(fresh)]) == 0
     assert "added 0 entries" in (out := capsys.readouterr().out) and "; 1 checkpoints of trainings under way" in out
+    assert main(["status", str(project), *SLOW, "--set", f"cache_dir={fresh}"]) == 0
+    assert re.search(rf"{TRAIN} +to run .*; goes on from its checkpoint at step 6\)\n", capsys.readouterr().out)
     caplog.set_level(logging.INFO, logger="xprompt.training.loop")
     outcome = Runner(plan(load_pipeline(project, [SLOW[1], SLOW[3], f"cache_dir={fresh}"])), progress=False).run()
     assert TRAIN in ran(outcome) and "resuming training" in caplog.text and "epoch 1, batch 2" in caplog.text

@@ -105,7 +105,7 @@ class Runner(StageComputation):
         result = []
         for cell in self.plan.cells if cells is None else cells:  # an empty shard has no cells
             cached = self.cache.lookup(cell.stage, cell.key, verify="quick", repair=repair) is not None
-            result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell)))
+            result.append(CellStatus(cell, cached, "cached" if cached else self._reason(cell) + self._resumes(cell)))
         if not self.every_cell:
             _mark_unneeded(result)
         return result
@@ -120,6 +120,14 @@ class Runner(StageComputation):
             return f"content of input file {', '.join(sorted(cell.files))} changed"
         return describe_change(old.params, cell.params, old.inputs, cell.input_keys,
                                old_version=old.version, new_version=VERSIONS[cell.stage])
+
+    def _resumes(self, cell: Cell) -> str:
+        """Where a training stopped on the way (here, or unpacked from a checkpoint pack) goes on."""
+        from xprompt.pipeline.cache.checkpoint_pack import steps_taken
+
+        checkpoint = self.cache.checkpoint_path(cell.stage, cell.key) if cell.stage in TRAINED else None
+        steps = steps_taken(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
+        return "" if steps is None else f"; goes on from its checkpoint at step {steps}"
 
     # -- running ------------------------------------------------------------
     def run(self, groups: list[str] | None = None, lock_name: str | None = None) -> RunOutcome:
