@@ -428,6 +428,32 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
     assert estimate(edited, cache, earlier={"t16": ("train", "gone")}).timed == 0
 
 
+def test_a_training_under_way_is_timed_by_what_its_checkpoint_has_not_spent_yet(tmp_path):
+    from types import SimpleNamespace as Cell
+
+    import pandas as pd
+    import torch
+
+    from xprompt.pipeline.cache.ledger import estimate
+
+    cache = Cache(tmp_path / "cache")
+    ledgers = pd.DataFrame({"stage": ["train"], "key": ["t13"], "seconds": [1000.0], "method": ["u"], "shots": [16]})
+    todo = [Cell(cell=Cell(stage="train", key=key, name=key, meta={"method": "u", "shots": 16}), cached=False,
+                 needed=True) for key in ("t21", "t42")]
+    assert estimate(todo, cache, ledgers).seconds == pytest.approx(2000.0)
+    checkpoint = cache.checkpoint_path("train", "t21")
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "epoch": 0, "batch": 300, "rng": {},
+                "result": {"steps": 300, "seconds": 300.0}}, checkpoint)
+    found = estimate(todo, cache, ledgers)
+    assert (found.seconds, found.under_way, found.timed) == (pytest.approx(1700.0), 1, 2)
+    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "epoch": 0, "batch": 300, "rng": {},
+                "result": {"steps": 3000, "seconds": 3000.0}}, checkpoint)  # slower than its likes: none left
+    assert estimate(todo, cache, ledgers).seconds == pytest.approx(1000.0)
+    checkpoint.write_bytes(b"not a checkpoint")  # unreadable: the training starts over, so all of it counts
+    assert estimate(todo, cache, ledgers).seconds == pytest.approx(2000.0)
+
+
 def test_a_narrowed_plan_is_timed_from_the_ledger_rows_it_no_longer_holds_and_trainings_scale_by_rows(tmp_path):
     from types import SimpleNamespace as Cell
 

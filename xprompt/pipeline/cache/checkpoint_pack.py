@@ -37,6 +37,13 @@ class CheckpointPack:
 def steps_taken(source: Path | bytes) -> int | None:
     """The optimiser steps a checkpoint has taken, or None when it cannot be read as a training
     checkpoint (damaged, or something else under that name)."""
+    found = progress(source)
+    return None if found is None else found[0]
+
+
+def progress(source: Path | bytes) -> tuple[int, float] | None:
+    """(steps taken, wall seconds spent) of a checkpoint, across the processes that wrote it, or
+    None when it cannot be read as a training checkpoint."""
     import torch
 
     try:
@@ -44,12 +51,12 @@ def steps_taken(source: Path | bytes) -> int | None:
             checkpoint = torch.load(io.BytesIO(source), weights_only=True, map_location="cpu")
         else:  # mmap: a full fine-tuning checkpoint is GBs, and only its step count is read
             checkpoint = torch.load(source, weights_only=True, map_location="cpu", mmap=True)
-        steps = checkpoint["result"]["steps"]
+        steps, seconds = checkpoint["result"]["steps"], float(checkpoint["result"].get("seconds", 0.0))
     except Exception:  # noqa: BLE001 - unreadable for any reason means not trusted
         return None
     if not isinstance(checkpoint, dict) or any(name not in checkpoint for name in NEEDED):
         return None
-    return steps if isinstance(steps, int) and steps >= 0 else None
+    return (steps, seconds) if isinstance(steps, int) and steps >= 0 else None
 
 
 def pack_checkpoints(cache: Cache, trainings: Iterable[tuple[str, str]], archive: Path, max_bytes: int,
@@ -140,4 +147,4 @@ def adopt_checkpoints(archive: Path, staged: Path, cache: Cache) -> tuple[int, i
     return adopted, kept
 
 
-__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "steps_taken"]
+__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "progress", "steps_taken"]

@@ -162,6 +162,7 @@ class Estimate:
     timed: int  # cells to run given a time
     from_other_sizes: int  # of those, timed from cells of another method or another K
     untimed: int  # cells to run with no timed cell of their stage
+    under_way: int = 0  # trainings to run that go on from a checkpoint (its seconds so far subtracted)
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,8 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     they did for cells the plan does not hold); and, for a cell whose key an edit changed, its
     namesake of the last run (`earlier`: cell name -> (stage, key) of the last run's lock file)
     where that is still cached. Each cell to run takes the median of its most like timed cells
-    (LIKENESS). A guess, not a measurement: it assumes cells cost what their likes cost, on a
-    machine as busy as theirs was."""
+    (LIKENESS), less what a training stopped on the way spent up to its checkpoint. A guess, not a
+    measurement: it assumes cells cost what their likes cost, on a machine as busy as theirs was."""
     def recorded_seconds(stage, key):  # of an entry status found cached
         return entry_cost(cache, stage, key).get("seconds")
 
@@ -280,7 +281,7 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row["method"]):
             likes.file(row, range(1, len(LIKENESS)),
                        _Timed(float(row["seconds"]), row["shots"], row["rows"], row["chars"]))
-    total, timed, other, untimed = 0.0, 0, 0, 0
+    total, timed, other, untimed, under_way = 0.0, 0, 0, 0, 0
     for status in statuses:
         if status.cached or not status.needed:
             continue
@@ -288,5 +289,18 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         if found is None:
             untimed += 1
             continue
-        total, timed, other = total + found[0], timed + 1, other + (found[1] >= OTHER_SIZES)
-    return Estimate(total, timed, other, untimed)
+        spent = _spent_so_far(cache, status.cell)
+        total, timed, other = total + max(found[0] - spent, 0.0), timed + 1, other + (found[1] >= OTHER_SIZES)
+        under_way += spent > 0
+    return Estimate(total, timed, other, untimed, under_way)
+
+
+def _spent_so_far(cache, cell) -> float:
+    """The wall seconds a training stopped on the way has spent up to its checkpoint (0 without one)."""
+    from xprompt.pipeline.cache.checkpoint_pack import progress
+
+    if cell.stage not in TRAINED:
+        return 0.0
+    checkpoint = cache.checkpoint_path(cell.stage, cell.key)
+    found = progress(checkpoint) if checkpoint.is_file() else None
+    return 0.0 if found is None else found[1]
