@@ -123,11 +123,10 @@ class Runner(StageComputation):
 
     def _resumes(self, cell: Cell) -> str:
         """Where a training stopped on the way (here, or unpacked from a checkpoint pack) goes on."""
-        from xprompt.pipeline.cache.checkpoint_pack import steps_taken
+        from xprompt.pipeline.cache.checkpoint_pack import progress_in
 
-        checkpoint = self.cache.checkpoint_path(cell.stage, cell.key) if cell.stage in TRAINED else None
-        steps = steps_taken(checkpoint) if checkpoint is not None and checkpoint.is_file() else None
-        return "" if steps is None else f"; goes on from its checkpoint at step {steps}"
+        found = progress_in(self.cache, cell.stage, cell.key) if cell.stage in TRAINED else None
+        return "" if found is None else f"; goes on from its checkpoint at step {found[0]}"
 
     # -- running ------------------------------------------------------------
     def run(self, groups: list[str] | None = None, lock_name: str | None = None) -> RunOutcome:

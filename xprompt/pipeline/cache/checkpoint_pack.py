@@ -59,6 +59,12 @@ def progress(source: Path | bytes) -> tuple[int, float] | None:
     return (steps, seconds) if isinstance(steps, int) and steps >= 0 else None
 
 
+def progress_in(cache: Cache, stage: str, key: str) -> tuple[int, float] | None:
+    """progress() of the checkpoint a training of (stage, key) left in `cache`, None without one."""
+    checkpoint = cache.checkpoint_path(stage, key)
+    return progress(checkpoint) if checkpoint.is_file() else None
+
+
 def pack_checkpoints(cache: Cache, trainings: Iterable[tuple[str, str]], archive: Path, max_bytes: int,
                      earlier: dict[str, str] | None = None) -> CheckpointPack:
     """Write the checkpoints of the (stage, key) trainings not yet finished in `cache` to
@@ -147,4 +153,4 @@ def adopt_checkpoints(archive: Path, staged: Path, cache: Cache) -> tuple[int, i
     return adopted, kept
 
 
-__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "progress", "steps_taken"]
+__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "progress", "progress_in", "steps_taken"]

@@ -297,10 +297,7 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
 
 def _spent_so_far(cache, cell) -> float:
     """The wall seconds a training stopped on the way has spent up to its checkpoint (0 without one)."""
-    from xprompt.pipeline.cache.checkpoint_pack import progress
+    from xprompt.pipeline.cache.checkpoint_pack import progress_in
 
-    if cell.stage not in TRAINED:
-        return 0.0
-    checkpoint = cache.checkpoint_path(cell.stage, cell.key)
-    found = progress(checkpoint) if checkpoint.is_file() else None
+    found = progress_in(cache, cell.stage, cell.key) if cell.stage in TRAINED else None
     return 0.0 if found is None else found[1]
