@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from xprompt.errors import CacheError
+from xprompt.files import atomic_write
 from xprompt.pipeline.cache.store import CHECKPOINT_NAME, CHECKPOINTS_DIR, Cache
 
 DIGEST = ".sha256"
@@ -91,16 +92,17 @@ def pack_checkpoints(cache: Cache, trainings: Iterable[tuple[str, str]], archive
         chosen.append((member, data, digest))
         result.packed[path.name], result.size = steps, result.size + len(data)
     if chosen:
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_name(archive.name + ".partial")
-        with tarfile.open(partial, "w:gz") as tar:
-            for member, data, digest in chosen:
-                for name, content in ((member, data), (member + DIGEST, digest.encode())):
-                    info = tarfile.TarInfo(name)
-                    info.size, info.mtime = len(content), int(time.time())
-                    tar.addfile(info, io.BytesIO(content))
-        partial.replace(archive)
+        atomic_write(archive, lambda temporary: _write_members(temporary, chosen))
     return result
+
+
+def _write_members(path: Path, chosen: list[tuple[str, bytes, str]]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data, digest in chosen:
+            for name, content in ((member, data), (member + DIGEST, digest.encode())):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(content), int(time.time())
+                tar.addfile(info, io.BytesIO(content))
 
 
 def packed_checkpoints(archive: Path) -> dict[str, str]:
