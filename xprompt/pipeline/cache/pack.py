@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from xprompt.errors import CacheError
+from xprompt.files import atomic_write
 from xprompt.pipeline.cache.checkpoint_pack import adopt_checkpoints, checked_member, is_checkpoint_member
 from xprompt.pipeline.cache.manifest import MANIFEST_NAME, entry_problem
 from xprompt.pipeline.cache.store import CHECKPOINTS_DIR, Cache
@@ -25,23 +26,19 @@ def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tup
     full check is left out."""
     if archive.exists():
         raise CacheError(f"{archive} exists already; a pack is never overwritten, so name a new file")
-    count = size = 0
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz") as tar:
-        for stage, key in sorted(set(entries)):
-            path = cache.lookup(stage, key, verify="full", repair=False)
-            if path is None:
-                continue
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                tar.add(file, arcname=f"{stage}/{key}/{file.relative_to(path).as_posix()}")
-                size += file.stat().st_size
-            count += 1
-    if count:
-        partial.replace(archive)
-    else:  # nothing to pack: no empty file that later runs would have to read
-        partial.unlink()
-    return count, size
+    chosen = [(stage, key, path) for stage, key in sorted(set(entries))
+              if (path := cache.lookup(stage, key, verify="full", repair=False)) is not None]
+    size = sum(file.stat().st_size for *_, path in chosen for file in path.rglob("*") if file.is_file())
+    if chosen:  # nothing to pack: no empty file that later runs would have to read
+        atomic_write(archive, lambda temporary: _write_entries(temporary, chosen))
+    return len(chosen), size
+
+
+def _write_entries(path: Path, chosen: list[tuple[str, str, Path]]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for stage, key, entry in chosen:
+            for file in sorted(p for p in entry.rglob("*") if p.is_file()):
+                tar.add(file, arcname=f"{stage}/{key}/{file.relative_to(entry).as_posix()}")
 
 
 def packed_entries(archive: Path) -> set[tuple[str, str]]:
