@@ -26,9 +26,10 @@ pack() {  # the new evaluations, and the ledger of every cached cell (where, whe
   local stamp; stamp=$(date -u +%Y%m%d-%H%M%S)
   python -m xprompt.cli cache pack "$P" "${SET[@]}" -o "$OUT/evaluations-$stamp.tar.gz" \
     ${PACKS[@]:+--skip-in "${PACKS[@]}"}
-  # the checkpoints of trainings stopped on the way (a prompt's or adapter's; fine-tuning's are too
-  # large), so that the next session goes on from the step they reached, on this machine or another
-  python -m xprompt.cli cache pack "$P" "${SET[@]}" --checkpoints -o "$OUT/checkpoints-$stamp.tar.gz" \
+  # the checkpoints of trainings stopped on the way, so that the next session goes on from the step
+  # they reached, on this machine or another; those committed to git are kept under 8 MB (a prompt's
+  # or adapter's is 1-3 MB; P-tuning's LSTM with its AdamW state 33 MB, fine-tuning's hundreds)
+  python -m xprompt.cli cache pack "$P" "${SET[@]}" --checkpoints -o "$OUT/checkpoints-$stamp.tar.gz" --max-checkpoint-mb 8 \
     ${CHECKPOINTS[@]:+--skip-in "${CHECKPOINTS[@]}"}
   python -m xprompt.cli cache ledger "$P" "${SET[@]}" --csv "$OUT/ledger-$stamp.csv" | tail -1
   # nothing new: every cell in it is in an earlier ledger (a cache rebuilt from the packs holds fewer)
