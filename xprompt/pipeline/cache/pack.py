@@ -26,19 +26,19 @@ def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tup
     full check is left out."""
     if archive.exists():
         raise CacheError(f"{archive} exists already; a pack is never overwritten, so name a new file")
-    chosen = [(stage, key, path) for stage, key in sorted(set(entries))
-              if (path := cache.lookup(stage, key, verify="full", repair=False)) is not None]
-    size = sum(file.stat().st_size for *_, path in chosen for file in path.rglob("*") if file.is_file())
-    if chosen:  # nothing to pack: no empty file that later runs would have to read
-        atomic_write(archive, lambda temporary: _write_entries(temporary, chosen))
-    return len(chosen), size
+    entries = [(stage, key, path) for stage, key in sorted(set(entries))
+               if (path := cache.lookup(stage, key, verify="full", repair=False)) is not None]
+    members = [(file, f"{stage}/{key}/{file.relative_to(path).as_posix()}")
+               for stage, key, path in entries for file in sorted(p for p in path.rglob("*") if p.is_file())]
+    if entries:  # nothing to pack: no empty file that later runs would have to read
+        atomic_write(archive, lambda temporary: _write_members(temporary, members))
+    return len(entries), sum(file.stat().st_size for file, _ in members)
 
 
-def _write_entries(path: Path, chosen: list[tuple[str, str, Path]]) -> None:
+def _write_members(path: Path, members: list[tuple[Path, str]]) -> None:
     with tarfile.open(path, "w:gz") as tar:
-        for stage, key, entry in chosen:
-            for file in sorted(p for p in entry.rglob("*") if p.is_file()):
-                tar.add(file, arcname=f"{stage}/{key}/{file.relative_to(entry).as_posix()}")
+        for file, name in members:
+            tar.add(file, arcname=name)
 
 
 def packed_entries(archive: Path) -> set[tuple[str, str]]:
