@@ -26,13 +26,13 @@ def pack(cache: Cache, entries: Iterable[tuple[str, str]], archive: Path) -> tup
     full check is left out."""
     if archive.exists():
         raise CacheError(f"{archive} exists already; a pack is never overwritten, so name a new file")
-    entries = [(stage, key, path) for stage, key in sorted(set(entries))
-               if (path := cache.lookup(stage, key, verify="full", repair=False)) is not None]
+    intact = [(stage, key, path) for stage, key in sorted(set(entries))
+              if (path := cache.lookup(stage, key, verify="full", repair=False)) is not None]
     members = [(file, f"{stage}/{key}/{file.relative_to(path).as_posix()}")
-               for stage, key, path in entries for file in sorted(p for p in path.rglob("*") if p.is_file())]
-    if entries:  # nothing to pack: no empty file that later runs would have to read
+               for stage, key, path in intact for file in sorted(p for p in path.rglob("*") if p.is_file())]
+    if intact:  # with nothing to pack no file is written, so no later run reads an empty pack
         atomic_write(archive, lambda temporary: _write_members(temporary, members))
-    return len(entries), sum(file.stat().st_size for file, _ in members)
+    return len(intact), sum(file.stat().st_size for file, _ in members)
 
 
 def _write_members(path: Path, members: list[tuple[Path, str]]) -> None:
