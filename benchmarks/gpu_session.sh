@@ -8,9 +8,10 @@
 # benchmark builds a word-level stand-in tokenizer when the offline model's files are not there).
 #   bash benchmarks/gpu_session.sh
 # The tree that travels may hold 64 MiB; with the grids' evaluation packs and .git this one is more
-# (73 MB tracked on 2026-12-05). Send a lean copy, 16 MB then, and copy its benchmarks/out/gpu back:
+# (84 MB tracked on 2026-12-06). Send a lean copy without the packs (25 MB with the checkpoint packs
+# then, 17 MB without them) and copy its benchmarks/out/gpu back:
 #   rm -rf /work/lean && git clone -q --depth 1 file:///work/main /work/lean
-#   rm -rf /work/lean/.git /work/lean/benchmarks/out/*/evaluations*.tar.gz
+#   rm -rf /work/lean/.git /work/lean/benchmarks/out/*/{evaluations,checkpoints}*.tar.gz
 # Then, on this machine: python -m benchmarks.results_page ... --gpu benchmarks/out/gpu/<stamp>
 set -uo pipefail
 cd "$(dirname "$0")/.."
