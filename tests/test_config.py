@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xprompt.pipeline.config import PipelineConfig, TrainConfig, apply_overrides, key_params, load_pipeline
+from xprompt.pipeline.config import (PipelineConfig, TrainConfig, apply_overrides, key_params, load_pipeline,
+                                     method_train_config)
 from xprompt.strict import from_dict
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config
@@ -67,8 +68,13 @@ def test_single_value_reads_as_a_list(tmp_path):
 
 
 def test_shipped_pipelines_load():
-    for path in sorted(Path(__file__).resolve().parents[1].glob("pipelines/*.yaml")):
-        load_pipeline(path)
+    paths = sorted(Path(__file__).resolve().parents[1].glob("pipelines/*.yaml"))
+    assert len(paths) >= 20  # the grids, ablations and demos the README and queue.sh name
+    for path in paths:
+        config = load_pipeline(path)
+        assert config.methods and config.seeds and config.shots, path.name
+        for method in config.methods:  # each method's effective train section is valid too
+            assert method_train_config(config, method).batch_size > 0, (path.name, method.display)
 
 
 @pytest.mark.parametrize("task", ["marc", "xnli", "pawsx"])

@@ -18,7 +18,7 @@ from xprompt.data.multi_source import sample_sources, shares
 from xprompt.data.sampling import sample_k_shot
 from xprompt.errors import ConfigError, DataError
 from xprompt.pipeline.cells import plan
-from xprompt.pipeline.config import load_pipeline
+from xprompt.pipeline.config import load_pipeline, method_train_config
 from xprompt.pipeline.runner import Runner
 from xprompt.training.self_training import select_confident
 
@@ -281,7 +281,8 @@ def test_interpolation_is_accepted_wherever_the_method_trains_encoder_weights(pr
     for methods in ("[{name: uniprompt}]", "[{name: finetune}]", "[{name: discrete}]",
                     "[{name: ptuning, settings: {freeze_backbone: false}}]",
                     "[{name: finetune, train: {interpolate: [0.5]}}, {name: soft}]"):  # per method entry
-        load_pipeline(project, [f"methods={methods}"] + ([] if "interpolate" in methods else ["train.interpolate=[0.5]"]))
+        config = load_pipeline(project, [f"methods={methods}"] + ([] if "interpolate" in methods else ["train.interpolate=[0.5]"]))
+        assert method_train_config(config, config.methods[0]).interpolate == [0.5], methods
 
 
 @pytest.mark.parametrize("weights", ["[1.0]", "[0]", "[0.5, 0.5]", "[true]"])
