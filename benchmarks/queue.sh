@@ -15,7 +15,8 @@
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
 # every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
-# The next session starts with --from 8 (PAWS-X's whole pool, then MARC's 256 column).
+# The next session starts with --from 8 (PAWS-X's whole pool, the headline grid's then, then MARC's 256
+# column).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -88,4 +89,12 @@ step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{n
 # training, its dev passes most of it), so its three seeds fit the end of a session; then the rest
 step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: uniprompt, label: uniprompt-paper, settings: {recipe: paper}, train: {max_steps: 1000, batch_size: 2, eval_every_steps: 100, lr: 1.0e-5, prompt_lr: 1.0e-5}}]" --set train.checkpoint_every=250
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
-step 9 pipelines/methods-grid-marc.yaml
+# 9. the headline grid's PAWS-X `full` column (its plain UniPrompt cells are step 8's): the page's
+#    goal check and "Across tasks" table have every other task's whole pool, and RESULTS.md says this
+#    column follows. 236 cells, about 12 h 40 min of compute (two shards: half that) by the ledgers'
+#    estimate on 2026-12-06 (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
+#    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 75 minutes)
+#    is lost if a session stops it, the other trainings resume from their checkpoints
+step 9 pipelines/quality-grid-pawsx.yaml --set train.checkpoint_every=250
+# 10. MARC's 256 column of the every-method grid (beyond what the results page's issue asks)
+step 10 pipelines/methods-grid-marc.yaml
