@@ -20,7 +20,7 @@ import sys
 import torch
 
 from benchmarks.common import DEFAULT_DATA_ROOT, DEFAULT_MODEL, interleaved, loadavg, markdown_table, median
-from benchmarks.train_step import METHODS, bench_memory, bench_train_step, build_variant
+from benchmarks.train_step import bench_memory, bench_train_step, build_variant
 
 COST_METHODS = ["uniprompt (all)", "uniprompt (prompt)", "uniprompt (paper recipe)", "deep", "prefix", "soft",
                 "ptuning", "lora", "finetune", "probe"]
