@@ -73,8 +73,11 @@ def test_shipped_pipelines_load():
     for path in paths:
         config = load_pipeline(path)
         assert config.methods and config.seeds and config.shots, path.name
-        for method in config.methods:  # each method's effective train section is valid too
-            assert method_train_config(config, method).batch_size > 0, (path.name, method.display)
+        for method in config.methods:  # each method's own train keys reach its effective train section
+            train = method_train_config(config, method)
+            for key, value in method.train.items():
+                if not isinstance(value, dict):
+                    assert getattr(train, key) == value, (path.name, method.display, key)
 
 
 @pytest.mark.parametrize("task", ["marc", "xnli", "pawsx"])
