@@ -91,7 +91,7 @@ step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{n
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 # 9. the headline grid's PAWS-X `full` column (its plain UniPrompt cells are step 8's): the page's
 #    goal check and "Across tasks" table have every other task's whole pool, and RESULTS.md says this
-#    column follows. 236 cells, about 12 h 40 min of compute (two shards: half that) by the ledgers'
+#    column follows. 236 cells, about 15 h of compute (two shards: half that) by the ledgers'
 #    estimate on 2026-12-06 (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
 #    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 75 minutes)
 #    is lost if a session stops it, the other trainings resume from their checkpoints. So the probe

@@ -535,6 +535,14 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_f
                                           inputs={"train": Cell(stage="prepare", key="not-prepared")})})
     other_size = estimate([Cell(cell=unknown, cached=False, needed=True)], cache, ledgers)
     assert other_size.seconds == pytest.approx(100.0)  # rows unknown: the like's time as it is
+    # beside one whose rows are known, a like of unknown size (a ledger older than its rows column,
+    # of another task's whole split: 10 s) is left out rather than taken as it is: 400 s, not 250
+    mixed = pd.concat([ledgers.drop(columns="chars"), pd.DataFrame(
+        {"key": ["older"], "stage": ["train"], "seconds": [10.0], "method": ["u"], "shots": [str(FULL_SHOTS)],
+         "target": ["None"], "rows": [None]})], ignore_index=True)
+    assert estimate([Cell(cell=train_full, cached=False, needed=True)], cache, mixed).seconds == pytest.approx(400.0)
+    # with no size known on either side, both are taken as they are (median of 100 and 10)
+    assert estimate([Cell(cell=unknown, cached=False, needed=True)], cache, mixed).seconds == pytest.approx(55.0)
     # a training of a fixed number of steps lasts as long as its like, whatever the rows
     fixed = Cell(stage="train", key="t-steps", name="train u k=full steps", inputs={"sample": whole},
                  meta={"method": "u", "shots": FULL_SHOTS}, params={"train": {"max_steps": 1000}})

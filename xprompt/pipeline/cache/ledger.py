@@ -209,23 +209,26 @@ class _Likes:
 
     def scaled(self, cell, found: list[_Timed], same_size: bool = False) -> list[float]:
         """A training timed from other trainings: by the characters of their training texts where
-        both are known, else by their rows, else by their K (a count per class; `full` has none);
-        of the same K (`same_size`), else as they are. One of a fixed number of steps
-        (train.max_steps) takes their times as they are."""
+        both are known, else by their rows. Only where none of them can be scaled so: of the same K
+        (`same_size`) as they are, else by their K (a count per class; `full` has none). A `full`
+        of another task is no size of this one's, so it is never taken as it is beside trainings
+        whose size is known (a ledger older than its rows column beside a newer one). One of a
+        fixed number of steps (train.max_steps) takes their times as they are."""
         if (getattr(cell, "params", {}).get("train") or {}).get("max_steps"):
             return [other.seconds for other in found]  # its length is its steps, whatever its rows
         (rows, chars), shots = self.size_of.get(self.size(cell), (None, None)), _per_class(cell.meta.get("shots"))
-        times = []
+        by_size = []
         for other in found:
             if chars and _known(other.chars):
-                times.append(other.seconds * chars / other.chars)
+                by_size.append(other.seconds * chars / other.chars)
             elif rows and _known(other.rows):
-                times.append(other.seconds * rows / other.rows)
-            elif same_size:
-                times.append(other.seconds)
-            elif shots and _per_class(other.shots):
-                times.append(other.seconds * shots / _per_class(other.shots))
-        return times
+                by_size.append(other.seconds * rows / other.rows)
+        if by_size:
+            return by_size
+        if same_size:
+            return [other.seconds for other in found]
+        return [other.seconds * shots / _per_class(other.shots) for other in found
+                if shots and _per_class(other.shots)]
 
 
 def _known(count) -> bool:
