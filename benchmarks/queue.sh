@@ -15,8 +15,8 @@
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
 # every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
-# The next session starts with --from 8 (PAWS-X's whole pool: the every-method grid's, then the
-# headline grid's; then MARC's 256 column).
+# Step 8 (the every-method grid's PAWS-X whole pool) finished on 2026-12-06. The next session starts
+# with --from 9 (the headline grid's PAWS-X whole pool; then MARC's 256 column).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh

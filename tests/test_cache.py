@@ -536,7 +536,8 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_f
     other_size = estimate([Cell(cell=unknown, cached=False, needed=True)], cache, ledgers)
     assert other_size.seconds == pytest.approx(100.0)  # rows unknown: the like's time as it is
     # beside one whose rows are known, a like of unknown size (a ledger older than its rows column,
-    # of another task's whole split: 10 s) is left out rather than taken as it is: 400 s, not 250
+    # of another task's whole split: 10 s) is left out rather than taken as it is: 400 s, not 205
+    # (the median of 400 and 10)
     mixed = pd.concat([ledgers.drop(columns="chars"), pd.DataFrame(
         {"key": ["older"], "stage": ["train"], "seconds": [10.0], "method": ["u"], "shots": [str(FULL_SHOTS)],
          "target": ["None"], "rows": [None]})], ignore_index=True)
