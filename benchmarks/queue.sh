@@ -95,9 +95,11 @@ step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 #    estimate on 2026-12-06 (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
 #    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 75 minutes)
 #    is lost if a session stops it, the other trainings resume from their checkpoints. So the probe
-#    (minutes) and VPT-deep (its prompt's checkpoints are packed into git, so it goes on from them on
-#    any machine) come first, and what would be lost at a session's end (UniPrompt's and fine-tuning's
-#    checkpoints hold the whole encoder and stay in this machine's cache) starts after them
+#    (the plain probe's whole-pool training took 225-251 s by the ledgers) and VPT-deep (its prompt's
+#    checkpoints are packed into git, so it goes on from them on any machine) come first, and what
+#    would be lost at a session's end starts after them: UniPrompt trains 37.5M parameters and
+#    fine-tuning 21.5M (RESULTS.md, "Cost per method"), so with AdamW's two moments their checkpoints
+#    run to hundreds of MB, over grid.sh's 8 MB for git, and stay in this machine's cache
 step 9 pipelines/quality-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}, {name: deep, label: deep+checkpoint-average, train: {average: checkpoints, prompt_lr: 1.0e-2}}]" --set train.checkpoint_every=250
 step 9 pipelines/quality-grid-pawsx.yaml --set train.checkpoint_every=250
 # 10. MARC's 256 column of the every-method grid (beyond what the results page's issue asks)
