@@ -57,7 +57,8 @@ def run_padding(args, out: dict) -> None:
         r = bench_padding(backbone, df, args.batch_size, args.repeats, fixed_length=args.fixed_length)
         out.setdefault("padding", {})[task] = r
         print(f"\n### (b) padding, {task} en test, {r['rows']} rows, batch {r['batch_size']}, mean "
-              f"{r['mean_tokens']:.1f} / max {r['max_tokens']} tokens; load {r['loadavg_before']} -> {r['loadavg_after']}")
+              f"{r['mean_tokens']:.1f} / max {r['max_tokens']} tokens; "
+              f"load {r['loadavg_before']} -> {r['loadavg_after']}")
         print(common.markdown_table(
             ["batches", "median s/pass", "examples/s", "speed-up vs fixed", "real-token share", "all passes (s)"],
             [[{"grouped": "length-grouped, dynamic", "random": "random order, dynamic",

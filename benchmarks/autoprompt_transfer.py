@@ -42,8 +42,8 @@ def class_mean_accuracy(backbone, card, template: str, train_rows, tests: dict) 
     from xprompt.search.objective import nearest_mean_logits
 
     inputs = prompting.PromptInputs(backbone.tokenizer, card, template, 0, 256)
-    method = prompting.PromptMethod(inputs, prompting.MaskEncoder(backbone), LabelVectors(backbone, card, LabelInit.DYNAMIC),
-                               card).eval()
+    labels = LabelVectors(backbone, card, LabelInit.DYNAMIC)
+    method = prompting.PromptMethod(inputs, prompting.MaskEncoder(backbone), labels, card).eval()
     states, labels = method.mask_states(train_rows)
     method.verbalizer.initialize(SimpleNamespace(mask_states=lambda _: (states, labels)), train_rows)  # one pass
     logits = nearest_mean_logits(states, labels, len(card.labels))

@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         hf = next(r for r in results["rows"] if r["method"] == HF and r["dtype"] == row["dtype"])
         table.append([row["method"], row["dtype"], row["step_seconds"], row["step_seconds"] / hf["step_seconds"],
                       row["eval_rows_per_second"], row["eval_rows_per_second"] / hf["eval_rows_per_second"],
-                      row["peak_gib"], row["peak_gib"] / hf["peak_gib"] if hf["peak_gib"] == hf["peak_gib"] else float("nan")])
+                      row["peak_gib"],
+                      row["peak_gib"] / hf["peak_gib"] if hf["peak_gib"] == hf["peak_gib"] else float("nan")])
     print(f"### {args.shape}-shaped XLM-R (random weights), {args.device}"
           f"{' ' + results['gpu'] if 'gpu' in results else ''}, batch {args.batch} x {args.length} tokens, "
           f"tokenizer {results['tokenizer']}; "

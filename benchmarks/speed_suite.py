@@ -72,7 +72,8 @@ SUITE = (
     SuiteStep("eval-throughput", "eval-throughput.md", "Many-language evaluation against the plain encoder",
               "evaluation rows/s over a 22-language run as a ratio to the plain encoder's on the same rows, "
               "each plain forward right after its evaluation.",
-              (bench("eval_throughput", "benchmarks/out/sib200-all/throughput-20.yaml", "--set", "task.data_root={data}",
+              (bench("eval_throughput", "benchmarks/out/sib200-all/throughput-20.yaml",
+                     "--set", "task.data_root={data}",
                      "--set", "cache_dir={work}/throughput-cache", "--set", "output_dir={work}/throughput-runs",
                      "--out", "{out}/eval-throughput.json"),)),
     SuiteStep("retrain", "retrain.md", "Train once and evaluate five languages, against retraining per language",
@@ -82,7 +83,8 @@ SUITE = (
               "the warm rerun is start-up and imports only; one more language computes two cells.",
               (timed_demo("cold"), timed_demo("warm"), timed_demo("one-more", "--set", DEMO_SEVEN))),
     SuiteStep("cli-startup", "cli-startup.md", "Command-line start-up",
-              "ratio to `python -c \"import torch\"`, interleaved calls (the demo pipeline is cached by the step before).",
+              "ratio to `python -c \"import torch\"`, interleaved calls "
+              "(the demo pipeline is cached by the step before).",
               (bench("cli_startup", "--pipeline", "pipelines/demo.yaml", "--repeats", "7",
                      "--set", "cache_dir={work}/rerun-cache", "--set", "output_dir={work}/rerun-runs",
                      "--set", "task.data_root={data}"),)),

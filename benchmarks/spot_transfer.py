@@ -11,7 +11,8 @@
    = before training), zero-shot accuracy on 49 stratified test rows of eng_Latn, deu_Latn and
    zho_Hans. `--rank-only` stops after the rankings.
 
-    HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] [--plot benchmarks/figures/spot_curves.png]
+    HF_HUB_OFFLINE=1 python benchmarks/spot_transfer.py [--work /tmp/xprompt-spot] \
+        [--plot benchmarks/figures/spot_curves.png]
 """
 
 from __future__ import annotations

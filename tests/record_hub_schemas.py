@@ -47,7 +47,8 @@ def main() -> int:
         else:
             configs = datasets.get_dataset_config_names(card.hub.dataset)
             schemas[card.hub.dataset] = record_dataset(card.hub.dataset, configs, card.hub.columns.label)
-    schemas["_about"] = schemas["_about"].split(" Transcribed")[0] + " Recorded from the Hub by tests/record_hub_schemas.py."
+    about = schemas["_about"].split(" Transcribed")[0]
+    schemas["_about"] = about + " Recorded from the Hub by tests/record_hub_schemas.py."
     path.write_text(json.dumps(schemas, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 

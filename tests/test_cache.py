@@ -98,7 +98,8 @@ def test_file_hash_and_tree_hash(tmp_path):
     (tmp_path / "model" / "sub" / "config.json").write_text("{}")
     before = tree_hash(tmp_path / "model")
     assert tree_hash(tmp_path / "model") == before
-    assert file_hash(tmp_path / "model" / "sub" / "config.json") == file_hash(tmp_path / "model" / "sub" / "config.json")
+    config = tmp_path / "model" / "sub" / "config.json"
+    assert file_hash(config) == file_hash(config)
     (tmp_path / "model" / "sub" / "config.json").write_text('{"a": 1}')
     assert tree_hash(tmp_path / "model") != before
     with pytest.raises(CacheError, match="missing.bin"):

@@ -40,7 +40,8 @@ def families(tmp_path_factory):
     made = {}
     for name, model, config in (("bert", BertForMaskedLM, BertConfig), ("xlm-roberta", XLMRobertaForMaskedLM,
                                 XLMRobertaConfig), ("roberta", RobertaForMaskedLM, RobertaConfig),
-                                ("distilbert", DistilBertModel, distil), ("deberta-v2", DebertaV2Model, DebertaV2Config)):
+                                ("distilbert", DistilBertModel, distil),
+                                ("deberta-v2", DebertaV2Model, DebertaV2Config)):
         made[name] = _save(tmp_path_factory.mktemp(name), model, config)
     return made
 

@@ -191,7 +191,8 @@ def test_another_base_model_is_refused_naming_both(toy_run, tiny_encoder_dir, tm
     info["base_model"].update(id=str(wide), weights_sha256=None)
     (copy / "prompt.json").write_text(json.dumps(info))
     with pytest.raises(ModelError, match=rf"prompt in {copy} does not fit the soft method built on {wide}: it holds "
-                                         rf".* shape \[3, 32\], but this method needs \[3, 48\]; it was trained on {wide}"):
+                                         rf".* shape \[3, 32\], but this method needs \[3, 48\]; "
+                                         rf"it was trained on {wide}"):
         load_prompt(copy, device="cpu")
 
 

@@ -55,7 +55,8 @@ def test_hub_mapping_reads_the_recorded_schema(task, split, monkeypatch, tmp_pat
     lang = card.source_language
     dataset_id, config, hub_split = hub_location(card, lang, split)
     schema = SCHEMAS[dataset_id]
-    assert hub_split in schema["splits"], f"{task}: {dataset_id} has no split {hub_split} (has {list(schema['splits'])})"
+    assert hub_split in schema["splits"], \
+        f"{task}: {dataset_id} has no split {hub_split} (has {list(schema['splits'])})"
     calls = []
 
     def load_dataset(name, config_name=None, split=None, revision=None):

@@ -52,7 +52,8 @@ def test_each_task_runs_through_uniprompt(backbone, task, source, target):
     method = stages.load_trained(backbone, card, "uniprompt", {}, trained.state)
     metrics, predictions = evaluate(method, test, batch_size=16)
     assert metrics["n"] == len(test)
-    assert metrics["accuracy"] == pytest.approx((predictions["prediction"].to_numpy() == test["label"].to_numpy()).mean())
+    correct = predictions["prediction"].to_numpy() == test["label"].to_numpy()
+    assert metrics["accuracy"] == pytest.approx(correct.mean())
     assert list(predictions["id"]) == list(test["id"])  # one prediction per row, in the table's order
     assert set(predictions["prediction"]) <= set(range(len(card.labels)))
     live = copy.deepcopy(method)

@@ -11,7 +11,8 @@ from benchmarks.interval_change import change, main
 def write(folder, avg_span, pairs):
     folder.mkdir()
     pd.DataFrame([{"method": "a", "shots": 16, "adapt_shots": 0, "target": "avg", "metric": "accuracy",
-                   "estimate": 0.8, "ci_low": 0.8 - avg_span, "ci_high": 0.8 + avg_span}]).to_csv(folder / "intervals.csv")
+                   "estimate": 0.8, "ci_low": 0.8 - avg_span, "ci_high": 0.8 + avg_span}]
+                 ).to_csv(folder / "intervals.csv")
     pd.DataFrame([{"shots": 16, "adapt_shots": 0, "method": m, "versus": v, "target": "avg", "metric": "accuracy",
                    "difference": d, "ci_low": lo, "ci_high": hi, "significant": lo > 0 or hi < 0}
                   for m, v, d, lo, hi in pairs]).to_csv(folder / "comparisons.csv")

@@ -1,13 +1,21 @@
 """The house rules the tree keeps: no module imports another at load time in a circle, none
-imports another's private names, and nothing outside methods/ names a method."""
+imports another's private names, nothing outside methods/ names a method, no line of Python runs
+past 120 characters, and pyflakes finds nothing (unused imports, undefined names)."""
 
 from __future__ import annotations
 
 import ast
+import io
 import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xprompt"
+PYTHON_FOLDERS = [PACKAGE.parent / folder for folder in ("xprompt", "benchmarks", "tests", "pipelines")]
+LINE_LIMIT = 120
+
+
+def python_files() -> list[Path]:
+    return sorted(p for folder in PYTHON_FOLDERS for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def modules() -> dict[str, ast.Module]:
@@ -67,3 +75,18 @@ def test_only_methods_name_methods():
             offending += [f"{path.relative_to(PACKAGE)}:{i}" for i, line in
                           enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if names.search(line)]
     assert not offending, offending
+
+
+def test_no_line_runs_past_the_limit():
+    long = [f"{path.relative_to(PACKAGE.parent)}:{i} ({len(line)} characters)" for path in python_files()
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > LINE_LIMIT]
+    assert not long, f"lines over {LINE_LIMIT} characters: {long}"
+
+
+def test_pyflakes_finds_nothing():
+    from pyflakes.api import checkPath
+    from pyflakes.reporter import Reporter
+
+    out = io.StringIO()
+    found = sum(checkPath(str(path), Reporter(out, out)) for path in python_files())
+    assert found == 0, out.getvalue()

@@ -225,7 +225,8 @@ def test_init_prompt_mismatches_are_clear_errors(tmp_path, tiny_encoder_dir):
     with pytest.raises(ConfigError, match="init_prompt is needed with soft.init: library, and only"):
         method_config("soft", {"init_prompt": str(path)})
     with pytest.raises(ConfigError, match="missing.safetensors cannot be read"):
-        method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(tmp_path / "missing.safetensors")})
+        method_config("soft", {"num_tokens": 4, "init": "library",
+                               "init_prompt": str(tmp_path / "missing.safetensors")})
     save_file({"a": torch.zeros(4, 32), "b": torch.zeros(4, 32)}, str(tmp_path / "two.safetensors"))
     with pytest.raises(ConfigError, match="holds no \\[num_tokens, hidden\\] soft prompt"):
         method_config("soft", {"num_tokens": 4, "init": "library", "init_prompt": str(tmp_path / "two.safetensors")})

@@ -440,8 +440,8 @@ def test_killed_training_resumes_from_its_checkpoint_bit_identically(project, tm
     assert set(cache.gc(referenced)) == set(leftovers)  # the dead writer's leftovers go
 
 
-def test_a_packed_checkpoint_lets_another_cache_finish_the_training_bit_identically(project, tmp_path,
-                                                                                   tiny_encoder_dir, cli, capsys, caplog):
+def test_a_packed_checkpoint_lets_another_cache_finish_the_training_bit_identically(
+        project, tmp_path, tiny_encoder_dir, cli, capsys, caplog):
     import tarfile
     config, train = killed_at_step_6(project, tmp_path, tiny_encoder_dir, cli)
     name, fresh = f"train-{train.key}.pt", tmp_path / "fresh-cache"

@@ -32,6 +32,7 @@ def test_probe_features_are_the_masked_mean_of_final_states(tiny_encoder_dir, on
     batch = method.collate(method.featurize(toy_frame(repeats=1)))
     pooled = method.pooled(batch["input_ids"], batch["attention_mask"])
     with torch.no_grad():
-        states = backbone.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        output = backbone.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        states = output.last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
     torch.testing.assert_close(pooled, (states * mask).sum(1) / mask.sum(1), rtol=1e-5, atol=1e-5)

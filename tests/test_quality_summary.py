@@ -89,7 +89,8 @@ def test_interval_summary_versus_baselines_keeps_the_settings_apart(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"config": {"task": {"name": "toy"}}}))
     lines = summary(tmp_path, ["finetune", "probe"]).splitlines()
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and "[" in line}
-    assert "| zero-shot |" in rows["uniprompt"] and "zero-shot + unlabelled target text" in rows["uniprompt+calibration"]
+    assert "| zero-shot |" in rows["uniprompt"]
+    assert "zero-shot + unlabelled target text" in rows["uniprompt+calibration"]
     cells = [c.strip() for c in rows["uniprompt"].split("|")]
     assert cells[4].count("[") == 1  # the transfer gap: en minus the average, with its interval
     assert cells[6].startswith("**+")  # 30 points ahead of fine-tuning: bold, its interval excludes 0

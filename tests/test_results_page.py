@@ -57,10 +57,12 @@ def test_goal_is_met_only_with_three_points_and_an_interval_above_zero(tmp_path)
     summary = text.split("### Where xprompt is ahead, and where it is not")[1].split("### Goal check")[0]
     picked = " (best on these test rows)"
     assert ("- **Ahead**:\n  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]" + picked + "\n"
-            "  - toy K = 16 (grid, zero-shot + unlabelled target text): uniprompt+self-training − finetune +7.0 [+1.0, "
-            "+12.0]" + picked + "\n- **Behind**:\n  - toy full (grid, zero-shot + unlabelled target text): "
-            "uniprompt+self-training − finetune -2.0 [-3.0, -0.5]" + picked + "\n- **No difference shown (the interval "
-            "includes 0)**:\n  - toy full (grid, zero-shot): uniprompt") in summary
+            "  - toy K = 16 (grid, zero-shot + unlabelled target text): "
+            "uniprompt+self-training − finetune +7.0 [+1.0, +12.0]" + picked + "\n"
+            "- **Behind**:\n  - toy full (grid, zero-shot + unlabelled target text): "
+            "uniprompt+self-training − finetune -2.0 [-3.0, -0.5]" + picked + "\n"
+            "- **No difference shown (the interval includes 0)**:\n"
+            "  - toy full (grid, zero-shot): uniprompt") in summary
     assert "No baseline run yet" not in summary
     alone = section([run], ["probe"], None, None)  # a baseline no cell of the run has
     assert "- **Ahead**: none.\n" in alone
@@ -257,7 +259,8 @@ def test_a_variant_of_a_baseline_is_never_called_the_best_method(tmp_path):
     stronger = spans[spans["method"] == "finetune"].assign(method="finetune+checkpoint-average", estimate=0.95)
     pd.concat([spans, stronger]).to_csv(run / "intervals.csv", index=False)
     goal = section([run], ["finetune"], None, None).split("### Goal check")[1].split("### Beside")[0]
-    assert "| toy | grid | 16 | zero-shot | uniprompt | best on these test rows | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
+    assert ("| toy | grid | 16 | zero-shot | uniprompt | best on these test rows | finetune "
+            "| +5.0 [+3.1, +7.0] | yes |") in goal
     assert "| finetune+checkpoint-average |" not in goal
 
 
@@ -273,7 +276,8 @@ def test_a_declared_configuration_is_tested_even_where_another_variant_averages_
     pd.concat([spans, higher[higher["shots"] == "16"]]).to_csv(run / "intervals.csv", index=False)
     text = section([run], ["finetune"], None, None, declared=["uniprompt+checkpoint-average", "uniprompt"])
     goal = text.split("### Goal check")[1].split("### Beside")[0]
-    assert "| toy | grid | 16 | zero-shot | uniprompt | declared beforehand | finetune | +5.0 [+3.1, +7.0] | yes |" in goal
+    assert ("| toy | grid | 16 | zero-shot | uniprompt | declared beforehand | finetune "
+            "| +5.0 [+3.1, +7.0] | yes |") in goal
     assert "uniprompt+ensemble" not in goal and "the first of uniprompt+checkpoint-average, uniprompt" in goal
     summary = text.split("### Where xprompt is ahead")[1].split("### Goal check")[0]
     assert "  - toy K = 16 (grid, zero-shot): uniprompt − finetune +5.0 [+3.1, +7.0]\n" in summary
@@ -360,6 +364,7 @@ def test_a_run_with_transfer_gaps_shows_them_beside_each_average(tmp_path):
         metric="transfer_gap", estimate=0.04, ci_low=0.01, ci_high=0.07)
     pd.concat([spans, gap]).to_csv(run / "intervals.csv", index=False)
     text = section([run], ["finetune"], None, None)
-    assert "| method | setting | avg over targets [95% interval] | transfer gap: source − avg [95% interval] | seeds |" in text
+    assert ("| method | setting | avg over targets [95% interval] "
+            "| transfer gap: source − avg [95% interval] | seeds |") in text
     assert "| uniprompt | zero-shot | 75.0 [73.0, 77.0] | 4.0 [1.0, 7.0] | 3 |" in text
     assert "| finetune | zero-shot | 70.0 [68.0, 72.0] | – | 3 |" in text

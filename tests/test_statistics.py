@@ -121,17 +121,28 @@ def _parallel(method: str, correct_by_lang: dict[str, np.ndarray], seed: int = 1
                                     "prediction": np.where(c, 0, 1)}) for lang, c in correct_by_lang.items()])
 
 
+def _accuracy(spans: pd.DataFrame) -> pd.DataFrame:
+    return spans.query("metric == 'accuracy'").set_index("target")
+
+
+def _span(spans: pd.DataFrame, target: str) -> tuple[float, float]:
+    return spans.loc[target, "ci_low"], spans.loc[target, "ci_high"]
+
+
+def _width(spans: pd.DataFrame, target: str) -> float:
+    return spans.loc[target, "ci_high"] - spans.loc[target, "ci_low"]
+
+
 def test_on_a_parallel_set_one_draw_of_sentences_serves_every_language():
     rng = np.random.default_rng(10)
     hard = rng.random(300) < 0.3  # the same sentences are missed in every language
     table = _parallel("a", {"en": ~hard, "de": ~hard, "fr": ~hard})
-    joint = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'accuracy'").set_index("target")
-    alone = intervals(table, "en", 2, metrics=("accuracy",)).query("metric == 'accuracy'").set_index("target")
-    width = lambda spans, t: spans.loc[t, "ci_high"] - spans.loc[t, "ci_low"]
+    joint = _accuracy(intervals(table, "en", 2, metrics=("accuracy",), parallel="row"))
+    alone = _accuracy(intervals(table, "en", 2, metrics=("accuracy",)))
     # one draw: the average of two identical languages is as uncertain as one of them
-    assert joint.loc[AVG, "ci_low"] == joint.loc["de", "ci_low"] and joint.loc[AVG, "ci_high"] == joint.loc["de", "ci_high"]
+    assert _span(joint, AVG) == _span(joint, "de")
     # drawn per language, as if the translations were fresh samples, the average looks about sqrt(2) surer
-    assert width(alone, AVG) < 0.8 * width(joint, AVG)
+    assert _width(alone, AVG) < 0.8 * _width(joint, AVG)
     assert joint.loc[AVG, "estimate"] == alone.loc[AVG, "estimate"] == pytest.approx(1 - hard.mean())
     # English errs on the same sentences as the targets: the transfer gap is 0 on every joint draw
     gap = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'transfer_gap'")
@@ -140,9 +151,9 @@ def test_on_a_parallel_set_one_draw_of_sentences_serves_every_language():
     other = rng.random(300) < 0.2
     b = _parallel("b", {"en": ~other, "de": ~other, "fr": ~other})
     pairs = paired(pd.concat([table, b]), "en", parallel="row").set_index("target")
-    assert (pairs.loc[AVG, "ci_low"], pairs.loc[AVG, "ci_high"]) == (pairs.loc["de", "ci_low"], pairs.loc["de", "ci_high"])
+    assert _span(pairs, AVG) == _span(pairs, "de")
     independent = paired(pd.concat([table, b]), "en").set_index("target")
-    assert independent.loc[AVG, "ci_high"] - independent.loc[AVG, "ci_low"] < 0.8 * (pairs.loc[AVG, "ci_high"] - pairs.loc[AVG, "ci_low"])
+    assert _width(independent, AVG) < 0.8 * _width(pairs, AVG)
 
 
 def test_a_language_lacking_some_sentences_of_a_parallel_set_is_scored_on_the_ones_it_has():
@@ -150,7 +161,7 @@ def test_a_language_lacking_some_sentences_of_a_parallel_set_is_scored_on_the_on
     correct = {lang: rng.random(200) < 0.7 for lang in ("en", "de", "fr")}
     table = _parallel("a", correct)
     table = table[~((table["target"] == "fr") & table["id"].isin([f"fr-test-{i}" for i in range(150, 200)]))]
-    spans = intervals(table, "en", 2, metrics=("accuracy",), parallel="row").query("metric == 'accuracy'").set_index("target")
+    spans = _accuracy(intervals(table, "en", 2, metrics=("accuracy",), parallel="row"))
     assert spans.loc["fr", "n"] == 150 and spans.loc["fr", "estimate"] == pytest.approx(correct["fr"][:150].mean())
     assert spans.loc["fr", "ci_low"] < spans.loc["fr", "estimate"] < spans.loc["fr", "ci_high"]
     assert spans.loc["de", "n"] == 200

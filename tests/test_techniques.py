@@ -108,7 +108,8 @@ def test_unlabelled_file_errors_name_the_card_and_the_line(project):
 def parallel_pools(langs=("en", "de", "fr"), items=30, classes=3):
     """A parallel data set (the same ids in every language), `items` rows per language."""
     card = type("Card", (), {"parallel": "id", "labels": tuple(f"c{i}" for i in range(classes)), "name": "toy"})()
-    pools = {lang: pd.DataFrame({"id": [f"item{i}" for i in range(items)], "text": [f"{lang} {i}" for i in range(items)],
+    pools = {lang: pd.DataFrame({"id": [f"item{i}" for i in range(items)],
+                                 "text": [f"{lang} {i}" for i in range(items)],
                                  "text_pair": None, "label": [i % classes for i in range(items)], "lang": lang,
                                  "split": "train"}) for lang in langs}
     return card, pools
@@ -172,7 +173,8 @@ def test_a_calibrated_export_predicts_what_the_run_evaluated_and_says_its_fallba
     runner = Runner(the_plan, progress=False)
     out = export_prompt(project.parent / "runs" / "toy", "soft+calibration", project.parent / "calibrated")
     info = json.loads((out / "prompt.json").read_text())
-    assert set(info["calibration"]["priors"]) == {"en", "de", "fr"} and "not calibrated" in info["calibration"]["fallback"]
+    assert set(info["calibration"]["priors"]) == {"en", "de", "fr"}
+    assert "not calibrated" in info["calibration"]["fallback"]
     prompt = load_prompt(out, device="cpu")
     for lang in ("de", "fr"):
         evaluated = next(c for c in the_plan.cells if c.name == f"evaluate soft k=2 seed=13 on {lang} calibrated")
@@ -281,7 +283,8 @@ def test_interpolation_is_accepted_wherever_the_method_trains_encoder_weights(pr
     for methods in ("[{name: uniprompt}]", "[{name: finetune}]", "[{name: discrete}]",
                     "[{name: ptuning, settings: {freeze_backbone: false}}]",
                     "[{name: finetune, train: {interpolate: [0.5]}}, {name: soft}]"):  # per method entry
-        config = load_pipeline(project, [f"methods={methods}"] + ([] if "interpolate" in methods else ["train.interpolate=[0.5]"]))
+        shared = [] if "interpolate" in methods else ["train.interpolate=[0.5]"]
+        config = load_pipeline(project, [f"methods={methods}"] + shared)
         assert method_train_config(config, config.methods[0]).interpolate == [0.5], methods
 
 

@@ -44,7 +44,8 @@ def test_a_method_that_loses_nothing_in_transfer_has_a_smaller_gap_by_an_interva
     parts = resampled_parts(items, ["prompt", "tuned"], "en", resamples=500, parallel="id")  # row i: one sentence
     table = {row[0]: row for row in rows(parts, "tuned")}
     assert table["prompt"][4] == "0.0 [0.0, 0.0]"  # its gap: the same sentences drawn in every language
-    independent = {row[0]: row for row in rows(resampled_parts(items, ["prompt", "tuned"], "en", resamples=500), "tuned")}
+    drawn = resampled_parts(items, ["prompt", "tuned"], "en", resamples=500)
+    independent = {row[0]: row for row in rows(drawn, "tuned")}
     assert independent["prompt"][4].startswith("0.0 [-")  # drawn per language, equal accuracies still vary
     assert table["prompt"][7].startswith("**-40.0 [")  # gap − tuned's: significant
     assert table["tuned"][5:] == ["–"] * 3

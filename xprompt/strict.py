@@ -40,7 +40,8 @@ def from_dict(cls, data, where: str):
         raise ConfigError(f"{where} must be a mapping of {cls.__name__} keys, got {type(data).__name__}")
     keys = check_keys(cls, data)
     if keys.unknown:
-        raise ConfigError(f"unknown key '{where}.{keys.unknown[0]}'; accepted keys of {where}: {', '.join(keys.accepted)}")
+        raise ConfigError(f"unknown key '{where}.{keys.unknown[0]}'; "
+                          f"accepted keys of {where}: {', '.join(keys.accepted)}")
     if keys.missing:
         raise ConfigError(f"{where} is missing the required key '{keys.missing[0]}'")
     hints = typing.get_type_hints(cls)

@@ -162,7 +162,8 @@ class TrainConfig:
         if self.average not in ("none", "checkpoints"):
             raise ConfigError(f"train.average is {self.average!r}; accepted: none, checkpoints")
         if self.max_steps < 0 or self.eval_every_steps < 0 or self.eval_every < 1:
-            raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, train.eval_every 1 or more")
+            raise ConfigError("train.max_steps and train.eval_every_steps must be 0 or more, "
+                              "train.eval_every 1 or more")
         for weight in self.interpolate:
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
                 raise ConfigError(f"train.interpolate holds {weight!r}; accepted: weights of the trained model "
@@ -251,9 +252,10 @@ def method_train_config(pipeline: "PipelineConfig", method: "MethodConfig", adap
     train = from_dict(TrainConfig, merged, where)
     if train.interpolate and method.name in METHODS and not method_spec(method.name).trains_pretrained(
             method_config(method.name, method.settings, f"methods[{method.display}]")):
-        raise ConfigError(f"{where}.interpolate is {train.interpolate}, but {method.display} with these settings trains "
-                          f"none of the encoder's own weights, so moving them back toward the pretrained ones changes "
-                          f"nothing; accepted: interpolate under the train section of a method that trains them "
+        raise ConfigError(f"{where}.interpolate is {train.interpolate}, "
+                          f"but {method.display} with these settings trains none of the encoder's own weights, "
+                          f"so moving them back toward the pretrained ones changes nothing; "
+                          f"accepted: interpolate under the train section of a method that trains them "
                           f"(uniprompt, finetune, discrete with trained: all, ptuning with freeze_backbone: false)")
     return train
 
@@ -282,7 +284,8 @@ def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         line = getattr(getattr(error, "problem_mark", None), "line", None)
-        raise ConfigError(f"{path}{f' line {line + 1}' if line is not None else ''}: not valid YAML ({error})") from None
+        where = f"{path} line {line + 1}" if line is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a pipeline file must be a mapping of keys (name, model, task, ...), "
                           f"got a {type(data).__name__}")

@@ -25,7 +25,8 @@ def add_commands(subparsers) -> None:
     rank.add_argument("--model", default="intfloat/multilingual-e5-small")
     rank.add_argument("--device", default="auto")
     rank.add_argument("--num-tokens", type=int, default=8, help="length of the probe and of the written prompt")
-    rank.add_argument("--embedding", choices=KINDS, default="delta", help="task embedding (see xprompt.prompts.library)")
+    rank.add_argument("--embedding", choices=KINDS, default="delta",
+                      help="task embedding (see xprompt.prompts.library)")
     rank.add_argument("--center", action="store_true", help="subtract the library's mean embedding before the cosine")
     rank.add_argument("-o", "--output", default="library-prompt.safetensors", help="where the best prompt goes")
     listing.set_defaults(handler=_ls_command)

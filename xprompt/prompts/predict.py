@@ -184,7 +184,8 @@ class LoadedEnsemble(LoadedPrompt):
 
     def predict_proba(self, texts, lang: str | None = None, text_pairs=None, batch_size: int = 32,
                       langs: list[str] | None = None):
-        return sum(m.predict_proba(texts, lang, text_pairs, batch_size, langs) for m in self.members) / len(self.members)
+        total = sum(m.predict_proba(texts, lang, text_pairs, batch_size, langs) for m in self.members)
+        return total / len(self.members)
 
 
 # -- loading -------------------------------------------------------------------------------

@@ -173,7 +173,8 @@ def plot_zero_vs_few(ctx: Context, out_dir: Path) -> Plot:
     save_figure(figure, out_dir / file)
     return Plot(file, title, True, f"{ctx.metric.capitalize()} per target language before and after "
                 f"adapting on K target-language examples per class ({shots_phrase(shots)}); "
-                + ("error bars: 95% bootstrap intervals." if ctx.spans is not None else "error bars: ±1 std over seeds."))
+                + ("error bars: 95% bootstrap intervals." if ctx.spans is not None
+                   else "error bars: ±1 std over seeds."))
 
 
 def plot_transfer_gap(ctx: Context, out_dir: Path) -> Plot:

@@ -65,7 +65,8 @@ def interval_table(spans: pd.DataFrame, shots: int, adapt_shots: int, metric: st
     targets = order or list(pd.unique(chosen["target"]))
     last = [t for t in (AVG, GAP_ROW) if t in wide.index]
     targets = [t for t in targets if t not in last and t in wide.index] + last
-    wide = wide.reindex(index=targets, columns=list(pd.unique(chosen[chosen["metric"] == metric]["method"]))).fillna("–")
+    methods = list(pd.unique(chosen[chosen["metric"] == metric]["method"]))
+    wide = wide.reindex(index=targets, columns=methods).fillna("–")
     wide.index.name, wide.columns.name = "target", None
     return wide
 

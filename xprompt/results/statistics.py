@@ -139,7 +139,8 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     for key, group in items.groupby(GROUP, sort=False):
         seeds = complete_seeds(group)
         group = group[group["seed"].isin(seeds)]
-        seed_counts = _draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        seed_counts = (_draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1
+                       else np.ones((resamples, 1)))
         frames = dict(list(group.groupby("target", sort=False)))
         matrices = {target: _matrices(frame, seeds) for target, frame in frames.items()}
         keyed = {target: _item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
@@ -222,8 +223,8 @@ def _agreement(frame: pd.DataFrame, english: pd.DataFrame, seeds: list[int], tar
         both = ours.merge(theirs[["item", "prediction"]], on="item", suffixes=("", "_source"))
         joined[s] = both.set_index("item")
     keys = sorted(set.intersection(*(set(j.index) for j in joined.values())))
-    agree = np.stack([(joined[s].loc[keys, "prediction"] == joined[s].loc[keys, "prediction_source"]).to_numpy(np.float64)
-                      for s in seeds]) if keys else np.zeros((len(seeds), 0))
+    same = [joined[s].loc[keys, "prediction"] == joined[s].loc[keys, "prediction_source"] for s in seeds]
+    agree = np.stack([s.to_numpy(np.float64) for s in same]) if keys else np.zeros((len(seeds), 0))
     return agree, keys
 
 

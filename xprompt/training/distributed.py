@@ -93,8 +93,8 @@ def data_parallel(method: "torch.nn.Module") -> "torch.nn.Module":
         return method
     device = next(method.parameters()).device
     # find_unused_parameters: a method may hold trainable tensors a batch does not reach
-    return torch.nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None,
-                                                     find_unused_parameters=True)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(method, device_ids=device_ids, find_unused_parameters=True)
 
 
 def sum_over_ranks(value: "torch.Tensor") -> "torch.Tensor":

@@ -71,7 +71,8 @@ def make_optimizer(method, config: TrainConfig) -> torch.optim.AdamW:
 
 def warmup_linear(total_steps: int, warmup_ratio: float):
     warmup = math.ceil(total_steps * warmup_ratio)  # as Hugging Face's Trainer counts it; 0 means no warmup
-    return lambda step: step / warmup if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+    decay = max(1, total_steps - warmup)
+    return lambda step: step / warmup if step < warmup else max(0.0, (total_steps - step) / decay)
 
 
 def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: TrainConfig, seed: int,

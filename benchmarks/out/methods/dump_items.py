@@ -24,4 +24,5 @@ for cell in the_plan.evaluations():
                                seed=meta["seed"], target=meta["target"]))
 items = pd.concat(frames, ignore_index=True)
 items.to_parquet(sys.argv[2], index=False)
-print(f"{len(frames)} of {len(the_plan.evaluations())} evaluate cells cached; {len(items)} predictions -> {sys.argv[2]}")
+print(f"{len(frames)} of {len(the_plan.evaluations())} evaluate cells cached; "
+      f"{len(items)} predictions -> {sys.argv[2]}")

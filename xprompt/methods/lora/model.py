@@ -29,7 +29,8 @@ class LoraEncoder(nn.Module):
         try:
             from peft import inject_adapter_in_model
         except ImportError:
-            raise ModelError("the lora method needs the peft library (a dependency of xprompt): pip install peft") from None
+            raise ModelError("the lora method needs the peft library (a dependency of xprompt): "
+                             "pip install peft") from None
         self.peft_config = peft_lora_config(config)
         names = sorted({name.rsplit(".", 1)[-1] for name, m in backbone.encoder.named_modules()
                         if isinstance(m, nn.Linear)})

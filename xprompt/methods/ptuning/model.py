@@ -60,8 +60,8 @@ def build_ptuning(config: PTuningConfig, backbone, card) -> prompting.PromptMeth
     if not config.freeze_backbone:  # the encoder's weights are trained too: on its own copy
         backbone = base.trained_copy(backbone, not config.freeze_word_embeddings)
     prompt_encoder = PromptEncoder(config.num_tokens, backbone.hidden_size, config.encoder)
-    method = prompting.build_prompt_method(config, backbone, card, prompting.VirtualTokenEncoder(backbone, prompt_encoder),
-                                      "ptuning")
+    encoder = prompting.VirtualTokenEncoder(backbone, prompt_encoder)
+    method = prompting.build_prompt_method(config, backbone, card, encoder, "ptuning")
     for parameter in backbone.owned_parameters():  # build_prompt_method left only the new ones trainable
         parameter.requires_grad_(True)
     return method

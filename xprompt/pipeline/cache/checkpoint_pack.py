@@ -155,4 +155,5 @@ def adopt_checkpoints(archive: Path, staged: Path, cache: Cache) -> tuple[int, i
     return adopted, kept
 
 
-__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "progress", "progress_in", "steps_taken"]
+__all__ = ["CheckpointPack", "adopt_checkpoints", "pack_checkpoints", "packed_checkpoints", "progress", "progress_in",
+           "steps_taken"]

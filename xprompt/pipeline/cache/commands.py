@@ -110,10 +110,12 @@ def _pack_checkpoints(args, config, cells) -> int:
     trainings = [(c.stage, c.key) for c in cells if c.stage in TRAINED]
     done = pack_checkpoints(cache_for(config), trainings, Path(args.output), int(args.max_checkpoint_mb * 1e6), earlier)
     steps = ", ".join(f"{name} at step {count}" for name, count in done.packed.items())
+    too_large = (f", {len(done.too_large)} left out as larger than {args.max_checkpoint_mb:g} MB"
+                 if done.too_large else "")
     print(f"packed {len(done.packed)} checkpoints of the {len(trainings)} trainings of {config.name}"
           f"{f' ({steps})' if steps else ''}"
           f"{f', {done.unchanged} left out as already packed' if done.unchanged else ''}"
-          f"{f', {len(done.too_large)} left out as larger than {args.max_checkpoint_mb:g} MB' if done.too_large else ''}"
+          f"{too_large}"
           f" ({done.size / 1e6:.1f} MB) into {args.output}")
     return 0
 

@@ -106,7 +106,8 @@ def read_lockfile(path: str | os.PathLike, missing_ok: bool = False) -> dict[str
     except (ValueError, yaml.YAMLError) as error:
         raise CacheError(f"Lock file {path} is not valid {'JSON' if is_json else 'YAML'}: {error}") from error
     if not isinstance(document, dict) or document.get("schema") != LOCKFILE_SCHEMA:
-        raise CacheError(f"Lock file {path} has no 'schema: {LOCKFILE_SCHEMA}' header; it was not written by this xprompt.")
+        raise CacheError(f"Lock file {path} has no 'schema: {LOCKFILE_SCHEMA}' header; "
+                         "it was not written by this xprompt.")
     cells = document.get("cells") or {}
     if not isinstance(cells, dict):
         raise CacheError(f"Lock file {path}: 'cells' must be a mapping from cell name to record.")

@@ -84,7 +84,8 @@ def checked_extra(manifest_extra: Mapping[str, Any] | None) -> dict[str, Any]:
     clashes = sorted(set(extra) & set(RESERVED_MANIFEST_FIELDS))
     if clashes:
         raise CacheError(
-            f"manifest_extra field {clashes[0]!r} is reserved; the cache fills in {', '.join(RESERVED_MANIFEST_FIELDS)}."
+            f"manifest_extra field {clashes[0]!r} is reserved; "
+            f"the cache fills in {', '.join(RESERVED_MANIFEST_FIELDS)}."
         )
     return extra
 
