@@ -549,3 +549,28 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_f
     fixed = Cell(stage="train", key="t-steps", name="train u k=full steps", inputs={"sample": whole},
                  meta={"method": "u", "shots": FULL_SHOTS}, params={"train": {"max_steps": 1000}})
     assert estimate([Cell(cell=fixed, cached=False, needed=True)], cache, ledgers).seconds == pytest.approx(100.0)
+
+
+def test_a_new_label_of_a_method_is_timed_from_that_method_under_its_other_labels(tmp_path):
+    from types import SimpleNamespace as Cell
+
+    import pandas as pd
+
+    from xprompt.pipeline.cache.ledger import estimate
+
+    cache = Cache(tmp_path / "cache")
+    # deep trained at K = 16 in 100 s; finetune in 900 s, also at K = 16; both before a new variant
+    ledgers = pd.DataFrame({"key": ["d", "f"], "stage": ["train", "train"], "seconds": [100.0, 900.0],
+                            "method": ["deep", "finetune"], "method_name": ["deep", "finetune"],
+                            "shots": ["16", "16"], "target": ["None", "None"]})
+    variant = Cell(cell=Cell(stage="train", key="v", name="train deep+ensemble k=16",
+                             meta={"method": "deep+ensemble", "method_name": "deep", "shots": 16}),
+                   cached=False, needed=True)
+    found = estimate([variant], cache, ledgers)
+    assert (found.seconds, found.from_other_sizes) == (pytest.approx(100.0), 0)  # deep's, not the median 500
+    # a ledger written before method_name: a label that is a method's name stands for that method
+    older = estimate([variant], cache, ledgers.drop(columns="method_name"))
+    assert (older.seconds, older.from_other_sizes) == (pytest.approx(100.0), 0)
+    # a label that is no method's name says nothing of its method: timed from any training at K = 16
+    renamed = ledgers.drop(columns="method_name").assign(method=["my-deep", "my-finetune"])
+    assert estimate([variant], cache, renamed).seconds == pytest.approx(500.0)

@@ -25,8 +25,9 @@ from xprompt.pipeline.graph import TRAINED
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
 # and the characters of their texts (a ledger written before 2026-12-04's eighth session lacks them:
-# its rows then time only the cells of their own key; one of before the fourteenth lacks `chars`)
-DESCRIBED_AS_TEXT = ["method", "shots", "target"]
+# its rows then time only the cells of their own key; one of before the fourteenth lacks `chars`, one
+# of before the twentieth `method_name`: the registered method behind a label such as "deep+ensemble")
+DESCRIBED_AS_TEXT = ["method", "shots", "target", "method_name"]
 SIZE = ["rows", "chars"]
 DESCRIPTION = DESCRIBED_AS_TEXT + SIZE
 SCALED = "train"  # the stage whose time grows with its training rows and their length
@@ -145,15 +146,18 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 # that share the most of these with it: the same cell (its key, in a ledger of an earlier session
 # whose cache is gone); then the evaluation of the same model size on the same language (among
 # them the cell of the same name in the last run, before an edit changed its key); ...; the same
+# registered method under another label (deep+checkpoint-average timed by deep); the same
 # method at another size (a training scaled by the characters of its training texts over theirs,
 # since its steps grow with its rows and a step with the length of its rows; by rows alone where a
 # ledger lacks the characters; so is one of the same method and size where both are known, as on
 # another task; never one of a fixed number of steps); and last the same stage at any size. Timed
 # cells are the plan's, and those of the ledgers that describe them (DESCRIPTION), so a plan
 # narrowed with --set is timed from the cells the whole grid ran before.
-LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"), ("stage", "method"),
-            ("stage", "shots"), ("stage",))
-OTHER_SIZES = 3  # levels from here on time a cell from cells of another method or another K
+LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"),
+            ("stage", "method_name", "shots", "target"), ("stage", "method_name", "shots"), ("stage", "method"),
+            ("stage", "method_name"), ("stage", "shots"), ("stage",))
+OTHER_SIZES = LIKENESS.index(("stage", "method"))  # levels from here on time a cell from cells of another K
+# or another method
 
 
 @dataclass
@@ -187,20 +191,45 @@ class _Likes:
         return {"stage": cell.stage, "key": cell.key, **cell.meta}
 
     @staticmethod
+    def method_name(where: dict) -> str | None:
+        """The registered method behind a cell's label; for a ledger row written before it was
+        recorded, the label itself where that is a method's name (a method entry without a label)."""
+        from xprompt.methods import METHODS
+
+        name = where.get("method_name")
+        if name is not None and not pd.isna(name) and str(name) != "None":
+            return str(name)
+        label = where.get("method")
+        return str(label) if isinstance(label, str) and label in METHODS else None
+
+    @staticmethod
     def size(cell) -> tuple:
         return str(cell.meta.get("shots")), str(cell.meta.get("sources"))
 
+    def likeness(self, where: dict, level: int) -> tuple | None:
+        """What `where` shares with the cells filed at `level`; None where it lacks what the level
+        compares (a method name no ledger row recorded)."""
+        fields = LIKENESS[level]
+        if "method_name" in fields:
+            where = {**where, "method_name": self.method_name(where)}
+            if where["method_name"] is None:
+                return None
+        return level, _like(where, fields)
+
     def file(self, where: dict, levels, timed: _Timed) -> None:
         for level in levels:
-            self.filed.setdefault((level, _like(where, LIKENESS[level])), []).append(timed)
+            like = self.likeness(where, level)
+            if like is not None:
+                self.filed.setdefault(like, []).append(timed)
 
     def time(self, cell) -> tuple[float, int] | None:
         """The median time of the most like timed cells, and at which level they were found."""
         for level in range(len(LIKENESS)):
-            found = self.filed.get((level, _like(self.described(cell), LIKENESS[level])), [])
-            other_size = LIKENESS.index(("stage", "method"))
-            if cell.stage == SCALED and 0 < level <= other_size:
-                times = self.scaled(cell, found, same_size=level < other_size)
+            like = self.likeness(self.described(cell), level)
+            found = self.filed.get(like, []) if like is not None else []
+            fields = LIKENESS[level]
+            if cell.stage == SCALED and level > 0 and ("method" in fields or "method_name" in fields):
+                times = self.scaled(cell, found, same_size="shots" in fields)
             else:
                 times = [timed.seconds for timed in found]
             if times:
