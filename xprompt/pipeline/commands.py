@@ -100,24 +100,13 @@ def _print_outcome(outcome) -> None:
 
 
 def _write_outputs(runner, outcome, config_dict: dict) -> None:
-    from xprompt.results.aggregate import summary_table
     from xprompt.files import atomic_write_text
     from xprompt.results.table import write_results
     from xprompt.results.collapse import collapse_lines
-    from xprompt.results.significance import (best_method_lines, interval_table, read_items, read_uncertainty,
-                                              write_uncertainty)
+    from xprompt.results.significance import read_items, read_uncertainty, write_uncertainty
 
     run_dir = runner.run_dir
-    notes = [] if runner.card.parallel else [
-        f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
-    for lang, classes in runner.missing_classes().items():
-        notes.append(f"{lang}: the test set has no {', '.join(classes)}; its macro-F1 averages the "
-                     f"{len(runner.card.labels) - len(classes)} classes it has")
-    if runner.config.adapt.shots:
-        notes.append("few-shot adaptation: target shots exclude the translations of the source training shots "
-                     "(parallel data set)" if runner.card.parallel else
-                     "few-shot adaptation: target shots drawn per language with the run's seed (the data set is "
-                     "not parallel, so no item is shared with the source shots)")
+    notes = _run_notes(runner)
     fingerprint = _outputs_fingerprint(outcome.rows, config_dict, notes)
     unchanged = _unchanged_outputs(run_dir, fingerprint)
     if not unchanged:
@@ -132,6 +121,41 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         items = runner.items()
         spans, comparisons = write_uncertainty(items, run_dir, runner.plan.source, len(runner.card.labels),
                                                runner.card.parallel)
+    _print_tables(runner, rows, spans, comparisons, write=not unchanged)
+    collapsed = collapse_lines(items, runner.plan.source)
+    if collapsed:
+        print("", *collapsed, sep="\n")
+    if unchanged:
+        report = run_dir / "report.md"
+    else:
+        from xprompt.results.report import build_report  # matplotlib: only when the report changes
+        report = build_report(rows, run_dir)
+        atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
+    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}" + ("  (unchanged)" if unchanged else ""))
+
+
+def _run_notes(runner) -> list[str]:
+    """What a reader of the run's results must know about its data: written beside them and printed."""
+    notes = [] if runner.card.parallel else [
+        f"consistency: not applicable, the {runner.card.name} test sets are not parallel across languages"]
+    for lang, classes in runner.missing_classes().items():
+        notes.append(f"{lang}: the test set has no {', '.join(classes)}; its macro-F1 averages the "
+                     f"{len(runner.card.labels) - len(classes)} classes it has")
+    if runner.config.adapt.shots:
+        notes.append("few-shot adaptation: target shots exclude the translations of the source training shots "
+                     "(parallel data set)" if runner.card.parallel else
+                     "few-shot adaptation: target shots drawn per language with the run's seed (the data set is "
+                     "not parallel, so no item is shared with the source shots)")
+    return notes
+
+
+def _print_tables(runner, rows, spans, comparisons, write: bool) -> None:
+    """One accuracy table with intervals per source size and adaptation, and the best method's
+    comparisons; with `write`, each table's seed summary as table_k<K>_adapt<k>.csv too."""
+    from xprompt.files import atomic_write_text
+    from xprompt.results.aggregate import summary_table
+    from xprompt.results.significance import best_method_lines, interval_table
+
     pairs = rows[["shots", "adapt_shots"]].drop_duplicates().sort_values(["shots", "adapt_shots"])
     for shots, adapt in pairs.itertuples(index=False):
         table = interval_table(spans, int(shots), int(adapt), order=runner.plan.targets)
@@ -141,20 +165,9 @@ def _write_outputs(runner, outcome, config_dict: dict) -> None:
         print(table.to_string())
         for line in best_method_lines(spans, comparisons, int(shots), int(adapt)):
             print(line)
-        if not unchanged:
-            atomic_write_text(run_dir / f"table_k{shots_text(shots)}_adapt{adapt}.csv",
+        if write:
+            atomic_write_text(runner.run_dir / f"table_k{shots_text(shots)}_adapt{adapt}.csv",
                               summary_table(rows, "accuracy", shots=int(shots), adapt_shots=int(adapt)).to_csv())
-    collapsed = collapse_lines(items, runner.plan.source)
-    if collapsed:
-        print("", *collapsed, sep="\n")
-    if unchanged:
-        report = run_dir / "report.md"
-    else:
-        from xprompt.results.report import build_report  # matplotlib: only when the report changes
-        report = build_report(rows, run_dir)
-    if not unchanged:
-        atomic_write_text(run_dir / OUTPUTS_FINGERPRINT, fingerprint + "\n")
-    print(f"\nresults: {run_dir / 'results.csv'}\nreport:  {report}" + ("  (unchanged)" if unchanged else ""))
 
 
 OUTPUTS_FINGERPRINT = ".outputs.sha256"
