@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -157,61 +158,92 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     save_figure(figure, path)
 
 
-def section(folders: list[Path], baselines: list[str], figures: Path | None, relative_to: Path | None,
-            declared: list[str] = ()) -> str:
-    out, goals, ours, unpaired, planned = [], [], {}, [], {}
-    families = {b.split("+")[0] for b in baselines}
-    for folder in folders:
-        spans, comparisons, info = load(folder)
-        collapsed, without = load_collapse(folder)
-        config = info.get("config", {})
-        task = config.get("task", {}).get("name", folder.name)
-        planned[folder.name] = [shots_text(shots) for shots in config.get("shots", [])]
-        chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
-        sizes = chosen.groupby("target")["n"].max()
-        average = averages(spans)
-        gaps = {shots: incomplete(chosen, shots, len(config.get("seeds", [])))
-                for shots in average["shots"].unique()} if info.get("interim") else {}
-        for _, row in average.iterrows():
-            if row["method"] in gaps.get(row["shots"], {}):
-                continue  # a paper's number is set beside complete cells only
+@dataclass
+class TaskBlock:
+    """What one run folder gives the page: its own lines, and its share of the page's summaries."""
+    name: str
+    lines: list[str]
+    goals: list  # goal_rows of every source size
+    ours: dict  # (task, size, method, targets) -> its average target accuracy, for the published table
+    unpaired: list[str]  # sizes where no baseline ran
+    planned: list[str]  # the source sizes the run's configuration asks for
+
+
+def task_block(folder: Path, baselines: list[str], figures: Path | None, relative_to: Path | None,
+               declared: list[str]) -> TaskBlock:
+    spans, comparisons, info = load(folder)
+    collapsed, without = load_collapse(folder)
+    config = info.get("config", {})
+    task = config.get("task", {}).get("name", folder.name)
+    chosen = spans[(spans["metric"] == "accuracy") & (spans["target"] != AVG) & (spans["adapt_shots"] == 0)]
+    sizes = chosen.groupby("target")["n"].max()
+    average = averages(spans)
+    gaps = {shots: incomplete(chosen, shots, len(config.get("seeds", [])))
+            for shots in average["shots"].unique()} if info.get("interim") else {}
+    ours = {}
+    for _, row in average.iterrows():
+        if row["method"] not in gaps.get(row["shots"], {}):  # a paper's number is set beside complete cells only
             ours.setdefault((task, shots_text(row["shots"]), row["method"], len(sizes) - 1),
                             format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
-        out += [f"### {task} ({folder.name})", "",
-                f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
-                f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
-                + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
-                   "with evaluations still missing averages fewer targets, and its differences pair only the "
-                   "targets both methods have)" if info.get("interim") else "") + ".", ""]
-        out += [width_note(average, int(sizes.median()), len(sizes) - 1,
-                           config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
-        note = collapse_note(collapsed)
-        out += [note, ""] if note else []
-        present = [b for b in baselines if b in set(average["method"])]
-        for shots in sorted(average["shots"].unique()):
-            label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
-            out += [f"Source data: {label}", "",
-                    versus_table(spans, comparisons, int(shots), present, without, collapsed), ""]
-            missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
-            if missing:
-                out += ["Still incomplete at this size (its average and differences cover only what ran): "
-                        + "; ".join(missing) + ".", ""]
-            if not set(average.loc[average["shots"] == shots, "method"]) & set(baselines):
-                unpaired.append(f"{task} {size_text(shots)} ({folder.name})")
-        if figures is not None:
-            figures.mkdir(parents=True, exist_ok=True)
-            path = figures / f"accuracy_by_size_{folder.name}.png"
-            plot_against_size(spans, task, path)
-            link = path.relative_to(relative_to) if relative_to else path
-            out += [f"![{task}: accuracy against source data size]({link.as_posix()})", ""]
-        goals += goal_rows(spans, comparisons, task, folder.name, present, families, declared, collapsed, without)
+    out = [f"### {task} ({folder.name})", "",
+           f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
+           f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
+           + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
+              "with evaluations still missing averages fewer targets, and its differences pair only the "
+              "targets both methods have)" if info.get("interim") else "") + ".", ""]
+    out += [width_note(average, int(sizes.median()), len(sizes) - 1,
+                       config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
+    note = collapse_note(collapsed)
+    out += [note, ""] if note else []
+    present = [b for b in baselines if b in set(average["method"])]
+    unpaired = []
+    for shots in sorted(average["shots"].unique()):
+        label = "the whole training set" if shots_text(shots) == "full" else f"K = {int(shots)} per class"
+        out += [f"Source data: {label}", "",
+                versus_table(spans, comparisons, int(shots), present, without, collapsed), ""]
+        missing = [f"{method} ({what})" for method, what in gaps.get(shots, {}).items()]
+        if missing:
+            out += ["Still incomplete at this size (its average and differences cover only what ran): "
+                    + "; ".join(missing) + ".", ""]
+        if not set(average.loc[average["shots"] == shots, "method"]) & set(baselines):
+            unpaired.append(f"{task} {size_text(shots)} ({folder.name})")
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        path = figures / f"accuracy_by_size_{folder.name}.png"
+        plot_against_size(spans, task, path)
+        link = path.relative_to(relative_to) if relative_to else path
+        out += [f"![{task}: accuracy against source data size]({link.as_posix()})", ""]
+    families = {b.split("+")[0] for b in baselines}
+    goals = goal_rows(spans, comparisons, task, folder.name, present, families, declared, collapsed, without)
+    return TaskBlock(folder.name, out, goals, ours, unpaired,
+                     [shots_text(shots) for shots in config.get("shots", [])])
+
+
+def section(folders: list[Path], baselines: list[str], figures: Path | None, relative_to: Path | None,
+            declared: list[str] = ()) -> str:
+    blocks = [task_block(folder, baselines, figures, relative_to, declared) for folder in folders]
+    goals = [goal for block in blocks for goal in block.goals]
+    ours = {}
+    for block in blocks:  # the first run of a setting is the one set beside the paper
+        for setting, value in block.ours.items():
+            ours.setdefault(setting, value)
     head = ["## Headline grid: the best configuration against fine-tuning and the probe", "",
             "Regenerated by `python -m benchmarks.results_page " + " ".join(str(f) for f in folders)
             + f" --versus {','.join(baselines)}" + (f" --declared {','.join(declared)}" if declared else "")
             + "`. Differences are paired (same items and seeds; an ensemble is "
             "paired with each seed of the other method), 95% bootstrap intervals; **bold**: the interval "
             "excludes 0.", ""]
-    goal = ["### Goal check", "",
+    published = ["### Beside the published numbers", "",
+                 "Each paper's own average target accuracy beside xprompt's in the closest setting it ran; the "
+                 "last column says how the settings differ (a smaller encoder here, among others), so read "
+                 "these as context, not as paired comparisons.", "", published_table(ours), ""]
+    return "\n".join(head + where_ahead(goals, [u for block in blocks for u in block.unpaired])
+                     + across_tasks(goals, {block.name: block.planned for block in blocks})
+                     + goal_check(goals, declared) + published + [line for block in blocks for line in block.lines])
+
+
+def goal_check(goals: list, declared: list[str]) -> list[str]:
+    return ["### Goal check", "",
             f"Each setting's method under test against each baseline; the goal is at least {GOAL_POINTS:.0f} points "
             "with an interval excluding 0. The method under test is the configuration declared before the runs "
             + (f"(`--declared`: the first of {', '.join(declared)} that the setting has) " if declared else "")
@@ -221,11 +253,6 @@ def section(folders: list[Path], baselines: list[str], figures: Path | None, rel
             markdown_table(["task", "run", "source data", "setting", "method under test", "chosen", "baseline",
                             "difference, points [95% CI]", "goal met"], [goal.row() for goal in goals])
             if goals else "(no comparison yet)", ""]
-    published = ["### Beside the published numbers", "",
-                 "Each paper's own average target accuracy beside xprompt's in the closest setting it ran; the "
-                 "last column says how the settings differ (a smaller encoder here, among others), so read "
-                 "these as context, not as paired comparisons.", "", published_table(ours), ""]
-    return "\n".join(head + where_ahead(goals, unpaired) + across_tasks(goals, planned) + goal + published + out)
 
 
 def ledger_section(folders: list[Path]) -> str:
