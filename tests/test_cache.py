@@ -574,3 +574,23 @@ def test_a_new_label_of_a_method_is_timed_from_that_method_under_its_other_label
     # a label that is no method's name says nothing of its method: timed from any training at K = 16
     renamed = ledgers.drop(columns="method_name").assign(method=["my-deep", "my-finetune"])
     assert estimate([variant], cache, renamed).seconds == pytest.approx(500.0)
+
+
+def test_plan_cells_that_share_a_cache_entry_are_timed_once(tmp_path, capsys):
+    from types import SimpleNamespace as Cell
+
+    import pandas as pd
+
+    from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.commands import _print_status
+
+    ledgers = pd.DataFrame({"key": ["done"], "stage": ["train"], "seconds": [100.0], "method": ["u"],
+                            "shots": ["16"], "target": ["None"]})
+    # a method's training and its self-training's first round: two names, one key
+    shared = [Cell(cell=Cell(stage="train", key="same", name=name, meta={"method": "u", "shots": 16}),
+                   cached=False, needed=True, reason="new cell") for name in ("train u", "train u+self-training")]
+    found = estimate(shared, Cache(tmp_path / "cache"), ledgers)
+    assert (found.timed, found.seconds) == (1, pytest.approx(100.0))
+    _print_status(shared)
+    assert "2 cells: 2 to run (1 computation: cells that share a cache entry compute it once), 0 cached" \
+        in capsys.readouterr().out

@@ -218,7 +218,10 @@ def _print_status(statuses) -> None:
         print(f"{status.cell.name:<{width}}  {state}{why}")
     todo = sum(not s.cached and s.needed for s in statuses)
     skipped = sum(not s.needed for s in statuses)
-    print(f"\n{len(statuses)} cells: {todo} to run, {len(statuses) - todo - skipped} cached"
+    entries = len({(s.cell.stage, s.cell.key) for s in statuses if not s.cached and s.needed})
+    shared = (f" ({entries} computation{'s' if entries != 1 else ''}: cells that share a cache entry "
+              "compute it once)" if entries < todo else "")
+    print(f"\n{len(statuses)} cells: {todo} to run{shared}, {len(statuses) - todo - skipped} cached"
           + (f", {skipped} not needed" if skipped else ""))
 
 

@@ -285,7 +285,8 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     they did for cells the plan does not hold); and, for a cell whose key an edit changed, its
     namesake of the last run (`earlier`: cell name -> (stage, key) of the last run's lock file)
     where that is still cached. Each cell to run takes the median of its most like timed cells
-    (LIKENESS), less what a training stopped on the way spent up to its checkpoint. A guess, not a
+    (LIKENESS), less what a training stopped on the way spent up to its checkpoint; cells that share
+    one cache entry count once. A guess, not a
     measurement: it assumes cells cost what their likes cost, on a machine as busy as theirs was."""
     def recorded_seconds(stage, key):  # of an entry status found cached
         return entry_cost(cache, stage, key).get("seconds")
@@ -314,9 +315,14 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
             likes.file(row, range(1, len(LIKENESS)),
                        _Timed(float(row["seconds"]), row["shots"], row["rows"], row["chars"]))
     total, timed, other, untimed, under_way = 0.0, 0, 0, 0, 0
+    # plan cells that share one cache entry (a self-training's first round and its method's own
+    # training) compute it once
+    counted = set()
     for status in statuses:
-        if status.cached or not status.needed:
+        entry = (status.cell.stage, status.cell.key)
+        if status.cached or not status.needed or entry in counted:
             continue
+        counted.add(entry)
         found = likes.time(status.cell)
         if found is None:
             untimed += 1
