@@ -156,8 +156,8 @@ def summary_markdown(frame: pd.DataFrame) -> str:
 LIKENESS = (("key",), ("stage", "method", "shots", "target"), ("stage", "method", "shots"),
             ("stage", "method_name", "shots", "target"), ("stage", "method_name", "shots"), ("stage", "method"),
             ("stage", "method_name"), ("stage", "shots"), ("stage",))
-OTHER_SIZES = LIKENESS.index(("stage", "method"))  # levels from here on time a cell from cells of another K
-# or another method
+# levels from here on time a cell from cells of another K or another method
+OTHER_SIZES = LIKENESS.index(("stage", "method"))
 
 
 @dataclass
@@ -286,8 +286,8 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     namesake of the last run (`earlier`: cell name -> (stage, key) of the last run's lock file)
     where that is still cached. Each cell to run takes the median of its most like timed cells
     (LIKENESS), less what a training stopped on the way spent up to its checkpoint; cells that share
-    one cache entry count once. A guess, not a
-    measurement: it assumes cells cost what their likes cost, on a machine as busy as theirs was."""
+    one cache entry count once. A guess, not a measurement: it assumes cells cost what their likes
+    cost, on a machine as busy as theirs was."""
     def recorded_seconds(stage, key):  # of an entry status found cached
         return entry_cost(cache, stage, key).get("seconds")
 
