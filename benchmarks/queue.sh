@@ -15,8 +15,9 @@
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
 # every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
-# Step 8 (the every-method grid's PAWS-X whole pool) finished on 2026-12-06. The next session starts
-# with --from 9 (the headline grid's PAWS-X whole pool; then MARC's 256 column).
+# Step 8 (the every-method grid's PAWS-X whole pool) finished on 2026-12-06, and so did step 9's
+# first part (the probe and VPT-deep). The next session starts with --from 9 (the rest of the
+# headline grid's PAWS-X whole pool; then MARC's 256 column).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -91,15 +92,16 @@ step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{n
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 # 9. the headline grid's PAWS-X `full` column (its plain UniPrompt cells are step 8's): the page's
 #    goal check and "Across tasks" table have every other task's whole pool, and RESULTS.md says this
-#    column follows. 236 cells, about 15 h of compute (two shards: half that) by the ledgers'
-#    estimate on 2026-12-06 (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
-#    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 75 minutes)
+#    column follows. After the first part and two fine-tunings: 143 cells, 140 computations, about
+#    7 h 40 min of compute (two shards: half that) by the ledgers' estimate on 2026-12-06
+#    (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
+#    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 72 minutes)
 #    is lost if a session stops it, the other trainings resume from their checkpoints. So the probe
 #    (the plain probe's whole-pool training took 225-251 s by the ledgers) and VPT-deep (its prompt's
 #    checkpoints are packed into git, so it goes on from them on any machine) come first, and what
 #    would be lost at a session's end starts after them: UniPrompt trains 37.5M parameters and
-#    fine-tuning 21.5M (RESULTS.md, "Cost per method"), so with AdamW's two moments their checkpoints
-#    run to hundreds of MB, over grid.sh's 8 MB for git, and stay in this machine's cache
+#    fine-tuning 21.5M (RESULTS.md, "Cost per method"); fine-tuning's checkpoints measured 258-516 MB,
+#    over grid.sh's 8 MB for git, so they stay in this machine's cache
 step 9 pipelines/quality-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}, {name: deep, label: deep+checkpoint-average, train: {average: checkpoints, prompt_lr: 1.0e-2}}]" --set train.checkpoint_every=250
 step 9 pipelines/quality-grid-pawsx.yaml --set train.checkpoint_every=250
 # 10. MARC's 256 column of the every-method grid (beyond what the results page's issue asks)
