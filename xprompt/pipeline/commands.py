@@ -235,9 +235,9 @@ def _print_estimate(statuses, runner, ledger_paths: list[Path]) -> None:
     caveats = ([f"{found.from_other_sizes} of them timed from cells of another method or K"]
                if found.from_other_sizes else [])
     if found.under_way:
-        caveats.append(f"{found.under_way} trainings go on from a checkpoint, so only what they have not "
-                       "spent yet counts" if found.under_way > 1 else "1 training goes on from a checkpoint, "
-                       "so only what it has not spent yet counts")
+        many = found.under_way > 1
+        caveats.append(f"{found.under_way} training{'s go' if many else ' goes'} on from a checkpoint, so only "
+                       f"what {'they have' if many else 'it has'} not spent yet counts")
     if found.untimed:  # a cache rebuilt from evaluation packs holds no trained model to time a training by
         caveats.append(f"{found.untimed} more with no timed cell of their stage"
                        + ("" if ledger_paths else ": earlier sessions' ledgers (--ledger CSV ...) may time them"))
