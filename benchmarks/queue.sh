@@ -96,7 +96,8 @@ step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 #    7 h 40 min of compute (two shards: half that) by the ledgers' estimate on 2026-12-06
 #    (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
 #    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 72 minutes)
-#    is lost if a session stops it, the other trainings resume from their checkpoints. So the probe
+#    stopped by a session's end goes on from its checkpoint only if the machine comes back with its
+#    cache; the other trainings resume from their packed checkpoints anywhere. So the probe
 #    (the plain probe's whole-pool training took 225-251 s by the ledgers) and VPT-deep (its prompt's
 #    checkpoints are packed into git, so it goes on from them on any machine) come first, and what
 #    would be lost at a session's end starts after them: UniPrompt trains 37.5M parameters and

@@ -95,12 +95,12 @@ def test_unhashable_param_raises_cache_error_naming_it():
 def test_file_hash_and_tree_hash(tmp_path):
     (tmp_path / "model" / "sub").mkdir(parents=True)
     (tmp_path / "model" / "weights.bin").write_bytes(b"\x00" * 3_000_000)
-    (tmp_path / "model" / "sub" / "config.json").write_text("{}")
+    config = tmp_path / "model" / "sub" / "config.json"
+    config.write_text("{}")
     before = tree_hash(tmp_path / "model")
     assert tree_hash(tmp_path / "model") == before
-    config = tmp_path / "model" / "sub" / "config.json"
     assert file_hash(config) == file_hash(config)
-    (tmp_path / "model" / "sub" / "config.json").write_text('{"a": 1}')
+    config.write_text('{"a": 1}')
     assert tree_hash(tmp_path / "model") != before
     with pytest.raises(CacheError, match="missing.bin"):
         file_hash(tmp_path / "missing.bin")
