@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", nargs="+", required=True, help="the ledgers to time the cells from")
     args = parser.parse_args(argv)
 
-    from xprompt.pipeline.cache.ledger import entry_cost, estimate, read_ledgers
+    from xprompt.pipeline.cache.estimate import estimate
+    from xprompt.pipeline.cache.ledger import entry_cost, read_ledgers
     from xprompt.pipeline.cells import plan
     from xprompt.pipeline.config import load_pipeline
     from xprompt.pipeline.runner import Runner

@@ -394,7 +394,7 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.cache.estimate import estimate
     from xprompt.pipeline.config import FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
@@ -435,7 +435,7 @@ def test_a_training_under_way_is_timed_by_what_its_checkpoint_has_not_spent_yet(
     import pandas as pd
     import torch
 
-    from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.cache.estimate import estimate
 
     cache = Cache(tmp_path / "cache")
     ledgers = pd.DataFrame({"stage": ["train"], "key": ["t13"], "seconds": [1000.0], "method": ["u"], "shots": [16]})
@@ -460,7 +460,8 @@ def test_a_narrowed_plan_is_timed_from_the_ledger_rows_it_no_longer_holds_and_tr
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate, ledger, read_ledgers
+    from xprompt.pipeline.cache.estimate import estimate
+    from xprompt.pipeline.cache.ledger import ledger, read_ledgers
     from xprompt.pipeline.config import FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
@@ -509,7 +510,8 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_f
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate, training_size
+    from xprompt.pipeline.cache.estimate import estimate
+    from xprompt.pipeline.cache.ledger import training_size
     from xprompt.pipeline.config import FULL, FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
@@ -556,7 +558,7 @@ def test_a_new_label_of_a_method_is_timed_from_that_method_under_its_other_label
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.cache.estimate import estimate
 
     cache = Cache(tmp_path / "cache")
     # deep trained at K = 16 in 100 s; finetune in 900 s, also at K = 16; both before a new variant
@@ -581,7 +583,7 @@ def test_plan_cells_that_share_a_cache_entry_are_timed_once(tmp_path, capsys):
 
     import pandas as pd
 
-    from xprompt.pipeline.cache.ledger import estimate
+    from xprompt.pipeline.cache.estimate import estimate
     from xprompt.pipeline.commands import _print_status
 
     ledgers = pd.DataFrame({"key": ["done"], "stage": ["train"], "seconds": [100.0], "method": ["u"],

@@ -226,7 +226,8 @@ def _print_status(statuses) -> None:
 
 
 def _print_estimate(statuses, runner, ledger_paths: list[Path]) -> None:
-    from xprompt.pipeline.cache.ledger import estimate, read_ledgers
+    from xprompt.pipeline.cache.estimate import estimate
+    from xprompt.pipeline.cache.ledger import read_ledgers
 
     earlier = {name: (record.stage, record.key) for name, record in runner.previous.items()}
     found = estimate(statuses, runner.cache, read_ledgers(ledger_paths) if ledger_paths else None, earlier)
