@@ -320,7 +320,7 @@ def test_interval_widths_are_set_against_the_aim_and_what_the_test_rows_allow(tm
 
 
 def test_on_a_parallel_task_the_width_note_says_the_targets_share_their_sentences(tmp_path):
-    from benchmarks.results_page import parallel_task, width_note
+    from benchmarks.page_notes import parallel_task, width_note
 
     assert parallel_task({"task": {"name": "sib200"}}) and not parallel_task({"task": {"name": "marc"}})
     assert not parallel_task({"task": {"name": "toy"}})  # a card this installation does not have
