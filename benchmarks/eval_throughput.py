@@ -36,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
                              "no more; with 204 languages N=4 saves most of its cost)")
     args = parser.parse_args(argv)
 
-    import torch
-
     try:  # this layout, or the flat one of commits before 2026-12-03 (for "before" measurements)
         from xprompt.pipeline.cells import plan, shard_of
         from xprompt.pipeline.config import load_pipeline
@@ -51,9 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     the_plan = plan(config)
     groups = shard_of(the_plan, *map(int, args.shard.split("/"))) if args.shard else None
     runner = Runner(the_plan, progress=False)
+    timed, plain, paired = _time_evaluations(runner, config, args.plain_every)
+    before = loadavg()
+    started = time.perf_counter()
+    lock = f"xprompt.shard-{args.shard.replace('/', '-of-')}.lock" if args.shard else None
+    runner.run(groups, lock_name=lock)
+    run_seconds = time.perf_counter() - started - plain["seconds"]
+    if not timed["cells"]:
+        print("every evaluation was cached: nothing was timed (use a fresh cache_dir)")
+        return 1
+    _report(args, timed, plain, paired, run_seconds, f"{before} -> {loadavg()}")
+    return 0
+
+
+def _time_evaluations(runner, config, plain_every: int) -> tuple[dict, dict, dict]:
+    """Wrap the runner's evaluation so each one computed is timed, and every `plain_every`-th is
+    followed by the plain encoder over the same rows; returns the running totals it fills in:
+    (timed evaluations, plain forwards, the timed evaluations a plain forward followed)."""
     timed = {"seconds": 0.0, "rows": 0, "cells": 0}
     plain = {"seconds": 0.0, "rows": 0, "cells": 0}
-    paired = {"seconds": 0.0, "rows": 0}  # the timed evaluations a plain forward followed
+    paired = {"seconds": 0.0, "rows": 0}
     compute = runner._compute_evaluate
 
     def timed_evaluate(cell, out):
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         timed["seconds"] += seconds
         timed["rows"] += rows
         timed["cells"] += 1
-        if (timed["cells"] - 1) % args.plain_every == 0:
+        if (timed["cells"] - 1) % plain_every == 0:
             paired["seconds"] += seconds
             paired["rows"] += rows
             plain_rows, plain_seconds = plain_forward(runner, cell.inputs["test"], config)
@@ -72,14 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             plain["cells"] += 1
 
     runner._compute_evaluate = timed_evaluate
-    before = loadavg()
-    started = time.perf_counter()
-    lock = f"xprompt.shard-{args.shard.replace('/', '-of-')}.lock" if args.shard else None
-    runner.run(groups, lock_name=lock)
-    run_seconds = time.perf_counter() - started - plain["seconds"]
-    if not timed["cells"]:
-        print("every evaluation was cached: nothing was timed (use a fresh cache_dir)")
-        return 1
+    return timed, plain, paired
+
+
+def _report(args, timed: dict, plain: dict, paired: dict, run_seconds: float, load: str) -> None:
+    """Print the two rates and their ratio, and write them as JSON to --out."""
+    import torch
+
     plain_rows, plain_seconds = plain["rows"], plain["seconds"]
     evaluation_rate, plain_rate = timed["rows"] / timed["seconds"], plain_rows / plain_seconds
     paired_rate = paired["rows"] / paired["seconds"]
@@ -90,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                "plain_cells": plain["cells"], "plain_rows_per_s": round(plain_rate, 2),
                "ratio": round(evaluation_rate / plain_rate, 3), "paired_ratio": round(paired_rate / plain_rate, 3),
                "run_seconds": round(run_seconds, 1), "threads": torch.get_num_threads(),
-               "load": f"{before} -> {loadavg()}"}
+               "load": load}
     print(markdown_table(["", "rows", "seconds", "rows/s"], [
         [f"evaluation ({timed['cells']} cells)", timed["rows"], timed["seconds"], evaluation_rate],
         [f"plain encoder forward, same rows, right after ({plain['cells']} cells"
@@ -102,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(numbers, handle, indent=2)
-    return 0
 
 
 def plain_forward(runner, test_cell, config) -> tuple[int, float]:

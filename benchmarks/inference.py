@@ -13,7 +13,7 @@ from xprompt.methods.uniprompt.model import UniPrompt
 
 
 def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, warmup: int = 1) -> dict:
-    """Seconds per pass over `df` (eval mode, no_grad) of three variants:
+    """Seconds per pass over `df` (eval mode, no_grad) of four variants:
     - plain: the base encoder (all layers) on the input alone, the [CLS]-free cost floor;
     - live: UniPrompt with its prompt tower run for every batch (the cache cleared per batch);
     - precomputed: UniPrompt after `precompute(langs, drop_prompt_tower=True)`;
@@ -31,6 +31,34 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
     template = batches[0]["template"]
     prompt_length = fast.precomputed[template].shape[1]
 
+    with torch.no_grad():  # the variants agree on what they compute: the precomputed path equals the live one
+        b = batches[0]
+        live.precomputed.clear()
+        difference = (live(b["input_ids"], b["attention_mask"], template)
+                      - fast(b["input_ids"], b["attention_mask"], template)).abs().max().item()
+    load_before = loadavg()
+    times = interleaved(_variants(backbone, live, fast, batches), repeats, warmup)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["attention_mask"].numel() for b in batches)
+    result = {"rows": len(df), "batch_size": batch_size, "batches": len(batches), "repeats": repeats,
+              "real_tokens": tokens, "padded_tokens": padded, "prompt_length": prompt_length,
+              "fused_layers": len(fast.fused_layers), "layers": len(backbone.layers),
+              "max_abs_logit_difference_live_vs_precomputed": difference,
+              "loadavg_before": load_before, "loadavg_after": loadavg(), "variants": {}}
+    plain_median = median(times["plain"])
+    for name, seconds in times.items():
+        m = median(seconds)
+        result["variants"][name] = {"seconds": seconds, "median_s": m, "examples_per_s": len(df) / m,
+                                    "ratio_to_plain": m / plain_median}
+    # what the extra prompt positions should cost: fused layers see P more positions per row
+    mean_len = tokens / len(df)
+    result["expected_overhead_from_prompt_positions"] = (
+        len(fast.fused_layers) / len(backbone.layers)) * prompt_length / mean_len
+    return result
+
+
+def _variants(backbone, live: UniPrompt, fast: UniPrompt, batches: list[dict]) -> dict:
+    """The four passes bench_inference times, each over every batch, by name."""
     @torch.no_grad()
     def plain():
         for b in batches:
@@ -59,28 +87,5 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
                 :, fast.mask_index(b["template"])]
             fast.mask_transform(state) @ fast.label_vectors.T + fast.label_bias
 
-    with torch.no_grad():  # the variants agree on what they compute: the precomputed path equals the live one
-        b = batches[0]
-        live.precomputed.clear()
-        difference = (live(b["input_ids"], b["attention_mask"], template)
-                      - fast(b["input_ids"], b["attention_mask"], template)).abs().max().item()
-    load_before = loadavg()
-    times = interleaved({"plain": plain, "live": run_live, "precomputed": run_precomputed,
-                         "precomputed, full last layer": run_full_last_layer}, repeats, warmup)
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
-    padded = sum(b["attention_mask"].numel() for b in batches)
-    result = {"rows": len(df), "batch_size": batch_size, "batches": len(batches), "repeats": repeats,
-              "real_tokens": tokens, "padded_tokens": padded, "prompt_length": prompt_length,
-              "fused_layers": len(fast.fused_layers), "layers": len(backbone.layers),
-              "max_abs_logit_difference_live_vs_precomputed": difference,
-              "loadavg_before": load_before, "loadavg_after": loadavg(), "variants": {}}
-    plain_median = median(times["plain"])
-    for name, seconds in times.items():
-        m = median(seconds)
-        result["variants"][name] = {"seconds": seconds, "median_s": m, "examples_per_s": len(df) / m,
-                                    "ratio_to_plain": m / plain_median}
-    # what the extra prompt positions should cost: fused layers see P more positions per row
-    mean_len = tokens / len(df)
-    result["expected_overhead_from_prompt_positions"] = (
-        len(fast.fused_layers) / len(backbone.layers)) * prompt_length / mean_len
-    return result
+    return {"plain": plain, "live": run_live, "precomputed": run_precomputed,
+            "precomputed, full last layer": run_full_last_layer}
