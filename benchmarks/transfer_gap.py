@@ -27,7 +27,8 @@ from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference_text
 from xprompt.errors import XPromptError
 from xprompt.pipeline.config import shots_text
-from xprompt.results.statistics import _accuracy, _draws, _item_draws, _item_keys, _rng, format_interval
+from xprompt.results.bootstrap import accuracy_of, draw_items, generator, item_keys, multinomial_counts
+from xprompt.results.statistics import format_interval
 
 PARTS = ("source", "targets", "gap")
 
@@ -55,21 +56,21 @@ def resampled_parts(items: pd.DataFrame, methods: list[str], source: str, resamp
         ids = aligned_items(at_size, present)
         if source not in ids or len(ids) < 2:
             continue
-        keyed = {t: _item_keys(found, t, parallel) for t, found in ids.items()}
-        draws = _item_draws(lambda name: _rng(seed, "gap", shots, name), keyed, resamples, parallel)
+        keyed = {t: item_keys(found, t, parallel) for t, found in ids.items()}
+        draws = draw_items(lambda name: generator(seed, "gap", shots, name), keyed, resamples, parallel)
         per_language = {t: (at_size[at_size["target"] == t], found, np.vstack([draws[t], np.ones((1, len(found)))]))
                         for t, found in ids.items()}
         for method in present:
             seeds = sorted(at_size.loc[at_size["method"] == method, "seed"].unique())
-            seed_counts = (_draws(_rng(seed, "gap", method, shots), len(seeds), resamples) if len(seeds) > 1
-                           else np.ones((resamples, 1)))
+            seed_counts = (multinomial_counts(generator(seed, "gap", method, shots), len(seeds), resamples)
+                           if len(seeds) > 1 else np.ones((resamples, 1)))
             seed_counts = np.vstack([seed_counts, np.ones((1, len(seeds)))])
             accuracy = {}
             for target, (frame, found, counts) in per_language.items():
                 mine = frame[frame["method"] == method].set_index(["seed", "id"])
                 correct = np.stack([(mine.loc[s].loc[found, "label"] == mine.loc[s].loc[found, "prediction"]).to_numpy()
                                     for s in seeds]).astype(np.float64)  # [seeds, items]
-                accuracy[target] = (_accuracy(correct, counts) * seed_counts).sum(axis=1) / len(seeds)
+                accuracy[target] = (accuracy_of(correct, counts) * seed_counts).sum(axis=1) / len(seeds)
             targets = np.mean([v for t, v in accuracy.items() if t != source], axis=0)
             out[(method, shots)] = {"source": accuracy[source], "targets": targets, "gap": accuracy[source] - targets}
     return out

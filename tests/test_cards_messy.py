@@ -176,7 +176,7 @@ def test_data_check_command_exits_non_zero_on_errors(quoted, capsys):
 
 def test_adaptation_shots_never_translate_the_source_shots_on_a_parallel_set(tmp_path):
     from xprompt.pipeline import stages
-    from xprompt.results.statistics import item_key
+    from xprompt.results.bootstrap import item_key
 
     rows = {lang: pd.DataFrame({"text": [f"{lang} text {i}" for i in range(12)],
                                 "label": [LABELS[i % 3] for i in range(12)]}) for lang in ("en", "de")}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xprompt.errors import DataError
-from xprompt.results.statistics import item_key
+from xprompt.results.bootstrap import item_key
 
 SOURCE_SHOTS = ("split", "each")
 

@@ -13,7 +13,7 @@ from xprompt.errors import XPromptError
 from xprompt.pipeline.entry_files import (CALIBRATION, DEV_ROWS, METRICS, PREDICTIONS, PSEUDO_INFO, PSEUDO_ROWS, STATE,
                                          TABLE, TRAIN_INFO, TRAIN_ROWS)
 from xprompt.pipeline.graph import Cell, method_of
-from xprompt.results.statistics import item_key
+from xprompt.results.bootstrap import item_key
 
 
 class StageComputation:

@@ -14,7 +14,7 @@ from xprompt.pipeline.config import FULL, TrainConfig
 from xprompt.data import fixed_k_shot, load_split, sample_k_shot
 from xprompt.errors import DataError
 from xprompt.methods import build_method, parameter_counts
-from xprompt.results.statistics import item_key
+from xprompt.results.bootstrap import item_key
 from xprompt.training.loop import train, trainable_state
 
 

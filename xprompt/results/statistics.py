@@ -24,16 +24,19 @@ the item's label and the prediction. Conventions:
   called a win only when its interval excludes 0. Per language there are as many tests as
   languages, so `p_holm` adjusts each language's p-value over them (Holm): a claim that one
   particular language differs should rest on p_holm < 0.05.
-Resampling is done with multinomial counts, so the cost is one matrix product per language."""
+Resampling is done with multinomial counts, so the cost is one matrix product per language (the
+draws and the metrics on them are in bootstrap.py)."""
 
 from __future__ import annotations
 
 import itertools
-import zlib
 
 import numpy as np
 import pandas as pd
 
+from xprompt.results.bootstrap import (accuracy_of, complete_seeds, draw_items, generator, item_key,
+                                       item_keys, metric_of, multinomial_counts,
+                                       percentile_interval, seed_item_matrices)
 from xprompt.results.settings import SINGLE_MODEL_SEED
 
 AVG = "avg"
@@ -48,78 +51,6 @@ ITEM_COLUMNS = GROUP + ["seed", "target", "id", "label", "prediction"]
 INTERVAL_COLUMNS = GROUP + ["target", "metric", "estimate", "ci_low", "ci_high", "n_seeds", "n"]
 PAIRED_COLUMNS = ["shots", "adapt_shots", "method", "versus", "target", "metric", "difference", "ci_low",
                   "ci_high", "p_value", "significant", "n_seeds", "p_holm"]
-
-
-def _rng(seed: int, *key) -> np.random.Generator:
-    """A generator of its own for each group, language and metric, so an interval does not change
-    when other methods, languages or metrics join the run."""
-    def flat(parts):
-        for part in parts:
-            yield from flat(part) if isinstance(part, tuple) else [str(part.item() if hasattr(part, "item") else part)]
-    return np.random.default_rng([seed, zlib.crc32("|".join(flat(key)).encode())])
-
-
-def _draws(rng: np.random.Generator, size: int, resamples: int) -> np.ndarray:
-    """[resamples, size] counts of each index in a draw of `size` with replacement."""
-    return rng.multinomial(size, np.full(size, 1.0 / size), size=resamples).astype(np.float64)
-
-
-def _matrices(items: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """[seeds, items] labels and predictions of one target, items aligned by id across seeds."""
-    by_seed = {seed: frame.set_index("id") for seed, frame in items.groupby("seed")}
-    ids = sorted(set.intersection(*(set(by_seed[s].index) for s in seeds)))
-    labels = np.stack([by_seed[s].loc[ids, "label"].to_numpy() for s in seeds])
-    predictions = np.stack([by_seed[s].loc[ids, "prediction"].to_numpy() for s in seeds])
-    return labels, predictions, ids
-
-
-def _item_draws(rng_for, keyed: dict[str, list[str]], resamples: int, parallel: str | None) -> dict[str, np.ndarray]:
-    """Per target, [resamples, items] counts of each of its items (in the order of its keys) in a
-    bootstrap draw. Without `parallel`, each target's items are drawn on their own (`rng_for(target)`);
-    on a parallel data set, where the keys are sentences every language shares (`item_key`), one
-    draw of the sentences (`rng_for("items")`) serves every target."""
-    if parallel is None:
-        return {target: _draws(rng_for(target), len(keys), resamples) for target, keys in keyed.items()}
-    union = sorted(set().union(*keyed.values()))
-    where = {key: index for index, key in enumerate(union)}
-    shared = _draws(rng_for("items"), len(union), resamples)
-    return {target: shared if keys == union else shared[:, [where[key] for key in keys]]
-            for target, keys in keyed.items()}
-
-
-def _accuracy(correct: np.ndarray, item_counts: np.ndarray) -> np.ndarray:
-    """[resamples, seeds] accuracy of each seed on each resample of items (a target of a parallel
-    data set that lacks some of the drawn sentences is scored on the ones it has)."""
-    return item_counts @ correct.T / np.maximum(item_counts.sum(axis=1, keepdims=True), 1.0)
-
-
-def _macro_f1(labels: np.ndarray, predictions: np.ndarray, item_counts: np.ndarray, classes: int) -> np.ndarray:
-    """[resamples, seeds] macro-F1 (classes absent from labels and predictions skipped)."""
-    out = np.empty((item_counts.shape[0], labels.shape[0]))
-    for s in range(labels.shape[0]):
-        true = np.eye(classes)[labels[s]]
-        guessed = np.eye(classes)[predictions[s]]
-        tp = item_counts @ (true * guessed)
-        both = item_counts @ true + item_counts @ guessed
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(both > 0, 2 * tp / both, np.nan)
-        out[:, s] = np.nanmean(np.where(np.isnan(f1).all(axis=1, keepdims=True), 0.0, f1), axis=1)
-    return out
-
-
-def _per_target(labels: np.ndarray, predictions: np.ndarray, metric: str, classes: int,
-                counts: np.ndarray | None) -> np.ndarray:
-    """[resamples, seeds] metric of one target (its `_matrices`) on each resample given its
-    [resamples, items] item counts; counts None: the point estimate, every item once."""
-    counts = np.ones((1, labels.shape[1])) if counts is None else counts
-    if metric == "accuracy":
-        return _accuracy((labels == predictions).astype(np.float64), counts)
-    return _macro_f1(labels, predictions, counts, classes)
-
-
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2000,
@@ -139,18 +70,18 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     for key, group in items.groupby(GROUP, sort=False):
         seeds = complete_seeds(group)
         group = group[group["seed"].isin(seeds)]
-        seed_counts = (_draws(_rng(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1
+        seed_counts = (multinomial_counts(generator(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1
                        else np.ones((resamples, 1)))
         frames = dict(list(group.groupby("target", sort=False)))
-        matrices = {target: _matrices(frame, seeds) for target, frame in frames.items()}
-        keyed = {target: _item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
+        matrices = {target: seed_item_matrices(frame, seeds) for target, frame in frames.items()}
+        keyed = {target: item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
         for metric in metrics:
             targets, per_target = [], {}
-            draws = _item_draws(lambda name: _rng(seed, key, name, metric), keyed, resamples, parallel)
+            draws = draw_items(lambda name: generator(seed, key, name, metric), keyed, resamples, parallel)
             for target, frame in frames.items():
                 labels, predictions, _ = matrices[target]
-                values = _per_target(labels, predictions, metric, classes, draws[target])
-                point = _per_target(labels, predictions, metric, classes, None)
+                values = metric_of(labels, predictions, metric, classes, draws[target])
+                point = metric_of(labels, predictions, metric, classes, None)
                 stat = (values * seed_counts).sum(axis=1) / len(seeds)
                 per_target[target] = stat
                 rows.append(_row(key, target, metric, float(point.mean()), stat, len(seeds), frame["id"].nunique()))
@@ -169,41 +100,27 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
-def _item_keys(ids: list, target: str, parallel: str | None) -> list[str]:
-    """The keys `_item_draws` draws for one target's item ids, in their order: the sentence each
-    translates on a parallel data set (`item_key`), else the ids themselves."""
-    return list(item_key(pd.Series(ids, dtype=str), target, parallel)) if parallel else [str(i) for i in ids]
-
-
-def item_key(ids: pd.Series, lang: str, parallel: str | None) -> pd.Series:
-    """What makes rows of different languages one item: the id (parallel: id), or the id without
-    its language prefix (parallel: row, ids "{lang}-{split}-{row}"). Used by consistency and by
-    adaptation samples that must not hold the translations of the source shots."""
-    ids = ids.astype(str)
-    return ids.str.removeprefix(f"{lang}-") if parallel == "row" else ids
-
-
 def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int, resamples: int) -> list[dict]:
     rows = []
     for key, group in items.groupby(GROUP, sort=False):
-        rng = _rng(seed, key, "consistency")
+        rng = generator(seed, key, "consistency")
         method, shots, _adapt = key
         english = items[(items["method"] == method) & (items["shots"] == shots) & (items["adapt_shots"] == 0)
                         & (items["target"] == source)]
         seeds = sorted(set(group["seed"]) & set(english["seed"]))
         if not seeds:
             continue
-        seed_counts = _draws(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        seed_counts = multinomial_counts(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
         stats, points, agreed = {}, {}, {}
         for target, frame in group.groupby("target", sort=False):
             if target != source:
                 agree, keys = _agreement(frame, english, seeds, target, source, parallel)
                 if agree.shape[1]:
                     agreed[target] = (agree, keys)
-        draws = _item_draws(lambda name: _rng(seed, key, "consistency", name), {t: k for t, (_, k) in agreed.items()},
-                            resamples, parallel)
+        keyed = {t: k for t, (_, k) in agreed.items()}
+        draws = draw_items(lambda name: generator(seed, key, "consistency", name), keyed, resamples, parallel)
         for target, (agree, _) in agreed.items():
-            stats[target] = (_accuracy(agree, draws[target]) * seed_counts).sum(1) / len(seeds)
+            stats[target] = (accuracy_of(agree, draws[target]) * seed_counts).sum(1) / len(seeds)
             points[target] = float(agree.mean())
             rows.append(_row(key, target, "consistency", points[target], stats[target], len(seeds), agree.shape[1]))
         if len(stats) > 1:
@@ -229,7 +146,7 @@ def _agreement(frame: pd.DataFrame, english: pd.DataFrame, seeds: list[int], tar
 
 
 def _row(key, target, metric, point, stat, seeds, n) -> dict:
-    low, high = _interval(stat)
+    low, high = percentile_interval(stat)
     return {**dict(zip(GROUP, key)), "target": target, "metric": metric, "estimate": point,
             "ci_low": low, "ci_high": high, "n_seeds": seeds, "n": n}
 
@@ -252,16 +169,16 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             if not seeds:
                 continue
             pair = (shots, adapt, first, second)
-            seed_counts = (_draws(_rng(seed, pair, "seeds"), len(seeds), resamples) if len(seeds) > 1
+            seed_counts = (multinomial_counts(generator(seed, pair, "seeds"), len(seeds), resamples) if len(seeds) > 1
                            else np.ones((resamples, 1)))
             stats, points, differences = {}, {}, {}
             for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
                 diff, ids = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
-                differences[target] = (diff, _item_keys(ids, target, parallel))
-            draws = _item_draws(lambda name: _rng(seed, pair, name), {t: k for t, (_, k) in differences.items()},
-                                resamples, parallel)
+                differences[target] = (diff, item_keys(ids, target, parallel))
+            keyed = {t: k for t, (_, k) in differences.items()}
+            draws = draw_items(lambda name: generator(seed, pair, name), keyed, resamples, parallel)
             for target, (diff, _) in differences.items():
-                stats[target] = (_accuracy(diff, draws[target]) * seed_counts).sum(axis=1) / len(seeds)
+                stats[target] = (accuracy_of(diff, draws[target]) * seed_counts).sum(axis=1) / len(seeds)
                 points[target] = float(diff.mean())
             kept = [t for t in stats if t != source] or list(stats)
             if len(stats) > 1:
@@ -269,7 +186,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
                 points[AVG] = float(np.mean([points[t] for t in kept]))
             found = []
             for target, stat in stats.items():
-                low, high = _interval(stat)
+                low, high = percentile_interval(stat)
                 tail = min((stat <= 0).mean(), (stat >= 0).mean())
                 found.append({"shots": shots, "adapt_shots": adapt, "method": first, "versus": second,
                               "target": target, "metric": "accuracy", "difference": points[target],
@@ -293,12 +210,6 @@ def _with_holm(found: list[dict]) -> list[dict]:
     return found
 
 
-def complete_seeds(frame: pd.DataFrame) -> list[int]:
-    """The seeds evaluated on every target of `frame` (all of them, unless a cell failed or a run
-    is still going): a seed missing a target would otherwise weigh the targets unequally."""
-    return sorted(set.intersection(*(set(f["seed"]) for _, f in frame.groupby("target"))))
-
-
 def _single_model_beside(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A method made from every seed at once (a seed average or ensemble: seed -1) set beside a
     method of several seeds: its one set of predictions is compared with each of their seeds."""
@@ -313,8 +224,8 @@ def _single_model_beside(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame
 
 def _difference(a: pd.DataFrame, b: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, list[str]]:
     """[seeds, items] A correct - B correct on the items both were tested on, and those items' ids."""
-    la, pa, ids_a = _matrices(a, seeds)
-    lb, pb, ids_b = _matrices(b, seeds)
+    la, pa, ids_a = seed_item_matrices(a, seeds)
+    lb, pb, ids_b = seed_item_matrices(b, seeds)
     common = sorted(set(ids_a) & set(ids_b))
     ia, ib = [ids_a.index(i) for i in common], [ids_b.index(i) for i in common]
     return (la[:, ia] == pa[:, ia]).astype(np.float64) - (lb[:, ib] == pb[:, ib]).astype(np.float64), common
