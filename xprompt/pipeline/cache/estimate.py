@@ -160,6 +160,31 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
     (LIKENESS), less what a training stopped on the way spent up to its checkpoint; cells that share
     one cache entry count once. A guess, not a measurement: it assumes cells cost what their likes
     cost, on a machine as busy as theirs was."""
+    likes = _timed_likes(statuses, cache, ledgers, earlier)
+    total, timed, other, untimed, under_way = 0.0, 0, 0, 0, 0
+    # plan cells that share one cache entry (a self-training's first round and its method's own
+    # training) compute it once
+    counted = set()
+    for status in statuses:
+        entry = (status.cell.stage, status.cell.key)
+        if status.cached or not status.needed or entry in counted:
+            continue
+        counted.add(entry)
+        found = likes.time(status.cell)
+        if found is None:
+            untimed += 1
+            continue
+        spent = _spent_so_far(cache, status.cell)
+        total, timed, other = total + max(found[0] - spent, 0.0), timed + 1, other + (found[1] >= OTHER_SIZES)
+        under_way += spent > 0
+    return Estimate(total, timed, other, untimed, under_way)
+
+
+def _timed_likes(statuses, cache, ledgers: pd.DataFrame | None, earlier: dict | None) -> _Likes:
+    """Every timed cell estimate() can time others from, filed by what it shares with them: the
+    plan's cells (their cached entry's time, or their ledger row's), a cell of the last run whose
+    key an edit changed (filed as like the plan's cell of its name, not as that cell), and the
+    ledgers' cells the plan does not hold."""
     def recorded_seconds(stage, key):  # of an entry status found cached
         return entry_cost(cache, stage, key).get("seconds")
 
@@ -186,23 +211,7 @@ def estimate(statuses, cache, ledgers: pd.DataFrame | None = None, earlier: dict
         if row["key"] not in planned and not pd.isna(row["seconds"]) and not pd.isna(row["method"]):
             likes.file(row, range(1, len(LIKENESS)),
                        _Timed(float(row["seconds"]), row["shots"], row["rows"], row["chars"]))
-    total, timed, other, untimed, under_way = 0.0, 0, 0, 0, 0
-    # plan cells that share one cache entry (a self-training's first round and its method's own
-    # training) compute it once
-    counted = set()
-    for status in statuses:
-        entry = (status.cell.stage, status.cell.key)
-        if status.cached or not status.needed or entry in counted:
-            continue
-        counted.add(entry)
-        found = likes.time(status.cell)
-        if found is None:
-            untimed += 1
-            continue
-        spent = _spent_so_far(cache, status.cell)
-        total, timed, other = total + max(found[0] - spent, 0.0), timed + 1, other + (found[1] >= OTHER_SIZES)
-        under_way += spent > 0
-    return Estimate(total, timed, other, untimed, under_way)
+    return likes
 
 
 def _spent_so_far(cache, cell) -> float:
