@@ -26,7 +26,8 @@ from xprompt.errors import CacheError, ConfigError, DataError, ModelError
 from xprompt.training.evaluate import predict_proba
 from xprompt.prompts.export import export_prompt
 from xprompt.pipeline.cells import plan
-from xprompt.prompts.predict import check_base_model, load_prompt
+from xprompt.prompts.base_model import check_base_model
+from xprompt.prompts.predict import load_prompt
 from xprompt.results.table import read_results, write_results
 from xprompt.pipeline.runner import Runner
 

@@ -16,7 +16,8 @@ from xprompt.errors import CacheError, ConfigError
 from xprompt.files import atomic_write, atomic_write_text
 from xprompt.pipeline.record import read_trained
 from xprompt.pipeline.entry_files import CALIBRATION, STATE, TRAIN_INFO
-from xprompt.prompts.predict import FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, ExportedCard, base_identity
+from xprompt.prompts.base_model import base_identity
+from xprompt.prompts.predict import FORMAT, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, ExportedCard
 from xprompt.prompts.run_record import (choose_shots_seed, language_scores, method_display, results_or_none,
                                         run_config)
 
