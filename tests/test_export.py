@@ -354,6 +354,19 @@ def test_lora_exports_adapter_that_peft_loads_with_identical_predictions(toy_run
                                        atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_an_export_without_peft_removes_the_peft_files_of_an_earlier_one_into_the_same_folder(toy_run, tmp_path):
+    pytest.importorskip("peft")
+    out = export_prompt(toy_run.run_dir, "lora", tmp_path / "lora", seed=1, peft=True)
+    peft_files = [out / "adapter_config.json", out / "adapter_model.safetensors"]
+    assert all(path.exists() for path in peft_files) and "peft" in _info(out)
+    export_prompt(toy_run.run_dir, "lora", out, seed=1)
+    assert not any(path.exists() for path in peft_files) and "peft" not in _info(out)
+    loaded, frame = load_prompt(out, device="cpu"), _frame(TEXTS)  # the plain export still loads and predicts
+    probabilities = loaded.predict_proba(frame["text"].tolist(), langs=frame["lang"].tolist())
+    assert probabilities.shape == (len(frame), len(loaded.labels))
+
+
 def test_reparameterised_prefixes_are_folded_at_export(toy_run):
     info = _info(toy_run.exports["prefix"])
     assert info["method"]["settings"]["reparameterize"] is False

@@ -101,21 +101,26 @@ def _write_export(config, card, cache, entry: dict, common: dict, out_dir: Path,
     if "calibration" in entry:
         info["calibration"] = _calibration(cache, entry, config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if peft_files is not None:
-        adapter, adapter_tensors = peft_files
-        info["peft"] = {"files": [PEFT_CONFIG, PEFT_WEIGHTS], "peft_type": adapter["peft_type"],
-                        "holds": "the encoder-side change only; the head or label vectors are in "
-                                 f"{PROMPT_WEIGHTS}"}
-        if adapter.get("xprompt_note"):
-            info["peft"]["note"] = adapter.pop("xprompt_note")
-        _save_safetensors(adapter_tensors, out_dir / PEFT_WEIGHTS)
-        _write_json(out_dir / PEFT_CONFIG, adapter)
-    else:
-        for stale in (PEFT_CONFIG, PEFT_WEIGHTS):  # from an earlier export with --peft
-            (out_dir / stale).unlink(missing_ok=True)
+    _write_peft_files(peft_files, info, out_dir)
     _save_safetensors(tensors, out_dir / PROMPT_WEIGHTS)
     _write_json(out_dir / PROMPT_CONFIG, info)
     return out_dir
+
+
+def _write_peft_files(peft_files: tuple[dict, dict] | None, info: dict, out_dir: Path) -> None:
+    """With --peft, PEFT's adapter_config.json and adapter_model.safetensors beside the prompt, and
+    prompt.json's note of what they hold; without, those of an earlier export with --peft removed."""
+    if peft_files is None:
+        for stale in (PEFT_CONFIG, PEFT_WEIGHTS):
+            (out_dir / stale).unlink(missing_ok=True)
+        return
+    adapter, adapter_tensors = peft_files
+    info["peft"] = {"files": [PEFT_CONFIG, PEFT_WEIGHTS], "peft_type": adapter["peft_type"],
+                    "holds": f"the encoder-side change only; the head or label vectors are in {PROMPT_WEIGHTS}"}
+    if adapter.get("xprompt_note"):
+        info["peft"]["note"] = adapter.pop("xprompt_note")
+    _save_safetensors(adapter_tensors, out_dir / PEFT_WEIGHTS)
+    _write_json(out_dir / PEFT_CONFIG, adapter)
 
 
 # -- what is written ---------------------------------------------------------------------
