@@ -70,12 +70,7 @@ def _run(args) -> int:
                 _write_outputs(runner, outcome, to_dict(config))
         failed = dict(outcome.failed)
         if then_help:
-            # the other parts' cells nobody holds; one another process is computing is waited for
-            helped = runner.run(other_shards(the_plan, *shard), lock_name=lock_name.replace(".lock", "-helped.lock"))
-            failed |= helped.failed
-            if distributed.is_main():
-                print("then helped the other shards: ", end="")
-                _print_outcome(helped)
+            failed |= _help_other_shards(runner, other_shards(the_plan, *shard), lock_name)
         if distributed.is_main():
             for name, why in failed.items():
                 print(f"failed: {name}: {why}")
@@ -84,6 +79,18 @@ def _run(args) -> int:
         distributed.teardown(finished)
     return 1 if failed else 0
 
+
+
+def _help_other_shards(runner, groups, lock_name: str) -> dict:
+    """--then-help: the other shards' cells that no process holds (one another process is computing
+    is waited for); returns the failed ones."""
+    from xprompt.training import distributed
+
+    helped = runner.run(groups, lock_name=lock_name.replace(".lock", "-helped.lock"))
+    if distributed.is_main():
+        print("then helped the other shards: ", end="")
+        _print_outcome(helped)
+    return helped.failed
 
 def _print_outcome(outcome) -> None:
     failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
