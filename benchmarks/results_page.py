@@ -46,6 +46,8 @@ from xprompt.results.settings import uses_target_text
 from xprompt.results.statistics import AVG, format_interval
 
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
+
+
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
     import numpy as np

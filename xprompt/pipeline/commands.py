@@ -80,7 +80,6 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-
 def _help_other_shards(runner, groups, lock_name: str) -> dict:
     """--then-help: the other shards' cells that no process holds (one another process is computing
     is waited for); returns the failed ones."""
@@ -91,6 +90,7 @@ def _help_other_shards(runner, groups, lock_name: str) -> dict:
         print("then helped the other shards: ", end="")
         _print_outcome(helped)
     return helped.failed
+
 
 def _print_outcome(outcome) -> None:
     failed = f", {len(outcome.failed)} failed" if outcome.failed else ""
