@@ -11,12 +11,13 @@ from xprompt.errors import ModelError
 log = logging.getLogger(__name__)
 
 
-def describe_model(model_id: str, revision: str | None, weights: str | None) -> str:
-    if revision:
-        return f"{model_id} revision {revision}"
-    if weights:
-        return f"{model_id} (weights sha256 {weights})"
-    return f"{model_id} (revision unknown)"
+def describe_model(identity: dict) -> str:
+    """A base model as an error names it, from its identity (base_identity, or prompt.json's record of it)."""
+    if identity.get("revision"):
+        return f"{identity['id']} revision {identity['revision']}"
+    if identity.get("weights_sha256"):
+        return f"{identity['id']} (weights sha256 {identity['weights_sha256']})"
+    return f"{identity['id']} (revision unknown)"
 
 
 def base_identity(backbone) -> dict:
@@ -32,8 +33,7 @@ def base_identity(backbone) -> dict:
 
 def check_base_model(recorded: dict, backbone, directory: Path) -> None:
     loaded = base_identity(backbone)
-    trained_on = describe_model(recorded["id"], recorded.get("revision"), recorded.get("weights_sha256"))
-    got = describe_model(loaded["id"], loaded["revision"], loaded["weights_sha256"])
+    trained_on, got = describe_model(recorded), describe_model(loaded)
     comparable = False
     for key in ("revision", "weights_sha256"):
         if recorded.get(key) and loaded[key]:
@@ -45,7 +45,7 @@ def check_base_model(recorded: dict, backbone, directory: Path) -> None:
                     "its tensors fit it", got, directory, trained_on)
 
 
-def load_base(recorded: dict, model: str | None, device: str, directory: Path):
+def load_base(recorded: dict, model: str | None, device: str):
     from xprompt.encoder.backbone import load_backbone
 
     if model is not None:

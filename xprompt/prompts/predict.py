@@ -228,17 +228,15 @@ def load_prompt(directory, device: str = "auto", model: str | None = None) -> Lo
     if set(tensors) != set(info["tensors"]):
         raise DataError(f"{directory / PROMPT_WEIGHTS} does not hold the tensors {PROMPT_CONFIG} lists; "
                         f"export the prompt again")
-    backbone = load_base(info["base_model"], model, device, directory)
+    backbone = load_base(info["base_model"], model, device)
     check_base_model(info["base_model"], backbone, directory)
     method = _build(info, backbone, card, directory)
     try:
         method.load_exported(tensors, info["tensors"])
     except ModelError as error:
-        recorded = info["base_model"]
         raise ModelError(f"the prompt in {directory} does not fit the {info['method']['name']} method built on "
                          f"{backbone.model_id}: {error}; it was trained on "
-                         f"{describe_model(recorded['id'], recorded.get('revision'), recorded.get('weights_sha256'))}"
-                         ) from None
+                         f"{describe_model(info['base_model'])}") from None
     return LoadedPrompt(directory, info, card, method.eval(), backbone)
 
 
@@ -249,11 +247,9 @@ def _build(info: dict, backbone, card: ExportedCard, directory: Path):
     try:
         return build_method(method["name"], method["settings"], backbone, card, where=f"{directory / PROMPT_CONFIG}")
     except XPromptError as error:
-        recorded = info["base_model"]
         raise ModelError(f"the {method['name']} method of the prompt in {directory} cannot be built on "
                          f"{backbone.model_id} ({error}); it was trained on "
-                         f"{describe_model(recorded['id'], recorded.get('revision'), recorded.get('weights_sha256'))}"
-                         ) from None
+                         f"{describe_model(info['base_model'])}") from None
 
 
 def require_columns(df, columns: list[str], where: str) -> None:
