@@ -27,7 +27,7 @@ from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference_text
 from xprompt.errors import XPromptError
 from xprompt.pipeline.config import shots_text
-from xprompt.results.bootstrap import accuracy_of, draw_items, generator, item_keys, multinomial_counts
+from xprompt.results.bootstrap import accuracy_of, draw_items, draw_seeds, generator, item_keys
 from xprompt.results.statistics import format_interval
 
 PARTS = ("source", "targets", "gap")
@@ -62,8 +62,7 @@ def resampled_parts(items: pd.DataFrame, methods: list[str], source: str, resamp
                         for t, found in ids.items()}
         for method in present:
             seeds = sorted(at_size.loc[at_size["method"] == method, "seed"].unique())
-            seed_counts = (multinomial_counts(generator(seed, "gap", method, shots), len(seeds), resamples)
-                           if len(seeds) > 1 else np.ones((resamples, 1)))
+            seed_counts = draw_seeds(generator(seed, "gap", method, shots), len(seeds), resamples)
             seed_counts = np.vstack([seed_counts, np.ones((1, len(seeds)))])
             accuracy = {}
             for target, (frame, found, counts) in per_language.items():

@@ -24,6 +24,11 @@ def multinomial_counts(rng: np.random.Generator, size: int, resamples: int) -> n
     return rng.multinomial(size, np.full(size, 1.0 / size), size=resamples).astype(np.float64)
 
 
+def draw_seeds(rng: np.random.Generator, count: int, resamples: int) -> np.ndarray:
+    """[resamples, count] counts of each of `count` seeds in a draw of the seeds with replacement;
+    a single seed (or a model made from every seed at once) is every resample's one model."""
+    return multinomial_counts(rng, count, resamples) if count > 1 else np.ones((resamples, 1))
+
 def seed_item_matrices(items: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """[seeds, items] labels and predictions of one target, items aligned by id across seeds."""
     by_seed = {seed: frame.set_index("id") for seed, frame in items.groupby("seed")}

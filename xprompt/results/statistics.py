@@ -34,9 +34,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from xprompt.results.bootstrap import (accuracy_of, complete_seeds, draw_items, generator, item_key,
-                                       item_keys, metric_of, multinomial_counts,
-                                       percentile_interval, seed_item_matrices)
+from xprompt.results.bootstrap import (accuracy_of, complete_seeds, draw_items, draw_seeds, generator, item_key,
+                                       item_keys, metric_of, percentile_interval, seed_item_matrices)
 from xprompt.results.settings import SINGLE_MODEL_SEED
 
 AVG = "avg"
@@ -70,8 +69,7 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     for key, group in items.groupby(GROUP, sort=False):
         seeds = complete_seeds(group)
         group = group[group["seed"].isin(seeds)]
-        seed_counts = (multinomial_counts(generator(seed, key, "seeds"), len(seeds), resamples) if len(seeds) > 1
-                       else np.ones((resamples, 1)))
+        seed_counts = draw_seeds(generator(seed, key, "seeds"), len(seeds), resamples)
         frames = dict(list(group.groupby("target", sort=False)))
         matrices = {target: seed_item_matrices(frame, seeds) for target, frame in frames.items()}
         keyed = {target: item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
@@ -110,7 +108,7 @@ def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int
         seeds = sorted(set(group["seed"]) & set(english["seed"]))
         if not seeds:
             continue
-        seed_counts = multinomial_counts(rng, len(seeds), resamples) if len(seeds) > 1 else np.ones((resamples, 1))
+        seed_counts = draw_seeds(rng, len(seeds), resamples)
         stats, points, agreed = {}, {}, {}
         for target, frame in group.groupby("target", sort=False):
             if target != source:
@@ -169,8 +167,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             if not seeds:
                 continue
             pair = (shots, adapt, first, second)
-            seed_counts = (multinomial_counts(generator(seed, pair, "seeds"), len(seeds), resamples) if len(seeds) > 1
-                           else np.ones((resamples, 1)))
+            seed_counts = draw_seeds(generator(seed, pair, "seeds"), len(seeds), resamples)
             stats, points, differences = {}, {}, {}
             for target in [t for t in pd.unique(a["target"]) if t in set(b["target"])]:
                 diff, ids = _difference(a[a["target"] == target], b[b["target"] == target], seeds)
