@@ -3,7 +3,7 @@ hand-written one (issue #7 item 2).
 
     HF_HUB_OFFLINE=1 python -m benchmarks.autoprompt_transfer [--shots 8] [--iterations 6]
         [--candidates 10] [--batch-size 16] [--triggers 3] [--test-size 49]
-        [--langs eng_Latn,deu_Latn,zho_Hans] [--data-root /work/shared/data] [--json out.json]
+        [--langs eng_Latn,deu_Latn,zho_Hans] [--data-root ../shared/data] [--json out.json]
 
 1. Search: SIB-200, English K-shot training rows (the pipeline's seeded draw), triggers placed
    right before the <mask> of the card's `{text} Topic: <mask>.`, verbalizer: vectors.

@@ -9,12 +9,14 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
-DEFAULT_DATA_ROOT = "/work/shared/data"
+# $XPROMPT_DATA, else the offline copy in the `shared` folder beside this clone (as CI lays them out)
+DEFAULT_DATA_ROOT = os.environ.get("XPROMPT_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def loadavg() -> str:

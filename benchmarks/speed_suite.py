@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.common import DEFAULT_DATA_ROOT
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SEVEN = "task.targets=[deu_Latn, fra_Latn, rus_Cyrl, zho_Hans, hin_Deva, yor_Latn, ita_Latn]"
 
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", type=Path, default=None, help="default benchmarks/out/quiet-<date>")
     parser.add_argument("--only", default="", help="comma-separated step names: " + ",".join(s.name for s in SUITE))
     parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-speed"), help="scratch caches (emptied)")
-    parser.add_argument("--data-root", default=os.environ.get("XPROMPT_DATA", "../shared/data"))
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
     names = [name for name in args.only.split(",") if name]

@@ -27,8 +27,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import DEFAULT_DATA_ROOT, DEFAULT_MODEL as MODEL  # noqa: E402
 
-MODEL, DATA = "intfloat/multilingual-e5-small", "/work/shared/data"
 LIBRARY_SOURCES = [("marc", 13), ("pawsx", 13), ("xnli", 13), ("sib200", 21)]  # (task, seed), English source
 TARGET, TARGET_LANG, ZERO_SHOT = "sib200", "eng_Latn", ["eng_Latn", "deu_Latn", "zho_Hans"]
 SOFT = {"num_tokens": 8, "max_length": 128}
@@ -134,7 +134,7 @@ def plot(results: dict, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-spot"), help="cache, runs, prompts, json")
-    parser.add_argument("--data-root", default=DATA)
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
     parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("figures") / "spot_curves.png")
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--seed", type=int, default=13)
