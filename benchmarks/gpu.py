@@ -97,7 +97,7 @@ def xprompt_variant(name: str, model_dir: str, device: str, dtype, df: pd.DataFr
     from xprompt.data import load_card
     from xprompt.training.evaluate import predict_proba
     from xprompt.methods import build_method
-    from xprompt.training.loop import _backward, make_optimizer
+    from xprompt.training.loop import backward_step, make_optimizer
 
     method_name, settings = METHODS[name]
     backbone = load_backbone(model_dir, device=device)
@@ -108,7 +108,7 @@ def xprompt_variant(name: str, model_dir: str, device: str, dtype, df: pd.DataFr
 
     def step():
         method.train()
-        _backward(method, method, rows, [list(range(batch))], dev, dtype)
+        backward_step(method, method, rows, [list(range(batch))], dev, dtype)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

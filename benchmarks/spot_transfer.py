@@ -48,8 +48,7 @@ def build_library(args, backbone) -> None:
             methods=[MethodConfig("soft", settings=dict(SOFT), train={"prompt_lr": args.prompt_lr})],
             train=TrainConfig(epochs=args.library_epochs, batch_size=8),
             cache_dir=str(args.work / "cache"), output_dir=str(args.work / "runs"))
-        runner = Runner(plan(config), progress=False)
-        runner._backbone = backbone  # one loaded model for all four runs
+        runner = Runner(plan(config), progress=False, backbone=backbone)  # one loaded model for all four runs
         started = time.perf_counter()
         outcome = runner.run()
         seconds = time.perf_counter() - started
@@ -90,7 +89,7 @@ def train_variant(args, backbone, card, settings, train_df, dev_df, tests) -> di
     from xprompt.pipeline.config import TrainConfig
     from xprompt.training.evaluate import evaluate
     from xprompt.methods import build_method
-    from xprompt.training.loop import _accuracy, train
+    from xprompt.training.loop import train
 
     torch.manual_seed(args.seed)  # as stages.fit: the init is drawn from the seed
     method = build_method("soft", settings, backbone, card)
@@ -98,7 +97,7 @@ def train_variant(args, backbone, card, settings, train_df, dev_df, tests) -> di
     method.register_forward_hook(lambda module, _args, kwargs, out: losses.append(
         F.cross_entropy(out, kwargs["labels"]).item()) if module.training else None, with_kwargs=True)
     method.initialize(train_df)
-    dev = [{"epoch": 0, "dev_accuracy": _accuracy(method, dev_df, method.featurize(dev_df))}]
+    dev = [{"epoch": 0, "dev_accuracy": evaluate(method, dev_df)[0]["accuracy"]}]
     config = TrainConfig(epochs=args.epochs, batch_size=8, prompt_lr=args.prompt_lr)
     started = time.perf_counter()
     result = train(method, train_df, dev_df, config, args.seed, progress=False, initialize=False)

@@ -102,7 +102,7 @@ def _gradients_on_rank(rank: int, world: int, store: str, model_dir: str, batche
         method = build(model_dir, label_init="random")
         method.train()
         rows = method.featurize(toy_frame(repeats=2))
-        loss = train._backward(distributed.data_parallel(method), method, rows, batches, torch.device("cpu"))
+        loss = train.backward_step(distributed.data_parallel(method), method, rows, batches, torch.device("cpu"))
         torch.save({"loss": loss, **{n: p.grad for n, p in method.named_parameters() if p.grad is not None}},
                    f"{out}-{rank}.pt")
     finally:
@@ -123,7 +123,7 @@ def test_ddp_gradients_equal_the_full_batch_gradient(tmp_path, tiny_mlm_dir, bat
              nprocs=2, join=True)
     single = build(tiny_mlm_dir, label_init="random")
     single.train()
-    loss = train._backward(single, single, single.featurize(toy_frame(repeats=2)), batches, torch.device("cpu"))
+    loss = train.backward_step(single, single, single.featurize(toy_frame(repeats=2)), batches, torch.device("cpu"))
     expected = {n: p.grad for n, p in single.named_parameters() if p.grad is not None}
     for rank in (0, 1):
         got = torch.load(tmp_path / f"g-{rank}.pt")

@@ -291,6 +291,21 @@ def test_unchanged_pipeline_reruns_nothing(warm):
     assert {row["target"] for row in outcome.rows} == {"en", "de"}
 
 
+def test_a_runner_given_a_loaded_backbone_uses_it_and_loads_none(project, tiny_encoder_dir, monkeypatch):
+    from xprompt.encoder import backbone as backbone_module
+
+    loaded = backbone_module.load_backbone(str(tiny_encoder_dir), device="cpu")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the runner loaded a backbone although it was given one")
+
+    monkeypatch.setattr(backbone_module, "load_backbone", refuse)
+    runner = Runner(plan(load_pipeline(project)), progress=False, backbone=loaded)
+    outcome = runner.run()
+    assert runner.backbone() is loaded
+    assert outcome.ran > 0 and {row["target"] for row in outcome.rows} == {"en", "de"}
+
+
 def test_new_target_language_runs_only_its_prepare_and_evaluate(warm):
     outcome = run(warm, "task.targets=[de, fr]")
     assert ran(outcome) == {"prepare fr test", "evaluate soft k=2 seed=13 on fr"}

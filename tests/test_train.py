@@ -335,7 +335,7 @@ def test_accumulated_small_batches_equal_one_large_batch(tiny_mlm_dir):
     rows = large.featurize(df)
     for method, batches in ((large, [list(range(8))]), (small, [list(range(4)), list(range(4, 8))])):
         method.train()
-        training._backward(method, method, rows, batches, torch.device("cpu"))
+        training.backward_step(method, method, rows, batches, torch.device("cpu"))
     for (name, a), (_, b) in zip(large.named_parameters(), small.named_parameters()):
         if a.grad is not None:
             assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-5), name
@@ -376,7 +376,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_mlm_dir):
         method = build(tiny_mlm_dir, label_init="random")
         method.backbone.checkpointing = checkpointing
         method.train()
-        training._backward(method, method, method.featurize(df), [list(range(6))], torch.device("cpu"))
+        training.backward_step(method, method, method.featurize(df), [list(range(6))], torch.device("cpu"))
         grads.append({n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:

@@ -78,14 +78,15 @@ def _same_record(old: StageRecord, cell: Cell) -> bool:
 
 
 class Runner(StageComputation):
-    def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False, every_cell: bool = False):
+    def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False, every_cell: bool = False,
+                 backbone=None):
         self.plan, self.config, self.card = plan, plan.config, plan.card
         self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
         self.every_cell = every_cell  # also compute cells that only feed cached results (see _mark_unneeded)
         self._last_model = None  # (train or adapt key, built method) reused by that model's evaluations
         self.cache = cache_for(self.config)
         self.progress = progress
-        self._backbone = None
+        self._backbone = backbone  # one already loaded, shared by runners; None: the plan's, loaded when needed
         self.run_dir = Path(self.config.output_dir) / self.config.name
         self.previous = self._last_record()
 

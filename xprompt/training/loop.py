@@ -111,7 +111,7 @@ def train(method, train_df: pd.DataFrame, dev_df: pd.DataFrame | None, config: T
                 continue  # resumed mid-epoch: these batches were already taken
             if result.steps >= total_steps:
                 break  # max_steps reached inside the last pass
-            last_loss = _backward(model, method, rows, step_batches, device, dtype, scaler)
+            last_loss = backward_step(model, method, rows, step_batches, device, dtype, scaler)
             scaler.unscale_(optimizer)  # float16: clip the true gradients
             torch.nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], config.max_grad_norm)
             scaler.step(optimizer)
@@ -170,8 +170,8 @@ def _select(method, dev_df, dev_rows, result: TrainResult, state: dict, epoch: i
         state["best"] = trainable_state(method)
 
 
-def _backward(model, method, rows: list[dict], batches: list[list[int]], device, dtype: torch.dtype = torch.float32,
-              scaler=None) -> float:
+def backward_step(model, method, rows: list[dict], batches: list[list[int]], device,
+                  dtype: torch.dtype = torch.float32, scaler=None) -> float:
     """Forward and backward of one optimizer step's batches (several with train.accumulate);
     returns the mean loss over their rows and leaves the gradient of that mean. Data-parallel
     (`model` is DistributedDataParallel): each rank takes its slice of every batch and weights its
