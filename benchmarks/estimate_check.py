@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(plan(load_pipeline(args.pipeline, args.set)), progress=False)
     ledgers = read_ledgers(args.ledger)
     rows = []
-    for status in runner.status(runner._cells_for(None)):
+    for status in runner.status(runner.cells_for(None)):
         if status.cell.stage != "train":
             continue
         recorded = entry_cost(runner.cache, "train", status.cell.key).get("seconds") if status.cached else None

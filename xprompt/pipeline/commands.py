@@ -53,7 +53,7 @@ def _run(args) -> int:
     if args.dry_run:
         if not distributed.is_main():
             return 0
-        statuses = runner.status(runner._cells_for(groups))
+        statuses = runner.status(runner.cells_for(groups))
         _print_status(statuses)
         _print_estimate(statuses, runner, getattr(args, "ledger", []))
         return 0

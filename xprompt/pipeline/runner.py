@@ -134,7 +134,7 @@ class Runner(StageComputation):
         """Compute what is missing. A shard (`groups`) records its cells in `lock_name`, one
         file per shard, so N shards sharing a run folder do not overwrite each other's record."""
         started = time.perf_counter()
-        wanted = self._cells_for(groups)
+        wanted = self.cells_for(groups)
         if distributed.is_distributed() and not distributed.is_main():
             return self._follow(wanted)
         with disk_errors(self.cache.root), registered(self.cache.root, {(c.stage, c.key) for c in wanted}):
@@ -238,7 +238,7 @@ class Runner(StageComputation):
                 self._compute(cell, None)
         return RunOutcome()
 
-    def _cells_for(self, groups: list[str] | None) -> list[Cell]:
+    def cells_for(self, groups: list[str] | None) -> list[Cell]:
         """The cells of `groups` with what they need, group by group in the list's order."""
         if groups is None:
             return self.plan.cells
