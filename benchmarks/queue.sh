@@ -16,8 +16,9 @@
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
 # every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
 # Step 8 (the every-method grid's PAWS-X whole pool) finished on 2026-12-06, and so did step 9's
-# first part (the probe and VPT-deep) and, of its second, fine-tuning. The next session starts with
-# --from 9 (the rest of the headline grid's PAWS-X whole pool: UniPrompt's variants; then MARC's 256 column).
+# first part (the probe and VPT-deep) and, of its second, fine-tuning and UniPrompt with checkpoint
+# averaging. The next session starts with --from 9 (the rest of the headline grid's PAWS-X whole
+# pool: UniPrompt with self-training; then MARC's 256 column).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -92,8 +93,8 @@ step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{n
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 # 9. the headline grid's PAWS-X `full` column (its plain UniPrompt cells are step 8's): the page's
 #    goal check and "Across tasks" table have every other task's whole pool, and RESULTS.md says this
-#    column follows. After the first part, fine-tuning and UniPrompt's seed 13: 95 cells, 93
-#    computations, about 4 h 37 min of compute (two shards: half that) by the ledgers' estimate on 2026-12-06
+#    column follows. After UniPrompt with checkpoint averaging (the twenty-second session): 32 cells,
+#    about 3 h 18 min of compute (two shards: a little over half that) by the ledgers' estimate on 2026-12-06
 #    (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
 #    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 72 minutes)
 #    stopped by a session's end goes on from its checkpoint only if the machine comes back with its
