@@ -130,6 +130,38 @@ def plot(results: dict, path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def initialisations(rankings: dict, work: Path) -> dict[str, dict]:
+    """The target prompt's starting points: the library prompt ranked best by "delta" embeddings and
+    the one ranked best by centred ones (once if the same), saved under `work`; random; text."""
+    from xprompt.prompts.library import fit_tokens
+    from xprompt.prompts.prompt_files import save_prompt
+
+    variants, chosen_names = {}, set()
+    for ranking in ("delta", "delta, centred"):
+        chosen = rankings[ranking][0]
+        if chosen["name"] + chosen["task"] in chosen_names:
+            continue
+        chosen_names.add(chosen["name"] + chosen["task"])
+        path = save_prompt(work / f"best-{ranking.replace(', ', '-')}.safetensors",
+                           fit_tokens(chosen["entry"].prompt, SOFT["num_tokens"]), source=chosen["name"])
+        variants[f"library, best by {ranking}: {chosen['task']} s{chosen['seed']}"] = {
+            "init": "library", "init_prompt": str(path)}
+    variants["random"] = {"init": "random"}
+    variants[f"text: '{TEXT_INIT}'"] = {"init": "text", "init_text": TEXT_INIT}
+    return variants
+
+
+def results_table(results: dict) -> str:
+    """Markdown: per starting point, dev accuracy by epoch, best epoch, zero-shot accuracy, seconds."""
+    header = "| init | dev acc. by epoch 0..E (%) | best epoch | " + " | ".join(ZERO_SHOT) + " | train s |"
+    lines = [header, "|" + "---|" * (4 + len(ZERO_SHOT))]
+    for name, run in results.items():
+        curve = " ".join(f"{100 * d['dev_accuracy']:.0f}" for d in run["dev"])
+        accuracy = " | ".join(f"{100 * run['zero_shot'][lang]:.1f}" for lang in ZERO_SHOT)
+        lines.append(f"| {name} | {curve} | {run['best_epoch']} | {accuracy} | {run['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-spot"), help="cache, runs, prompts, json")
@@ -147,8 +179,6 @@ def main(argv=None) -> int:
 
     from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card, load_split
-    from xprompt.prompts.library import fit_tokens
-    from xprompt.prompts.prompt_files import save_prompt
     from xprompt.pipeline.stages import sample, stratified_subset
 
     began = time.perf_counter()
@@ -160,18 +190,7 @@ def main(argv=None) -> int:
     rankings = rank_library(args, backbone, card, train_df)
     if args.rank_only:
         return 0
-    variants, chosen_names = {}, set()
-    for ranking in ("delta", "delta, centred"):
-        chosen = rankings[ranking][0]
-        if chosen["name"] + chosen["task"] in chosen_names:
-            continue
-        chosen_names.add(chosen["name"] + chosen["task"])
-        path = save_prompt(args.work / f"best-{ranking.replace(', ', '-')}.safetensors",
-                           fit_tokens(chosen["entry"].prompt, SOFT["num_tokens"]), source=chosen["name"])
-        variants[f"library, best by {ranking}: {chosen['task']} s{chosen['seed']}"] = {
-            "init": "library", "init_prompt": str(path)}
-    variants["random"] = {"init": "random"}
-    variants[f"text: '{TEXT_INIT}'"] = {"init": "text", "init_text": TEXT_INIT}
+    variants = initialisations(rankings, args.work)
     tests = {lang: stratified_subset(load_split(card, lang, "test", args.data_root), args.test_rows)
              for lang in ZERO_SHOT}
     results = {}
@@ -185,12 +204,7 @@ def main(argv=None) -> int:
             row.pop("entry")
     (args.work / "spot_results.json").write_text(json.dumps({"rankings": rankings, "runs": results}, indent=2))
     plot(results, args.plot)
-    header = "| init | dev acc. by epoch 0..E (%) | best epoch | " + " | ".join(ZERO_SHOT) + " | train s |"
-    print("\n" + header + "\n|" + "---|" * (4 + len(ZERO_SHOT)))
-    for name, run in results.items():
-        curve = " ".join(f"{100 * d['dev_accuracy']:.0f}" for d in run["dev"])
-        accuracy = " | ".join(f"{100 * run['zero_shot'][lang]:.1f}" for lang in ZERO_SHOT)
-        print(f"| {name} | {curve} | {run['best_epoch']} | {accuracy} | {run['train_seconds']:.0f} |")
+    print("\n" + results_table(results))
     print(f"\ntotal {time.perf_counter() - began:.0f} s; plot {args.plot}; json {args.work / 'spot_results.json'}")
     return 0
 

@@ -181,3 +181,34 @@ def test_ablation_table_gives_each_variant_minus_the_reference_at_every_size():
     assert header == ["technique", "setting", "16 − uniprompt", "1000 − uniprompt"]
     assert rows == [["ensemble", "zero-shot", "**+2.0 [+1.0, +3.0]**", "+0.5 [-0.2, +1.2]"],
                     ["self-training", "zero-shot + unlabelled target text", "+1.0 [-1.0, +3.0]", "not run"]]
+
+
+def test_spot_transfer_starts_once_from_each_distinct_best_library_prompt(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks.spot_transfer import SOFT, TEXT_INIT, initialisations
+    from xprompt.prompts.prompt_files import load_init_prompt
+
+    short, other = SimpleNamespace(prompt=torch.randn(3, 16)), SimpleNamespace(prompt=torch.randn(12, 16))
+    first = {"task": "marc/en", "seed": 13, "name": "marc-13", "entry": short}
+    same = initialisations({"delta": [first], "delta, centred": [first]}, tmp_path / "same")
+    assert [v["init"] for v in same.values()] == ["library", "random", "text"]
+    assert same[f"text: '{TEXT_INIT}'"]["init_text"] == TEXT_INIT
+    second = {"task": "xnli/en", "seed": 21, "name": "xnli-21", "entry": other}
+    both = initialisations({"delta": [first], "delta, centred": [second]}, tmp_path / "both")
+    library = [v["init_prompt"] for v in both.values() if v["init"] == "library"]
+    assert len(library) == 2
+    for path, source in zip(library, (short.prompt, other.prompt)):  # repeated or cut to the soft prompt's length
+        prompt, _ = load_init_prompt(path, SOFT["num_tokens"])
+        assert prompt.shape == (SOFT["num_tokens"], 16)
+        assert torch.equal(prompt[: min(len(source), SOFT["num_tokens"])], source[: SOFT["num_tokens"]])
+
+
+def test_spot_transfer_table_has_a_row_per_start_and_a_column_per_language():
+    from benchmarks.spot_transfer import ZERO_SHOT, results_table
+
+    run = {"dev": [{"epoch": 0, "dev_accuracy": 0.25}, {"epoch": 1, "dev_accuracy": 0.5}], "best_epoch": 1,
+           "zero_shot": {lang: 0.5 for lang in ZERO_SHOT}, "train_seconds": 3.2}
+    lines = results_table({"random": run}).splitlines()
+    assert len(lines) == 3 and lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 5 + len(ZERO_SHOT)
+    assert lines[2] == "| random | 25 50 | 1 | " + " | ".join(["50.0"] * len(ZERO_SHOT)) + " | 3 |"
