@@ -54,7 +54,7 @@ def class_mean_accuracy(backbone, card, template: str, train_rows, tests: dict) 
     return {**scores, **accuracy}
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.autoprompt_transfer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -69,7 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--langs", default="eng_Latn,deu_Latn,zho_Hans")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the search result and the accuracies here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def accuracy_table(templates: dict[str, str], accuracy: dict[str, dict], langs: list[str]) -> str:
+    """Markdown: per template, its text, accuracy per language and their mean, the search objective."""
+    lines = [f"| template | text | {' | '.join(langs)} | avg | train LOO loss | train LOO acc |",
+             f"|---|---|{'---:|' * (len(langs) + 3)}"]
+    for name, template in templates.items():
+        values = [100 * accuracy[name][lang] for lang in langs]
+        cells = " | ".join(f"{v:.1f}" for v in values)
+        lines.append(f"| {name} | `{template}` | {cells} | {sum(values) / len(values):.1f} | "
+                     f"{accuracy[name]['train LOO loss']:.3f} | {100 * accuracy[name]['train LOO acc']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argument_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
 
     from xprompt.encoder.backbone import load_backbone
@@ -99,13 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     langs = list(tests)
     print(f"accuracy (%), frozen {args.model}, class-mean label vectors from {len(train_rows)} English rows, "
           f"no training; {args.test_size} stratified test rows per language")
-    print(f"| template | text | {' | '.join(langs)} | avg | train LOO loss | train LOO acc |\n"
-          f"|---|---|{'---:|' * (len(langs) + 3)}")
-    for name, template in templates.items():
-        values = [100 * accuracy[name][lang] for lang in langs]
-        cells = " | ".join(f"{v:.1f}" for v in values)
-        print(f"| {name} | `{template}` | {cells} | {sum(values) / len(values):.1f} | "
-              f"{accuracy[name]['train LOO loss']:.3f} | {100 * accuracy[name]['train LOO acc']:.1f} |")
+    print(accuracy_table(templates, accuracy, langs))
     print(f"\n{time.perf_counter() - started:.0f} s in all; load average {load_before} before, {loadavg()} after")
     if args.json:
         record = {"args": vars(args), "search": result.to_dict(), "templates": templates, "accuracy": accuracy}

@@ -212,3 +212,15 @@ def test_spot_transfer_table_has_a_row_per_start_and_a_column_per_language():
     lines = results_table({"random": run}).splitlines()
     assert len(lines) == 3 and lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 5 + len(ZERO_SHOT)
     assert lines[2] == "| random | 25 50 | 1 | " + " | ".join(["50.0"] * len(ZERO_SHOT)) + " | 3 |"
+
+
+def test_autoprompt_transfer_table_averages_the_languages_of_each_template():
+    from benchmarks.autoprompt_transfer import accuracy_table
+
+    accuracy = {"hand-written": {"en": 0.5, "de": 0.4, "train LOO loss": 1.2345, "train LOO acc": 0.6},
+                "found": {"en": 0.7, "de": 0.3, "train LOO loss": 1.0, "train LOO acc": 0.75}}
+    lines = accuracy_table({"hand-written": "{text} Topic: <mask>.", "found": "{text} a b <mask>."},
+                           accuracy, ["en", "de"]).splitlines()
+    assert lines[0] == "| template | text | en | de | avg | train LOO loss | train LOO acc |"
+    assert lines[2] == "| hand-written | `{text} Topic: <mask>.` | 50.0 | 40.0 | 45.0 | 1.234 | 60.0 |"
+    assert lines[3] == "| found | `{text} a b <mask>.` | 70.0 | 30.0 | 50.0 | 1.000 | 75.0 |"
