@@ -172,7 +172,7 @@ def measure(make, device: str, steps: int, eval_rows: int) -> dict:
     return {"step_seconds": median(times), "eval_rows_per_second": rows_per_second, "peak_gib": peak}
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="large")
@@ -185,7 +185,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="its files, or a word-level stand-in built here when they are not on this machine")
     parser.add_argument("--vocab", type=int, default=XLMR_VOCAB, help="rows of the embedding matrix (XLM-R's)")
     parser.add_argument("--json", help="also write the numbers here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def ratio_table(rows: list[dict]) -> list[list]:
+    """Each measured row with its step time, evaluation speed and peak memory, and each as a ratio to
+    the plain Hugging Face model's row of the same dtype (peak: NaN where that was not measured)."""
+    table = []
+    for row in rows:
+        hf = next(r for r in rows if r["method"] == HF and r["dtype"] == row["dtype"])
+        table.append([row["method"], row["dtype"], row["step_seconds"], row["step_seconds"] / hf["step_seconds"],
+                      row["eval_rows_per_second"], row["eval_rows_per_second"] / hf["eval_rows_per_second"],
+                      row["peak_gib"],
+                      row["peak_gib"] / hf["peak_gib"] if hf["peak_gib"] == hf["peak_gib"] else float("nan")])
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argument_parser().parse_args(argv)
     df = texts(args.batch * 8, args.length)
     results = {"shape": args.shape, **SHAPES[args.shape], "device": args.device, "batch": args.batch,
                "length": args.length, "loadavg_before": loadavg(), "rows": []}
@@ -205,13 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["rows"].append(row)
                 print(json.dumps(row), file=sys.stderr)
     results["loadavg_after"] = loadavg()
-    table = []
-    for row in results["rows"]:
-        hf = next(r for r in results["rows"] if r["method"] == HF and r["dtype"] == row["dtype"])
-        table.append([row["method"], row["dtype"], row["step_seconds"], row["step_seconds"] / hf["step_seconds"],
-                      row["eval_rows_per_second"], row["eval_rows_per_second"] / hf["eval_rows_per_second"],
-                      row["peak_gib"],
-                      row["peak_gib"] / hf["peak_gib"] if hf["peak_gib"] == hf["peak_gib"] else float("nan")])
+    table = ratio_table(results["rows"])
     print(f"### {args.shape}-shaped XLM-R (random weights), {args.device}"
           f"{' ' + results['gpu'] if 'gpu' in results else ''}, batch {args.batch} x {args.length} tokens, "
           f"tokenizer {results['tokenizer']}; "
