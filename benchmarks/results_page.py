@@ -90,6 +90,34 @@ class TaskBlock:
     planned: list[str]  # the source sizes the run's configuration asks for
 
 
+def complete_averages(task: str, average: pd.DataFrame, gaps: dict, targets: int) -> dict:
+    """(task, shots, method, number of targets) -> 'estimate [interval]' of every average whose cells
+    are all there: a paper's number is set beside complete cells only."""
+    ours = {}
+    for _, row in average.iterrows():
+        if row["method"] not in gaps.get(row["shots"], {}):
+            ours.setdefault((task, shots_text(row["shots"]), row["method"], targets),
+                            format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
+    return ours
+
+
+def heading(task: str, name: str, info: dict, sizes: pd.Series, average: pd.DataFrame,
+            collapsed: pd.DataFrame) -> list[str]:
+    """A run's title, what it covers (targets, test rows, seeds; how far an interim run is), how wide
+    its intervals are, and which seeds collapsed."""
+    config = info.get("config", {})
+    out = [f"### {task} ({name})", "",
+           f"{config.get('name', name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
+           f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
+           + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
+              "with evaluations still missing averages fewer targets, and its differences pair only the "
+              "targets both methods have)" if info.get("interim") else "") + ".", ""]
+    out += [width_note(average, int(sizes.median()), len(sizes) - 1,
+                       config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
+    note = collapse_note(collapsed)
+    return out + ([note, ""] if note else [])
+
+
 def task_block(folder: Path, baselines: list[str], figures: Path | None, relative_to: Path | None,
                declared: list[str]) -> TaskBlock:
     spans, comparisons, info = load(folder)
@@ -101,21 +129,8 @@ def task_block(folder: Path, baselines: list[str], figures: Path | None, relativ
     average = averages(spans)
     gaps = {shots: incomplete(chosen, shots, len(config.get("seeds", [])))
             for shots in average["shots"].unique()} if info.get("interim") else {}
-    ours = {}
-    for _, row in average.iterrows():
-        if row["method"] not in gaps.get(row["shots"], {}):  # a paper's number is set beside complete cells only
-            ours.setdefault((task, shots_text(row["shots"]), row["method"], len(sizes) - 1),
-                            format_interval(row["estimate"], row["ci_low"], row["ci_high"]))
-    out = [f"### {task} ({folder.name})", "",
-           f"{config.get('name', folder.name)}: {len(sizes) - 1} targets, {int(sizes.min())}-{int(sizes.max())} "
-           f"test rows per language, seeds {', '.join(str(s) for s in config.get('seeds', []))}"
-           + (f" (interim: {interim_count(info)}what the cache held when this was written; a method "
-              "with evaluations still missing averages fewer targets, and its differences pair only the "
-              "targets both methods have)" if info.get("interim") else "") + ".", ""]
-    out += [width_note(average, int(sizes.median()), len(sizes) - 1,
-                       config.get("task", {}).get("test_size") is None, parallel_task(config)), ""]
-    note = collapse_note(collapsed)
-    out += [note, ""] if note else []
+    ours = complete_averages(task, average, gaps, len(sizes) - 1)
+    out = heading(task, folder.name, info, sizes, average, collapsed)
     present = [b for b in baselines if b in set(average["method"])]
     unpaired = []
     for shots in sorted(average["shots"].unique()):
