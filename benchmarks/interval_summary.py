@@ -84,6 +84,23 @@ def difference_text(found: dict, mark: bool = True) -> str:
     return f"**{text}**" if mark and (found["low"] > 0 or found["high"] < 0) else text
 
 
+def versus_cell(comparisons: pd.DataFrame, without: pd.DataFrame | None, collapsed: pd.DataFrame | None,
+                shots: int, method: str, baseline: str) -> str:
+    """`method` − `baseline` as versus_table writes it: the difference, then the one without the
+    collapsed seeds where a side has such a seed (bold only when both exclude 0), '–' for itself."""
+    found = None if method == baseline else difference(comparisons, shots, method, baseline)
+    if found is None:
+        return "–"
+    again = None if without is None else difference(without, shots, method, baseline)
+    if again is None and without is not None and collapsed_on_a_side(collapsed, shots, (method, baseline)):
+        return f"{difference_text(found, mark=False)} (without the collapsed seeds: {NO_PAIR})"
+    if again is None:
+        return difference_text(found)
+    apart = all(value["low"] > 0 or value["high"] < 0 for value in (found, again))
+    text = difference_text(found, mark=False)
+    return f"{f'**{text}**' if apart else text} (without the collapsed seeds: {difference_text(again)})"
+
+
 def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, baselines: list[str],
                  without: pd.DataFrame | None = None, collapsed: pd.DataFrame | None = None) -> str:
     """Every method's average over targets with its paired difference to each baseline; a
@@ -107,23 +124,8 @@ def versus_table(spans: pd.DataFrame, comparisons: pd.DataFrame, shots: int, bas
                                      if row["method"] in gaps.index else "–"]
         cells = [row["method"], "zero-shot + unlabelled target text" if row["text"] else "zero-shot",
                  format_interval(row["estimate"], row["ci_low"], row["ci_high"]), *gap, str(int(row["n_seeds"]))]
-        for baseline in baselines:
-            found = None if row["method"] == baseline else difference(comparisons, shots, row["method"], baseline)
-            if found is None:
-                cells.append("–")
-                continue
-            again = None if without is None else difference(without, shots, row["method"], baseline)
-            if again is None and without is not None and collapsed_on_a_side(collapsed, shots,
-                                                                              (row["method"], baseline)):
-                cells.append(f"{difference_text(found, mark=False)} (without the collapsed seeds: {NO_PAIR})")
-                continue
-            if again is None:
-                cells.append(difference_text(found))
-                continue
-            apart = all(value["low"] > 0 or value["high"] < 0 for value in (found, again))
-            text = difference_text(found, mark=False)
-            cells.append(f"{f'**{text}**' if apart else text} (without the collapsed seeds: "
-                         f"{difference_text(again)})")
+        cells += [versus_cell(comparisons, without, collapsed, shots, row["method"], baseline)
+                  for baseline in baselines]
         rows.append(cells)
     gap_column = [] if gaps.empty else ["transfer gap: source − avg [95% interval]"]
     return markdown_table(["method", "setting", "avg over targets [95% interval]", *gap_column, "seeds",
