@@ -160,6 +160,26 @@ def where_ahead(goals: list[Goal], unpaired: list[str]) -> list[str]:
     return out + [""]
 
 
+def _kind_table(kind: str, mine: list[Goal], planned: dict[str, list[str]]) -> list[str]:
+    """across_tasks' table for one method under test: a row per task, run and baseline, a column per
+    source data size any of its runs plans or has."""
+    runs = {goal.run for goal in mine}
+    sizes = sorted({size for run in runs for size in planned.get(run, [])} | {goal.shots for goal in mine},
+                   key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
+    one_method = len({goal.method for goal in mine}) == 1
+    cells: dict[tuple, dict[str, str]] = {}
+    for goal in mine:
+        bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
+        cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
+            f"{bold}{goal.difference}{bold}" + ("†" if goal.verdict == CARRIED else "")
+            + ("" if one_method else f" ({goal.method})"))
+    rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
+                                     for size in sizes] for (task, run, baseline), found in cells.items()]
+    tested = f"{kind} minus each baseline" if one_method else "the method under test (in brackets) minus each baseline"
+    header = ["task", "run", "baseline"] + [size_text(size) for size in sizes]
+    return [f"{tested}:", "", markdown_table(header, rows), ""]
+
+
 def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
     """The goal check's zero-shot rows condensed to one table per method under test (each run is
     filed under the method it tests first, so the headline grids' best configuration and the
@@ -179,23 +199,7 @@ def across_tasks(goals: list[Goal], planned: dict[str, list[str]]) -> list[str]:
         for goal in kept:
             if kind_of[goal.run] == kind:
                 first_run.setdefault(goal.task, goal.run)
-        mine = [goal for goal in kept if goal.run == first_run.get(goal.task)]
-        runs = set(first_run.values())
-        sizes = sorted({size for run in runs for size in planned.get(run, [])} | {g.shots for g in mine},
-                       key=lambda text: (text == "full", int(text) if text.isdigit() else 0))
-        one_method = len({goal.method for goal in mine}) == 1
-        cells: dict[tuple, dict[str, str]] = {}
-        for goal in mine:
-            bold = "**" if goal.verdict not in ("no (interval includes 0)", CARRIED) else ""
-            cells.setdefault((goal.task, goal.run, goal.baseline), {})[goal.shots] = (
-                f"{bold}{goal.difference}{bold}" + ("†" if goal.verdict == CARRIED else "")
-                + ("" if one_method else f" ({goal.method})"))
-        rows = [[task, run, baseline] + [found.get(size, "not run yet" if size in planned.get(run, []) else "–")
-                                         for size in sizes] for (task, run, baseline), found in cells.items()]
-        tested = f"{kind} minus each baseline" if one_method else \
-            "the method under test (in brackets) minus each baseline"
-        tables += [f"{tested}:", "", markdown_table(["task", "run", "baseline"] + [size_text(size) for size in sizes],
-                                                    rows), ""]
+        tables += _kind_table(kind, [goal for goal in kept if goal.run == first_run.get(goal.task)], planned)
     marked = any("†" in line for line in tables)
     return ["### Across tasks", "",
             "The goal check's zero-shot rows in one table per method under test: per task the first run of the "
