@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import DEFAULT_DATA_ROOT, DEFAULT_MODEL as MODEL  # noqa: E402
+from benchmarks.common import DEFAULT_DATA_ROOT, DEFAULT_MODEL as MODEL, markdown_table  # noqa: E402
 
 LIBRARY_SOURCES = [("marc", 13), ("pawsx", 13), ("xnli", 13), ("sib200", 21)]  # (task, seed), English source
 TARGET, TARGET_LANG, ZERO_SHOT = "sib200", "eng_Latn", ["eng_Latn", "deu_Latn", "zho_Hans"]
@@ -153,13 +153,10 @@ def initialisations(rankings: dict, work: Path) -> dict[str, dict]:
 
 def results_table(results: dict) -> str:
     """Markdown: per starting point, dev accuracy by epoch, best epoch, zero-shot accuracy, seconds."""
-    header = "| init | dev acc. by epoch 0..E (%) | best epoch | " + " | ".join(ZERO_SHOT) + " | train s |"
-    lines = [header, "|" + "---|" * (4 + len(ZERO_SHOT))]
-    for name, run in results.items():
-        curve = " ".join(f"{100 * d['dev_accuracy']:.0f}" for d in run["dev"])
-        accuracy = " | ".join(f"{100 * run['zero_shot'][lang]:.1f}" for lang in ZERO_SHOT)
-        lines.append(f"| {name} | {curve} | {run['best_epoch']} | {accuracy} | {run['train_seconds']:.0f} |")
-    return "\n".join(lines)
+    rows = [[name, " ".join(f"{100 * d['dev_accuracy']:.0f}" for d in run["dev"]), run["best_epoch"],
+             *(f"{100 * run['zero_shot'][lang]:.1f}" for lang in ZERO_SHOT), f"{run['train_seconds']:.0f}"]
+            for name, run in results.items()]
+    return markdown_table(["init", "dev acc. by epoch 0..E (%)", "best epoch", *ZERO_SHOT, "train s"], rows)
 
 
 def main(argv=None) -> int:
