@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -25,6 +26,9 @@ from xprompt.pipeline.graph import SCORED, TRAINED, VERSIONS, Cell, Plan, with_d
 from xprompt.pipeline.compute import StageComputation
 from xprompt.pipeline.entry_files import METRICS, PREDICTIONS
 from xprompt.pipeline.cache.manifest import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from xprompt.encoder.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def _same_record(old: StageRecord, cell: Cell) -> bool:
 
 class Runner(StageComputation):
     def __init__(self, plan: Plan, progress: bool = True, keep_going: bool = False, every_cell: bool = False,
-                 backbone=None):
+                 backbone: Backbone | None = None):
         self.plan, self.config, self.card = plan, plan.config, plan.card
         self.keep_going = keep_going  # finish every cell that can be, list the failed ones at the end
         self.every_cell = every_cell  # also compute cells that only feed cached results (see _mark_unneeded)
