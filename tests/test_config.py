@@ -232,7 +232,6 @@ def test_key_params_hold_every_resolved_value_but_neutral_ones():
     assert "recipe" not in params and key_params(method_config("uniprompt", {"recipe": "paper"}))["recipe"] == "paper"
 
 
-
 def test_building_the_command_line_imports_no_torch():
     """`xprompt --help` must answer at once: building the parser imports neither torch nor
     transformers (a subprocess, so this test's own imports do not count)."""

@@ -343,4 +343,3 @@ def test_comparisons_are_given_again_without_the_seeds_that_collapsed():
     assert at_16(everything, "uniprompt", "finetune") == pytest.approx(0.75 - (1.6 + 1 / 3) / 3)
     assert at_16(again, "uniprompt", "finetune") == pytest.approx(0.75 - 0.8)
     assert paired_without_collapsed(items[items["seed"] != 42], "en").empty
-

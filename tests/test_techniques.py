@@ -24,6 +24,7 @@ from xprompt.training.self_training import select_confident
 
 from test_pipeline import write_project
 
+
 @pytest.fixture
 def project(tmp_path, tiny_encoder_dir):
     return write_project(tmp_path, tiny_encoder_dir)

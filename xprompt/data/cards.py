@@ -196,5 +196,3 @@ def with_source_fallback(table: Mapping[str, Any], lang: str, source: str, missi
     if source in table:
         return table[source]
     raise DataError(missing)
-
-

@@ -120,4 +120,3 @@ class CellBuilder:
         inputs = {"first": first, **{f"train {lang}": self.prepare(lang, "train") for lang in sources[1:]}}
         return self.once(("sources", tuple(sources), shots, seed, mode), lambda: Cell(
             "sample", f"sample {'+'.join(sources)} k={shots} seed={seed} ({mode})", params, inputs))
-

@@ -121,4 +121,3 @@ def load_trained(backbone, card, method_name: str, settings: dict, state: dict):
         raise DataError(f"saved state has tensors the method does not: {sorted(missing)[:3]}")
     method.load_state_dict(state, strict=False)
     return method.eval()
-

@@ -11,6 +11,7 @@ from xprompt.pipeline.graph import Cell
 from xprompt.results.settings import (CALIBRATED, ENSEMBLE, SEED_AVERAGE, SELF_TRAINED, SINGLE_MODEL_SEED,
                                       interpolated, with_suffix)
 
+
 def evaluations(builder: CellBuilder, model: Cell, targets: list[str], meta: dict, group: str,
                 what: str | None = None) -> list[Cell]:
     """Zero-shot evaluations of `model` (named `what`, default `group`) on every target, then

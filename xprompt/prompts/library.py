@@ -238,4 +238,3 @@ def probe(backbone, card, train_df, steps: int, seed: int, settings: dict | None
 
 
 # -- a prompt file as soft's init_prompt ----------------------------------------------------------
-

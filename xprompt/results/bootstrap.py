@@ -29,6 +29,7 @@ def draw_seeds(rng: np.random.Generator, count: int, resamples: int) -> np.ndarr
     a single seed (or a model made from every seed at once) is every resample's one model."""
     return multinomial_counts(rng, count, resamples) if count > 1 else np.ones((resamples, 1))
 
+
 def seed_item_matrices(items: pd.DataFrame, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """[seeds, items] labels and predictions of one target, items aligned by id across seeds."""
     by_seed = {seed: frame.set_index("id") for seed, frame in items.groupby("seed")}

@@ -24,6 +24,7 @@ from xprompt.results.table import (RUN_JSON, read_results, shots_as_words,
 
 from xprompt.results.figures import FIGURES, PRIMARY_METRIC, Context, Plot, save_figure
 
+
 # ----------------------------------------------------------------------------- document
 def _context(rows: pd.DataFrame) -> Context:
     table = average_over_targets(rows)

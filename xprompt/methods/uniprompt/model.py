@@ -238,4 +238,3 @@ class UniPrompt(base.Exportable, nn.Module):
         if self.prompt_tower is not None:
             self.precomputed.clear()  # cached prompt states belong to the weights being replaced
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
