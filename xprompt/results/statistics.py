@@ -74,28 +74,32 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
         matrices = {target: seed_item_matrices(frame, seeds) for target, frame in frames.items()}
         keyed = {target: item_keys(ids, target, parallel) for target, (_, _, ids) in matrices.items()}
         for metric in metrics:
-            targets, per_target = [], {}
+            points, stats = {}, {}
             draws = draw_items(lambda name: generator(seed, key, name, metric), keyed, resamples, parallel)
             for target, frame in frames.items():
                 labels, predictions, _ = matrices[target]
                 values = metric_of(labels, predictions, metric, classes, draws[target])
                 point = metric_of(labels, predictions, metric, classes, None)
                 stat = (values * seed_counts).sum(axis=1) / len(seeds)
-                per_target[target] = stat
-                rows.append(_row(key, target, metric, float(point.mean()), stat, len(seeds), frame["id"].nunique()))
-                targets.append((target, float(point.mean())))
-            kept = [t for t, _ in targets if t != source] or [t for t, _ in targets]
-            if len(targets) > 1:
-                stat = np.mean([per_target[t] for t in kept], axis=0)
-                point = float(np.mean([p for t, p in targets if t in kept]))
-                rows.append(_row(key, AVG, metric, point, stat, len(seeds), len(kept)))
-                if metric == "accuracy" and source in per_target and source not in kept:
-                    # the cross-lingual transfer gap (XTREME): source accuracy minus the average,
-                    # on the same draws of items and seeds as both
-                    source_point = dict(targets)[source]
-                    rows.append(_row(key, AVG, TRANSFER_GAP, source_point - point, per_target[source] - stat,
-                                     len(seeds), len(kept)))
+                points[target], stats[target] = float(point.mean()), stat
+                rows.append(_row(key, target, metric, points[target], stat, len(seeds), frame["id"].nunique()))
+            if len(points) > 1:
+                rows += _average_rows(key, metric, points, stats, source, len(seeds))
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def _average_rows(key, metric: str, points: dict[str, float], stats: dict[str, np.ndarray], source: str,
+                  seeds: int) -> list[dict]:
+    """The average over targets (the source language left out when others were tested) and, for
+    accuracy, the cross-lingual transfer gap (XTREME): the source's accuracy minus that average, on
+    the same draws of items and seeds as both."""
+    kept = [t for t in points if t != source] or list(points)
+    stat = np.mean([stats[t] for t in kept], axis=0)
+    point = float(np.mean([points[t] for t in kept]))
+    rows = [_row(key, AVG, metric, point, stat, seeds, len(kept))]
+    if metric == "accuracy" and source in stats and source not in kept:
+        rows.append(_row(key, AVG, TRANSFER_GAP, points[source] - point, stats[source] - stat, seeds, len(kept)))
+    return rows
 
 
 def _consistency_rows(items: pd.DataFrame, source: str, parallel: str, seed: int, resamples: int) -> list[dict]:
@@ -181,16 +185,21 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             if len(stats) > 1:
                 stats[AVG] = np.mean([stats[t] for t in kept], axis=0)
                 points[AVG] = float(np.mean([points[t] for t in kept]))
-            found = []
-            for target, stat in stats.items():
-                low, high = percentile_interval(stat)
-                tail = min((stat <= 0).mean(), (stat >= 0).mean())
-                found.append({"shots": shots, "adapt_shots": adapt, "method": first, "versus": second,
-                              "target": target, "metric": "accuracy", "difference": points[target],
-                              "ci_low": low, "ci_high": high, "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)),
-                              "significant": bool(low > 0 or high < 0), "n_seeds": len(seeds)})
-            rows += _with_holm(found)
+            rows += _with_holm([_difference_row(pair, target, points[target], stat, len(seeds), resamples)
+                                for target, stat in stats.items()])
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _difference_row(pair: tuple, target: str, point: float, stat: np.ndarray, seeds: int, resamples: int) -> dict:
+    """One row of `paired`: the difference, its percentile interval and its two-sided bootstrap
+    p-value (never below one over the number of draws)."""
+    shots, adapt, first, second = pair
+    low, high = percentile_interval(stat)
+    tail = min((stat <= 0).mean(), (stat >= 0).mean())
+    return {"shots": shots, "adapt_shots": adapt, "method": first, "versus": second, "target": target,
+            "metric": "accuracy", "difference": point, "ci_low": low, "ci_high": high,
+            "p_value": float(max(min(1.0, 2 * tail), 1 / resamples)), "significant": bool(low > 0 or high < 0),
+            "n_seeds": seeds}
 
 
 def _with_holm(found: list[dict]) -> list[dict]:
