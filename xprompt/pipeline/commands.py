@@ -51,12 +51,7 @@ def _run(args) -> int:
         raise XPromptError("--then-help works with --shard I/N only; a run without --shard does every cell already")
     groups = shard_of(the_plan, *shard) if shard else None
     if args.dry_run:
-        if not distributed.is_main():
-            return 0
-        statuses = runner.status(runner.cells_for(groups))
-        _print_status(statuses)
-        _print_estimate(statuses, runner, getattr(args, "ledger", []))
-        return 0
+        return _print_plan(runner, groups, getattr(args, "ledger", []))
     distributed.setup()  # under torchrun / accelerate launch: train cells run data-parallel
     finished = False
     try:
@@ -78,6 +73,17 @@ def _run(args) -> int:
     finally:
         distributed.teardown(finished)
     return 1 if failed else 0
+
+
+def _print_plan(runner, groups, ledgers: list) -> int:
+    """--dry-run and `status`: each cell's state and the time the missing ones would take; nothing runs."""
+    from xprompt.training import distributed
+
+    if distributed.is_main():
+        statuses = runner.status(runner.cells_for(groups))
+        _print_status(statuses)
+        _print_estimate(statuses, runner, ledgers)
+    return 0
 
 
 def _help_other_shards(runner, groups, lock_name: str) -> dict:
