@@ -21,8 +21,8 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference, difference_text, load
 from xprompt.errors import XPromptError
-from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
+from xprompt.shots import shots_text
 
 
 def technique_rows(comparisons: list[pd.DataFrame], reference: str) -> tuple[list[str], list[list[str]]]:

@@ -13,9 +13,9 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from benchmarks.interval_summary import (NO_PAIR, collapsed_here, collapsed_on_a_side, difference,
                                          difference_text)
-from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
 from xprompt.results.statistics import AVG
+from xprompt.shots import shots_text
 
 GOAL_POINTS = 3.0  # the transfer-quality issue's goal: this far above each baseline, interval excluding 0
 

@@ -20,9 +20,9 @@ import pandas as pd
 
 from benchmarks.common import markdown_table
 from xprompt.errors import ConfigError
-from xprompt.pipeline.config import shots_text
 from xprompt.results.significance import interval_table
 from xprompt.results.statistics import AVG
+from xprompt.shots import shots_text
 
 
 def load(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from benchmarks.goal_check import size_text
 from xprompt.errors import XPromptError
-from xprompt.pipeline.config import shots_text
+from xprompt.shots import shots_text
 
 WIDTH_AIM = 1.5  # the results page issue: each average's 95% interval at most this many points either side
 

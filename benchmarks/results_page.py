@@ -41,9 +41,9 @@ from benchmarks.page_notes import collapse_note, incomplete, interim_count, para
 from benchmarks.published import published_table
 from benchmarks.speed_tables import gpu_section, speed_section
 from xprompt.errors import ConfigError
-from xprompt.pipeline.config import shots_text
 from xprompt.results.settings import uses_target_text
 from xprompt.results.statistics import AVG, format_interval
+from xprompt.shots import shots_text
 
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
 

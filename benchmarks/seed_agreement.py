@@ -42,8 +42,9 @@ def pairwise_disagreement(items: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     from xprompt.pipeline.cells import plan
-    from xprompt.pipeline.config import load_pipeline, shots_text
+    from xprompt.pipeline.config import load_pipeline
     from xprompt.pipeline.runner import Runner
+    from xprompt.shots import shots_text
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.seed_agreement", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

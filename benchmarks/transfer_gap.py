@@ -26,9 +26,9 @@ import pandas as pd
 from benchmarks.common import markdown_table
 from benchmarks.interval_summary import difference_text
 from xprompt.errors import XPromptError
-from xprompt.pipeline.config import shots_text
 from xprompt.results.bootstrap import accuracy_of, draw_items, draw_seeds, generator, item_keys
 from xprompt.results.statistics import format_interval
+from xprompt.shots import shots_text
 
 PARTS = ("source", "targets", "gap")
 

@@ -395,7 +395,7 @@ def test_the_time_left_is_the_median_time_of_the_most_like_timed_cells(tmp_path)
     import pandas as pd
 
     from xprompt.pipeline.cache.estimate import estimate
-    from xprompt.pipeline.config import FULL_SHOTS
+    from xprompt.shots import FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
     cache.get_or_compute("train", "t16", lambda out: (out / "m").write_text("m"), {"version": "1"})
@@ -462,7 +462,7 @@ def test_a_narrowed_plan_is_timed_from_the_ledger_rows_it_no_longer_holds_and_tr
 
     from xprompt.pipeline.cache.estimate import estimate
     from xprompt.pipeline.cache.ledger import ledger, read_ledgers
-    from xprompt.pipeline.config import FULL_SHOTS
+    from xprompt.shots import FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
     for key, rows in (("s16", 48), ("s-full", 480)):  # a sample of 16 per class of 3, and a whole split
@@ -512,7 +512,7 @@ def test_a_whole_split_training_not_sampled_yet_is_timed_by_its_prepared_texts_f
 
     from xprompt.pipeline.cache.estimate import estimate
     from xprompt.pipeline.cache.ledger import training_size
-    from xprompt.pipeline.config import FULL, FULL_SHOTS
+    from xprompt.shots import FULL, FULL_SHOTS
 
     cache = Cache(tmp_path / "cache")
     cache.get_or_compute("prepare", "p-train", lambda out: pd.DataFrame(

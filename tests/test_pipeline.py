@@ -1003,8 +1003,8 @@ def test_full_shots_train_on_the_whole_source_split_beside_k_shots(project):
     assert k2["train_rows"] == 4
     stored = pd.read_csv(project.parent / "runs" / "toy" / "results.csv", dtype=str)
     assert set(stored["shots"]) == {"2", "full"}
-    from xprompt.pipeline.config import FULL_SHOTS
     from xprompt.results.table import read_results
+    from xprompt.shots import FULL_SHOTS
     assert set(read_results(project.parent / "runs" / "toy")["shots"]) == {2, FULL_SHOTS}
     assert (project.parent / "runs" / "toy" / "table_kfull_adapt0.csv").is_file()
     assert "the full source training set" in (project.parent / "runs" / "toy" / "report.md").read_text()

@@ -10,9 +10,10 @@ from xprompt.data.loaders import candidate_paths, first_existing, local_candidat
 from xprompt.errors import ConfigError
 from xprompt.methods import method_config, method_spec
 from xprompt.pipeline.cache import file_hash
-from xprompt.pipeline.config import FULL, PipelineConfig, key_params, method_train_config
+from xprompt.pipeline.config import PipelineConfig, key_params, method_train_config
 from xprompt.pipeline.graph import NOT_IN_KEYS, Cell
 from xprompt.pipeline.identity import card_identity, model_identity, model_precision, resolve_revision
+from xprompt.shots import FULL
 
 
 class CellBuilder:

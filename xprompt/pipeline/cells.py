@@ -14,8 +14,9 @@ from xprompt.methods import method_config
 from xprompt.pipeline import techniques
 from xprompt.pipeline.builder import CellBuilder
 from xprompt.pipeline.cache import Cache
-from xprompt.pipeline.config import PipelineConfig, method_train_config, shots_count
+from xprompt.pipeline.config import PipelineConfig, method_train_config
 from xprompt.pipeline.graph import Cell, Plan, with_dependencies
+from xprompt.shots import shots_count
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xprompt.errors import XPromptError
-from xprompt.pipeline.config import FULL, shots_text
+from xprompt.shots import FULL, shots_text
 
 
 def add_commands(commands) -> None:

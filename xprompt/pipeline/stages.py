@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xprompt.pipeline.config import FULL, TrainConfig
+from xprompt.pipeline.config import TrainConfig
 from xprompt.data import fixed_k_shot, load_split, sample_k_shot
 from xprompt.errors import DataError
 from xprompt.methods import build_method, parameter_counts
 from xprompt.results.bootstrap import item_key
+from xprompt.shots import FULL
 from xprompt.training.loop import train, trainable_state
 
 

@@ -44,7 +44,7 @@ def add_commands(subparsers) -> None:
 
 
 def _shots_argument(text: str) -> int:
-    from xprompt.pipeline.config import FULL, shots_count
+    from xprompt.shots import FULL, shots_count
     if text == FULL or text.isdigit():
         return shots_count(text)
     raise ValueError(f"--shots is {text!r}; give a whole number or {FULL}")

@@ -32,7 +32,7 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     export under members/ and a prompt.json that names them; predict averages their probabilities."""
     from xprompt.data import load_card
     from xprompt.pipeline.cache import Cache
-    from xprompt.pipeline.config import FULL, shots_text
+    from xprompt.shots import FULL, shots_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     config = run_config(run_dir)

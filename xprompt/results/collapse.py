@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from xprompt.pipeline.config import shots_phrase
 from xprompt.results.settings import SINGLE_MODEL_SEED
+from xprompt.shots import shots_phrase
 
 COLLAPSED = 0.99  # a seed predicting one class for at least this share of its target items
 COLLAPSED_FILE = "collapsed.csv"  # a run folder's collapsed seeds (collapsed_seeds)

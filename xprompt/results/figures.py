@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 
 from xprompt.results.aggregate import (AGG_COLUMNS, AVG, metric_scale, series_labels, target_order,
                                        transfer_gap)
-from xprompt.pipeline.config import shots_phrase, shots_text
 from xprompt.files import atomic_write_bytes
 from xprompt.results.figure_parts import (focus, grouped_bars, heatmap_panel, language_names, legend,
                                           tick_style)
+from xprompt.shots import shots_phrase, shots_text
 
 DPI = 120
 PRIMARY_METRIC = "accuracy"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from xprompt.pipeline.config import shots_text
 from xprompt.results.statistics import AVG
+from xprompt.shots import shots_text
 
 FILE = "accuracy_intervals.png"
 MAX_PANELS = 4

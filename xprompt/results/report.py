@@ -17,10 +17,10 @@ from xprompt.errors import DataError
 from xprompt.results.interval_figures import plot_average_intervals
 from xprompt.results.settings import uses_target_text
 from xprompt.results.significance import read_uncertainty
-from xprompt.pipeline.config import shots_phrase, shots_text
 from xprompt.files import atomic_write_text
 from xprompt.results.table import (RUN_JSON, read_results, shots_as_words,
                              validate_results)
+from xprompt.shots import shots_phrase, shots_text
 
 from xprompt.results.figures import FIGURES, PRIMARY_METRIC, Context, Plot, save_figure
 

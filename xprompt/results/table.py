@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from xprompt.pipeline.config import FULL, FULL_SHOTS
 from xprompt.errors import DataError
 from xprompt.files import atomic_write_text
+from xprompt.shots import FULL, FULL_SHOTS
 
 RESULT_COLUMNS = [
     "method", "model", "task", "source", "target",

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from xprompt.pipeline.cache.ledger import COLUMNS, DESCRIPTION, SCALED, SIZE, entry_cost, training_size
-from xprompt.pipeline.config import FULL_SHOTS
 from xprompt.pipeline.graph import TRAINED
+from xprompt.shots import FULL_SHOTS
 
 # From the most like to the least: a cell still to run is timed as the median of the timed cells
 # that share the most of these with it: the same cell (its key, in a ledger of an earlier session

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from xprompt.errors import DataError
-from xprompt.pipeline.config import FULL
 from xprompt.pipeline.entry_files import TABLE, TRAIN_INFO, TRAIN_ROWS
 from xprompt.pipeline.graph import TRAINED
+from xprompt.shots import FULL
 
 COLUMNS = ["stage", "cell", "key", "created", "host", "cpu", "seconds", "cpu_seconds"]
 # what a cell is, for the time-left estimate of a plan that no longer holds it, and a training's rows
