@@ -15,10 +15,9 @@
 # PAWS-X's K = 16 column, the ablation's K = 16 half and the every-method SIB-200 grid (their packs
 # are committed); PAWS-X's K = 64 column, the every-method XNLI grid (all three sizes) and the
 # every-method grids of MARC and PAWS-X at K = 16 and 64 (step 7 but MARC's 256) on 2026-12-05.
-# Step 8 (the every-method grid's PAWS-X whole pool) finished on 2026-12-06, and so did step 9's
-# first part (the probe and VPT-deep) and, of its second, fine-tuning and UniPrompt with checkpoint
-# averaging. The next session starts with --from 9 (the rest of the headline grid's PAWS-X whole
-# pool: UniPrompt with self-training; then MARC's 256 column).
+# Steps 8 and 9 (the PAWS-X whole pool of the every-method grid, then of the headline grid) finished
+# on 2026-12-06: every grid the results page's issue asks for is complete. The next session starts
+# with --from 10 (MARC's 256 column of the every-method grid, beyond what the issue asks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=benchmarks/grid.sh
@@ -93,10 +92,7 @@ step 8 pipelines/methods-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{n
 step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 # 9. the headline grid's PAWS-X `full` column (its plain UniPrompt cells are step 8's): the page's
 #    goal check and "Across tasks" table have every other task's whole pool, and RESULTS.md says this
-#    column follows. After UniPrompt with checkpoint averaging (the twenty-second session): 32 cells,
-#    about 3 h 18 min of compute (two shards: a little over half that) by the ledgers' estimate on 2026-12-06
-#    (`python -m xprompt.cli status pipelines/quality-grid-pawsx.yaml --set
-#    cache_dir=/work/cache --ledger benchmarks/out/*/ledger-*.csv`); a fine-tuning (about 72 minutes)
+#    column follows (it finished on 2026-12-06, the twenty-third session); a fine-tuning (about 72 minutes)
 #    stopped by a session's end goes on from its checkpoint only if the machine comes back with its
 #    cache; the other trainings resume from their packed checkpoints anywhere. So the probe
 #    (the plain probe's whole-pool training took 225-251 s by the ledgers) and VPT-deep (its prompt's
