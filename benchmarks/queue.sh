@@ -102,5 +102,6 @@ step 8 pipelines/methods-grid-pawsx.yaml --set train.checkpoint_every=250
 #    over grid.sh's 8 MB for git, so they stay in this machine's cache
 step 9 pipelines/quality-grid-pawsx.yaml --set "shots=[full]" --set "methods=[{name: probe, label: probe+checkpoint-average, train: {average: checkpoints}}, {name: deep, label: deep+checkpoint-average, train: {average: checkpoints, prompt_lr: 1.0e-2}}]" --set train.checkpoint_every=250
 step 9 pipelines/quality-grid-pawsx.yaml --set train.checkpoint_every=250
-# 10. MARC's 256 column of the every-method grid (beyond what the results page's issue asks)
-step 10 pipelines/methods-grid-marc.yaml
+# 10. MARC's 256 column of the every-method grid (beyond what the results page's issue asks; 3 h 17 min
+#     of compute for its 154 cells by the ledgers' estimate on 2026-12-06), with resumable checkpoints
+step 10 pipelines/methods-grid-marc.yaml --set train.checkpoint_every=250
