@@ -14,7 +14,11 @@ import sys
 from benchmarks.common import interleaved, loadavg, markdown_table, median
 
 
-def main(argv: list[str] | None = None) -> int:
+PAIRS = (("template, one call per row", "template, render_many"),
+         ("plain pair, one call per row", "plain pair, tokenize_rows"))
+
+
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tokenisation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="intfloat/multilingual-e5-small")
@@ -23,7 +27,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="dev")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def speed_rows(times: dict[str, list[float]], rows: int) -> list[list]:
+    """One table row per way: median seconds, rows per second, and the speed-up over the way of
+    its pair that calls the tokenizer once per row."""
+    table = []
+    for base, batched in PAIRS:
+        for name in (base, batched):
+            seconds = median(times[name])
+            table.append([name, seconds, rows / seconds, median(times[base]) / seconds])
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argument_parser().parse_args(argv)
     from transformers import AutoTokenizer
 
     from xprompt.data import load_card, load_split
@@ -48,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     before = loadavg()
     times = interleaved(variants, args.repeats)
-    rows = []
-    for base, batched in (("template, one call per row", "template, render_many"),
-                          ("plain pair, one call per row", "plain pair, tokenize_rows")):
-        for name in (base, batched):
-            seconds = median(times[name])
-            rows.append([name, seconds, len(texts) / seconds, median(times[base]) / seconds])
+    rows = speed_rows(times, len(texts))
     print(f"{args.task} {args.lang} {args.split}: {len(texts)} rows, tokenizer {type(tokenizer).__name__}; "
           f"load {before} -> {loadavg()}\n")
     print(markdown_table(["way", "s (median)", "rows/s", "speed-up vs one call per row"], rows))

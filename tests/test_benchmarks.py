@@ -224,3 +224,14 @@ def test_autoprompt_transfer_table_averages_the_languages_of_each_template():
     assert lines[0] == "| template | text | en | de | avg | train LOO loss | train LOO acc |"
     assert lines[2] == "| hand-written | `{text} Topic: <mask>.` | 50.0 | 40.0 | 45.0 | 1.234 | 60.0 |"
     assert lines[3] == "| found | `{text} a b <mask>.` | 70.0 | 30.0 | 50.0 | 1.000 | 75.0 |"
+
+
+def test_tokenisation_speed_up_is_against_the_per_row_way_of_the_same_pair():
+    from benchmarks.tokenisation import PAIRS, speed_rows
+
+    times = {PAIRS[0][0]: [2.0, 4.0, 3.0], PAIRS[0][1]: [1.0], PAIRS[1][0]: [6.0], PAIRS[1][1]: [2.0, 2.0]}
+    rows = speed_rows(times, 120)
+    assert [row[0] for row in rows] == [PAIRS[0][0], PAIRS[0][1], PAIRS[1][0], PAIRS[1][1]]
+    assert [row[1] for row in rows] == [3.0, 1.0, 6.0, 2.0]  # the median of each way's repeats
+    assert [row[2] for row in rows] == [40.0, 120.0, 20.0, 60.0]
+    assert [row[3] for row in rows] == [1.0, 3.0, 1.0, 3.0]
