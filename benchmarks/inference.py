@@ -31,11 +31,7 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
     template = batches[0]["template"]
     prompt_length = fast.precomputed[template].shape[1]
 
-    with torch.no_grad():  # the variants agree on what they compute: the precomputed path equals the live one
-        b = batches[0]
-        live.precomputed.clear()
-        difference = (live(b["input_ids"], b["attention_mask"], template)
-                      - fast(b["input_ids"], b["attention_mask"], template)).abs().max().item()
+    difference = _live_minus_precomputed(live, fast, batches[0])
     load_before = loadavg()
     times = interleaved(_variants(backbone, live, fast, batches), repeats, warmup)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
@@ -44,17 +40,30 @@ def bench_inference(backbone, card, df, batch_size: int = 32, repeats: int = 3, 
               "real_tokens": tokens, "padded_tokens": padded, "prompt_length": prompt_length,
               "fused_layers": len(fast.fused_layers), "layers": len(backbone.layers),
               "max_abs_logit_difference_live_vs_precomputed": difference,
-              "loadavg_before": load_before, "loadavg_after": loadavg(), "variants": {}}
-    plain_median = median(times["plain"])
-    for name, seconds in times.items():
-        m = median(seconds)
-        result["variants"][name] = {"seconds": seconds, "median_s": m, "examples_per_s": len(df) / m,
-                                    "ratio_to_plain": m / plain_median}
+              "loadavg_before": load_before, "loadavg_after": loadavg(),
+              "variants": _variant_times(times, len(df))}
     # what the extra prompt positions should cost: fused layers see P more positions per row
     mean_len = tokens / len(df)
     result["expected_overhead_from_prompt_positions"] = (
         len(fast.fused_layers) / len(backbone.layers)) * prompt_length / mean_len
     return result
+
+
+def _live_minus_precomputed(live: UniPrompt, fast: UniPrompt, batch: dict) -> float:
+    """The largest absolute logit difference on one batch between the live prompt tower and the
+    precomputed prompt: the variants must compute the same thing for their times to compare."""
+    with torch.no_grad():
+        live.precomputed.clear()
+        template = batch["template"]
+        return (live(batch["input_ids"], batch["attention_mask"], template)
+                - fast(batch["input_ids"], batch["attention_mask"], template)).abs().max().item()
+
+
+def _variant_times(times: dict[str, list[float]], rows: int) -> dict:
+    """Per variant: its repeats' seconds, their median, rows per second and the ratio to plain."""
+    plain = median(times["plain"])
+    return {name: {"seconds": seconds, "median_s": median(seconds), "examples_per_s": rows / median(seconds),
+                   "ratio_to_plain": median(seconds) / plain} for name, seconds in times.items()}
 
 
 def _variants(backbone, live: UniPrompt, fast: UniPrompt, batches: list[dict]) -> dict:
