@@ -235,3 +235,22 @@ def test_tokenisation_speed_up_is_against_the_per_row_way_of_the_same_pair():
     assert [row[1] for row in rows] == [3.0, 1.0, 6.0, 2.0]  # the median of each way's repeats
     assert [row[2] for row in rows] == [40.0, 120.0, 20.0, 60.0]
     assert [row[3] for row in rows] == [1.0, 3.0, 1.0, 3.0]
+
+
+def test_padding_benchmark_pads_each_way_as_it_says(tiny_encoder_dir):
+    from benchmarks.padding import bench_padding
+
+    torch.set_num_threads(1)
+    words = [1, 8, 2, 7, 3, 6, 4, 5]  # rows of very different lengths, out of order
+    df = toy_frame().head(len(words)).assign(text=[" ".join(["good"] * n) for n in words])
+    backbone = load_backbone(str(tiny_encoder_dir), device="cpu")
+    result = bench_padding(backbone, df, batch_size=2, repeats=1, warmup=0, fixed_length=40)
+    variants = result["variants"]
+    assert set(variants) == {"grouped", "random", "fixed"}
+    assert variants["fixed"]["padded_tokens"] == len(df) * 40
+    # sorted by length, a batch pads its rows to a length closer to theirs than a random batch does
+    assert variants["grouped"]["padded_tokens"] < variants["random"]["padded_tokens"] < len(df) * 40
+    real = result["mean_tokens"] * len(df)
+    for variant in variants.values():
+        assert variant["real_token_share"] == pytest.approx(real / variant["padded_tokens"])
+    assert variants["fixed"]["speedup_vs_fixed"] == 1.0
