@@ -159,7 +159,7 @@ def results_table(results: dict) -> str:
     return markdown_table(["init", "dev acc. by epoch 0..E (%)", "best epoch", *ZERO_SHOT, "train s"], rows)
 
 
-def main(argv=None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/xprompt-spot"), help="cache, runs, prompts, json")
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
@@ -172,7 +172,11 @@ def main(argv=None) -> int:
     parser.add_argument("--prompt-lr", type=float, default=1e-2)
     parser.add_argument("--test-rows", type=int, default=49)
     parser.add_argument("--rank-only", action="store_true", help="stop after the rankings")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = argument_parser().parse_args(argv)
 
     from xprompt.encoder.backbone import load_backbone
     from xprompt.data import load_card, load_split
