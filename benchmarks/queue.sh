@@ -71,7 +71,7 @@ step 6 pipelines/quality-grid-pawsx.yaml --set "shots=[16, 64]"
 #    it sets plain fine-tuning and soft prompts beside theirs; then XNLI's K = 64 column and its whole
 #    pool (about 3 h of compute by the estimate on 2026-12-05: with it XNLI's grid is complete), then
 #    MARC's few-shot columns (about 2 h 30 min), PAWS-X's few-shot columns, and MARC's 256 column
-#    last (about 15 h): the results page's issue asks every task at K = 16 and 64, and a whole-pool
+#    last (step 10): the results page's issue asks every task at K = 16 and 64, and a whole-pool
 #    column only where the task has a source training pool (SIB-200, XNLI, PAWS-X), so MARC's 256,
 #    its largest split, is the one column beyond it.
 # 8. PAWS-X's whole pool (8,000 English pairs, 75-81 minutes per training on one core; 5,000 steps of
