@@ -48,6 +48,28 @@ from xprompt.shots import shots_text
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
 
 
+# One colour per method family (the name before the first "+"; tab10's ten), lighter shades of it
+# and other markers for the family's variants.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def method_styles(methods: list[str]) -> dict[str, tuple]:
+    """method -> (RGB colour, marker): a method family shares a colour, at full strength for its first
+    variant in `methods` and mixed toward white for the next ones, and each variant of a family has its
+    own marker, so no two lines of a figure look alike (up to ten families)."""
+    from matplotlib import colormaps
+
+    families = list(dict.fromkeys(method.split("+")[0] for method in methods))
+    styles = {}
+    for number, family in enumerate(families):
+        base = colormaps["tab10"](number % 10)[:3]
+        members = [method for method in methods if method.split("+")[0] == family]
+        for index, method in enumerate(members):
+            white = 0.6 * index / max(len(members) - 1, 1)
+            styles[method] = (tuple(c + (1 - c) * white for c in base), MARKERS[index % len(MARKERS)])
+    return styles
+
+
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
     import numpy as np
@@ -58,7 +80,8 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     table = averages(spans)
     sizes = sorted(table["shots"].unique())
     methods = list(pd.unique(table.sort_values("estimate", ascending=False)["method"]))
-    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    styles = method_styles(methods)
+    figure = Figure(figsize=(10, 4.8), layout="constrained")
     ax = figure.subplots()
     width = 0.6 / max(len(methods), 1)
     for index, method in enumerate(methods):
@@ -66,7 +89,8 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
         x = np.arange(len(sizes)) + (index - (len(methods) - 1) / 2) * width
         estimate = part["estimate"].to_numpy(float) * 100
         bars = [estimate - part["ci_low"].to_numpy(float) * 100, part["ci_high"].to_numpy(float) * 100 - estimate]
-        ax.errorbar(x, estimate, yerr=bars, fmt="o", capsize=3, linewidth=1.2,
+        colour, marker = styles[method]
+        ax.errorbar(x, estimate, yerr=bars, fmt=marker, color=colour, capsize=3, linewidth=1.2,
                     markersize=4, label=method,
                     linestyle=("--" if uses_target_text(method) else "-") if len(sizes) > 1 else "none")
     ax.set_xticks(np.arange(len(sizes)), labels=[f"K = {shots_text(s)}" if shots_text(s) != "full" else "full"
@@ -75,7 +99,7 @@ def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     ax.set_title(f"{task}: zero-shot transfer from English, 95% intervals (dashed: + unlabelled target text)",
                  fontsize=9)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the plot, off the bars
     save_figure(figure, path)
 
 
