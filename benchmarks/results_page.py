@@ -48,33 +48,12 @@ from xprompt.shots import shots_text
 START, END = "<!-- results_page start -->", "<!-- results_page end -->"
 
 
-# One colour per method family (the name before the first "+"; tab10's ten), lighter shades of it
-# and other markers for the family's variants.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
-
-
-def method_styles(methods: list[str]) -> dict[str, tuple]:
-    """method -> (RGB colour, marker): a method family shares a colour, at full strength for its first
-    variant in `methods` and mixed toward white for the next ones, and each variant of a family has its
-    own marker, so no two lines of a figure look alike (up to ten families)."""
-    from matplotlib import colormaps
-
-    families = list(dict.fromkeys(method.split("+")[0] for method in methods))
-    styles = {}
-    for number, family in enumerate(families):
-        base = colormaps["tab10"](number % 10)[:3]
-        members = [method for method in methods if method.split("+")[0] == family]
-        for index, method in enumerate(members):
-            white = 0.6 * index / max(len(members) - 1, 1)
-            styles[method] = (tuple(c + (1 - c) * white for c in base), MARKERS[index % len(MARKERS)])
-    return styles
-
-
 def plot_against_size(spans: pd.DataFrame, task: str, path: Path) -> None:
     """Average target accuracy against source data size, one line per method, 95% intervals as bars."""
     import numpy as np
     from matplotlib.figure import Figure
 
+    from xprompt.results.figure_parts import method_styles
     from xprompt.results.figures import save_figure
 
     table = averages(spans)

@@ -371,7 +371,7 @@ def test_a_run_with_transfer_gaps_shows_them_beside_each_average(tmp_path):
 
 
 def test_figure_styles_give_a_family_one_colour_and_no_two_methods_the_same_look():
-    from benchmarks.results_page import method_styles
+    from xprompt.results.figure_parts import method_styles
 
     methods = ["uniprompt+ensemble", "finetune", "uniprompt", "uniprompt+self-training", "finetune+ensemble", "probe"]
     styles = method_styles(methods)

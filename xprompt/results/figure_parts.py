@@ -1,10 +1,11 @@
 """The pieces the report's figures are drawn with: grouped bars with interval whiskers, legends,
-axis focus, heatmap panels, language tick labels."""
+axis focus, heatmap panels, language tick labels, and a look (colour, marker) per method."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from xprompt.results.aggregate import AVG
@@ -85,6 +86,26 @@ def heatmap_panel(ax, grid: pd.DataFrame, low: float, high: float):
             ax.text(col, row, "–" if np.isnan(value) else f"{value:.1f}", ha="center",
                     va="center", color=colour, fontsize=8)
     return image
+
+
+# One colour per method family (the name before the first "+"; tab10's ten), lighter shades of it
+# and other markers for the family's variants.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def method_styles(methods: list[str]) -> dict[str, tuple]:
+    """method -> (RGB colour, marker): a method family shares a colour, at full strength for its first
+    variant in `methods` and mixed toward white for the next ones, and each variant of a family has its
+    own marker, so no two lines of a figure look alike (up to ten families)."""
+    families = list(dict.fromkeys(method.split("+")[0] for method in methods))
+    styles = {}
+    for number, family in enumerate(families):
+        base = colormaps["tab10"](number % 10)[:3]
+        members = [method for method in methods if method.split("+")[0] == family]
+        for index, method in enumerate(members):
+            white = 0.6 * index / max(len(members) - 1, 1)
+            styles[method] = (tuple(c + (1 - c) * white for c in base), MARKERS[index % len(MARKERS)])
+    return styles
 
 
 # ----------------------------------------------------------------------------- figures

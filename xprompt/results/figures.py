@@ -17,7 +17,7 @@ from xprompt.results.aggregate import (AGG_COLUMNS, AVG, metric_scale, series_la
                                        transfer_gap)
 from xprompt.files import atomic_write_bytes
 from xprompt.results.figure_parts import (focus, grouped_bars, heatmap_panel, language_names, legend,
-                                          tick_style)
+                                          method_styles, tick_style)
 from xprompt.shots import shots_phrase, shots_text
 
 DPI = 120
@@ -111,15 +111,18 @@ def plot_vs_shots(ctx: Context, out_dir: Path) -> Plot:
         return _skip(out_dir, file, title, "no setting has results at two or more shots values.")
     figure = Figure(figsize=(2.2 + 4.2 * len(adapts), 4.0), layout="constrained")
     axes = figure.subplots(1, len(adapts), sharey=True, squeeze=False)[0]
+    labels = list(pd.unique(averaged["label"]))
+    styles = method_styles(labels)
     for ax, adapt in zip(axes, adapts):
-        for i, label in enumerate(pd.unique(averaged["label"])):
+        for label in labels:
+            colour, marker = styles[label]
             part = averaged[(averaged["adapt_shots"] == adapt) & (averaged["label"] == label)]
             part = part.sort_values("shots")
             x = [shots_values.index(s) for s in part["shots"]]
             mean, spread = part["mean"] * ctx.scale(), part["std"].fillna(0) * ctx.scale()
             low, high = _band(ctx, part, mean - spread, mean + spread)
-            ax.plot(x, mean, marker="o", color=f"C{i}", label=label)
-            ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, linewidth=0)
+            ax.plot(x, mean, marker=marker, color=colour, label=label)
+            ax.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
         ax.set_xticks(range(len(shots_values)), labels=[shots_text(s) for s in shots_values])
         ax.set_xlabel("source-language training shots per class")
         ax.set_title("zero-shot transfer" if adapt == 0 else f"after {adapt}-shot target adaptation",
