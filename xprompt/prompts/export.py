@@ -51,6 +51,11 @@ def export_prompt(run_dir, method_display_name: str, out_dir, shots: int | None 
     if peft:
         raise ConfigError(f"{display} is a seed ensemble and PEFT files hold one model; export the method itself "
                           f"with --seed N --peft, once per seed")
+    return _write_ensemble(config, card, cache, entry, display, common, out_dir)
+
+
+def _write_ensemble(config, card, cache, entry: dict, display: str, common: dict, out_dir: Path) -> Path:
+    """Each member's export under members/seed-N, and a prompt.json that names them."""
     members = []
     for member in entry["members"]:
         folder = f"members/seed-{member['seed']}"
