@@ -38,16 +38,8 @@ def sample_k_shot(df: pd.DataFrame, k: int, seed: int, exclude_ids: Iterable[str
     excluded = {str(i) for i in exclude_ids}
     pool = df.reset_index(drop=True)
     pool = pool[~pool["id"].astype(str).isin(excluded)]
-    labels = range(len(label_names)) if label_names is not None else sorted(df["label"].unique())
-    absent = [label for label in labels if not (df["label"] == label).any()]
-    if absent and label_names is not None:
-        names = ", ".join(repr(label_names[label]) for label in absent)
-        if len(absent) == len(labels):
-            raise DataError(f"{where} has no row of any class")
-        log.warning("%s has no row of class %s; sampling the %d classes it has", where, names,
-                    len(labels) - len(absent))
     chosen = []
-    for label in (label for label in labels if label not in absent):
+    for label in _present_labels(df, label_names, where):
         positions = pool.index[pool["label"] == label].to_numpy()
         if len(positions) < k:
             name = repr(label_names[label]) if label_names is not None else f"with label {label}"
@@ -57,6 +49,20 @@ def sample_k_shot(df: pd.DataFrame, k: int, seed: int, exclude_ids: Iterable[str
         generator = np.random.default_rng([int(seed), int(label)])
         chosen.append(np.sort(generator.permutation(positions)[:k]))
     return pool.loc[np.concatenate(chosen)].reset_index(drop=True)
+
+
+def _present_labels(df: pd.DataFrame, label_names: Sequence[str] | None, where: str) -> list:
+    """The classes to sample: every class of the card that `df` has a row of (a missing one is
+    named in a warning; none at all is an error), or without the card's names the labels in `df`."""
+    labels = range(len(label_names)) if label_names is not None else sorted(df["label"].unique())
+    absent = [label for label in labels if not (df["label"] == label).any()]
+    if absent and label_names is not None:
+        names = ", ".join(repr(label_names[label]) for label in absent)
+        if len(absent) == len(labels):
+            raise DataError(f"{where} has no row of any class")
+        log.warning("%s has no row of class %s; sampling the %d classes it has", where, names,
+                    len(labels) - len(absent))
+    return [label for label in labels if label not in absent]
 
 
 def _describe(df: pd.DataFrame) -> str:
