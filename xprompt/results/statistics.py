@@ -88,12 +88,18 @@ def intervals(items: pd.DataFrame, source: str, classes: int, resamples: int = 2
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
+def _averaged_targets(languages, source: str) -> list[str]:
+    """The languages an average over targets covers: every tested one but the source language, or
+    all of them when no other was tested."""
+    return [t for t in languages if t != source] or list(languages)
+
+
 def _average_rows(key, metric: str, points: dict[str, float], stats: dict[str, np.ndarray], source: str,
                   seeds: int) -> list[dict]:
     """The average over targets (the source language left out when others were tested) and, for
     accuracy, the cross-lingual transfer gap (XTREME): the source's accuracy minus that average, on
     the same draws of items and seeds as both."""
-    kept = [t for t in points if t != source] or list(points)
+    kept = _averaged_targets(points, source)
     stat = np.mean([stats[t] for t in kept], axis=0)
     point = float(np.mean([points[t] for t in kept]))
     rows = [_row(key, AVG, metric, point, stat, seeds, len(kept))]
@@ -181,7 +187,7 @@ def paired(items: pd.DataFrame, source: str, resamples: int = 2000, seed: int = 
             for target, (diff, _) in differences.items():
                 stats[target] = (accuracy_of(diff, draws[target]) * seed_counts).sum(axis=1) / len(seeds)
                 points[target] = float(diff.mean())
-            kept = [t for t in stats if t != source] or list(stats)
+            kept = _averaged_targets(stats, source)
             if len(stats) > 1:
                 stats[AVG] = np.mean([stats[t] for t in kept], axis=0)
                 points[AVG] = float(np.mean([points[t] for t in kept]))
