@@ -61,9 +61,9 @@ def _live_minus_precomputed(live: UniPrompt, fast: UniPrompt, batch: dict) -> fl
 
 def _variant_times(times: dict[str, list[float]], rows: int) -> dict:
     """Per variant: its repeats' seconds, their median, rows per second and the ratio to plain."""
-    plain = median(times["plain"])
-    return {name: {"seconds": seconds, "median_s": median(seconds), "examples_per_s": rows / median(seconds),
-                   "ratio_to_plain": median(seconds) / plain} for name, seconds in times.items()}
+    medians = {name: median(seconds) for name, seconds in times.items()}
+    return {name: {"seconds": times[name], "median_s": m, "examples_per_s": rows / m,
+                   "ratio_to_plain": m / medians["plain"]} for name, m in medians.items()}
 
 
 def _variants(backbone, live: UniPrompt, fast: UniPrompt, batches: list[dict]) -> dict:
