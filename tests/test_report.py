@@ -343,3 +343,19 @@ def test_comparisons_are_given_again_without_the_seeds_that_collapsed():
     assert at_16(everything, "uniprompt", "finetune") == pytest.approx(0.75 - (1.6 + 1 / 3) / 3)
     assert at_16(again, "uniprompt", "finetune") == pytest.approx(0.75 - 0.8)
     assert paired_without_collapsed(items[items["seed"] != 42], "en").empty
+
+
+def test_figure_styles_give_a_family_one_colour_and_no_two_methods_the_same_look():
+    from xprompt.results.figure_parts import method_styles
+
+    methods = ["uniprompt+ensemble", "finetune", "uniprompt", "uniprompt+self-training", "finetune+ensemble", "probe"]
+    styles = method_styles(methods)
+    assert set(styles) == set(methods)
+    assert len(set(styles.values())) == len(methods)
+    colour = {method: style[0] for method, style in styles.items()}
+    # a family's first method carries its colour at full strength; the others are lighter mixes of it
+    assert len({colour["uniprompt+ensemble"], colour["finetune"], colour["probe"]}) == 3
+    for first, later in (("uniprompt+ensemble", "uniprompt"), ("uniprompt+ensemble", "uniprompt+self-training"),
+                         ("finetune", "finetune+ensemble")):
+        assert all(b >= a for a, b in zip(colour[first], colour[later])) and colour[first] != colour[later]
+    assert styles["uniprompt"][1] != styles["uniprompt+self-training"][1]  # variants differ by marker too

@@ -368,19 +368,3 @@ def test_a_run_with_transfer_gaps_shows_them_beside_each_average(tmp_path):
             "| transfer gap: source − avg [95% interval] | seeds |") in text
     assert "| uniprompt | zero-shot | 75.0 [73.0, 77.0] | 4.0 [1.0, 7.0] | 3 |" in text
     assert "| finetune | zero-shot | 70.0 [68.0, 72.0] | – | 3 |" in text
-
-
-def test_figure_styles_give_a_family_one_colour_and_no_two_methods_the_same_look():
-    from xprompt.results.figure_parts import method_styles
-
-    methods = ["uniprompt+ensemble", "finetune", "uniprompt", "uniprompt+self-training", "finetune+ensemble", "probe"]
-    styles = method_styles(methods)
-    assert set(styles) == set(methods)
-    assert len(set(styles.values())) == len(methods)
-    colour = {method: style[0] for method, style in styles.items()}
-    # a family's first method carries its colour at full strength; the others are lighter mixes of it
-    assert len({colour["uniprompt+ensemble"], colour["finetune"], colour["probe"]}) == 3
-    for first, later in (("uniprompt+ensemble", "uniprompt"), ("uniprompt+ensemble", "uniprompt+self-training"),
-                         ("finetune", "finetune+ensemble")):
-        assert all(b >= a for a, b in zip(colour[first], colour[later])) and colour[first] != colour[later]
-    assert styles["uniprompt"][1] != styles["uniprompt+self-training"][1]  # variants differ by marker too
